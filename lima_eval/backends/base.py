@@ -1,0 +1,96 @@
+"""The one interface every backend implements, and the plain records it returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lima_eval.config import Endpoint, Sampling
+from lima_eval.registry import BACKENDS
+
+Messages = list[dict[str, str]]
+
+# Built-in backends are registered exactly like third-party ones (entry points in pyproject.toml);
+# these lines keep them usable from a source tree that was never pip-installed.
+BACKENDS.register("hf", "lima_eval.backends.hf:HFBackend")
+BACKENDS.register("openai", "lima_eval.backends.openai_api:OpenAIBackend")
+
+
+@dataclass
+class Completion:
+    """One answer from a backend, or the error that stopped it."""
+
+    text: str = ""
+    error: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend:
+    """Turns chat messages into completions. Subclasses own their engine and release it in close()."""
+
+    #: How HF and vLLM apply repetition_penalty: to every token already in the sequence, prompt included.
+    repetition_penalty_scope = "prompt+generated"
+    #: Whether a trailing assistant message is continued (a reply prefix such as "Verdict:").
+    supports_prefill = False
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        self.spec = spec
+        self.seed = seed
+        self.calls = 0  # requests sent to the model: what "zero new calls on a rerun" counts
+
+    @property
+    def chunk_size(self) -> int:
+        """How many requests the pipeline hands over at once (and saves after)."""
+        return max(1, self.spec.batch_size)
+
+    def generate(self, requests: list[Messages]) -> list[Completion]:
+        raise NotImplementedError
+
+    def sampling_record(self) -> dict[str, Any]:
+        """The exact decoding settings this backend used, stored with each generation."""
+        out = dataclasses.asdict(self.spec.sampling)
+        out["seed"] = self.seed
+        out["repetition_penalty_scope"] = self.repetition_penalty_scope
+        return out
+
+    def close(self) -> None:
+        """Release the engine (memory, processes, connections)."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_backend(spec: Endpoint, seed: int = 0) -> Backend:
+    cls = BACKENDS.load(spec.backend)
+    return cls(spec, seed=seed)
+
+
+def plain_prompt(messages: Messages) -> str:
+    """A template-free rendering for base models: 'User: ...' / 'Assistant: ...' turns, ending on 'Assistant:'.
+
+    A trailing assistant message is left open, so the model continues it.
+    """
+    parts = []
+    for m in messages:
+        role = {"system": "", "user": "User: ", "assistant": "Assistant: "}.get(m["role"], f"{m['role']}: ")
+        parts.append(f"{role}{m['content'].strip()}")
+    if messages and messages[-1]["role"] == "assistant":
+        return "\n\n".join(parts)
+    return "\n\n".join(parts) + "\n\nAssistant:"
+
+
+PLAIN_STOPS = ["\nUser:", "\n\nUser:"]
+
+
+def trim_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
+    """Cut text at the earliest stop string; report whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+__all__ = ["Backend", "Completion", "Messages", "Sampling", "open_backend", "plain_prompt", "trim_at_stops"]

@@ -1,0 +1,121 @@
+"""transformers `generate`, batched with left padding, chat template applied, LIMA's sampling, seeded."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lima_eval.backends.base import PLAIN_STOPS, Backend, Completion, Messages, plain_prompt, trim_at_stops
+from lima_eval.config import Endpoint
+from lima_eval.errors import BackendError, MissingExtraError
+
+log = logging.getLogger(__name__)
+
+
+class HFBackend(Backend):
+    """Local model through transformers. `spec.model` is a folder, a Hugging Face id or embedded:NAME."""
+
+    supports_prefill = True
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        super().__init__(spec, seed)
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise MissingExtraError("transformers", hint="pip install torch==2.13.0 transformers") from exc
+        from lima_eval.embedded import resolve
+
+        self._torch = torch
+        path = resolve(spec.model)
+        device = spec.device if spec.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = self._dtype(spec.dtype, device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        except OSError as exc:
+            raise BackendError(f"cannot load model '{spec.model}': {exc}") from exc
+        self.device = device
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        fmt = spec.prompt_format
+        if fmt == "auto":
+            fmt = "chat" if self.tokenizer.chat_template else "plain"
+        if fmt == "chat" and not self.tokenizer.chat_template:
+            raise BackendError(f"model '{spec.model}' has no chat template; use prompt_format: plain")
+        if fmt not in ("chat", "plain"):
+            raise BackendError(f"prompt_format '{spec.prompt_format}' is not one of auto, chat, plain")
+        self.prompt_format = fmt
+
+    def _dtype(self, name: str, device: str) -> Any:
+        torch = self._torch
+        if name == "auto":
+            # bf16 matmuls are slower than fp32 on most CPUs; on GPUs bf16 is the norm.
+            return torch.float32 if device == "cpu" else torch.bfloat16
+        try:
+            return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+        except KeyError:
+            raise BackendError(f"dtype '{name}' is not one of auto, float32, bfloat16, float16") from None
+
+    def render(self, messages: Messages) -> str:
+        msgs = list(messages)
+        if self.spec.system_prompt and not any(m["role"] == "system" for m in msgs):
+            msgs = [{"role": "system", "content": self.spec.system_prompt}] + msgs
+        if self.prompt_format == "chat":
+            if msgs[-1]["role"] == "assistant":  # a reply prefix to continue
+                return str(self.tokenizer.apply_chat_template(msgs, tokenize=False, continue_final_message=True))
+            return str(self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
+        return plain_prompt(msgs)
+
+    def stops(self) -> list[str]:
+        return list(self.spec.sampling.stop) + (PLAIN_STOPS if self.prompt_format == "plain" else [])
+
+    def generate(self, requests: list[Messages]) -> list[Completion]:
+        torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
+        texts = [self.render(m) for m in requests]
+        # Chat templates already contain the BOS token where the model wants one.
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=self.prompt_format == "plain")
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
+        if s.greedy:
+            kwargs["do_sample"] = False
+        else:
+            kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
+        if s.repetition_penalty and s.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = s.repetition_penalty
+        stops = self.stops()
+        if stops:
+            kwargs.update(stop_strings=stops, tokenizer=tok)
+        torch.manual_seed(self.seed)
+        self.calls += len(requests)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        prompt_len = enc["input_ids"].shape[1]
+        eos = {t for t in _as_list(self.model.generation_config.eos_token_id) + [tok.eos_token_id] if t is not None}
+        results = []
+        for row, mask in zip(out[:, prompt_len:].tolist(), enc["attention_mask"].tolist()):
+            ids = [t for t in row if t != tok.pad_token_id or t in eos]
+            stopped_eos = any(t in eos for t in ids)
+            if stopped_eos:
+                ids = ids[: next(i for i, t in enumerate(ids) if t in eos)]
+            text = tok.decode(ids, skip_special_tokens=True)
+            text, stopped_str = trim_at_stops(text, stops)
+            results.append(Completion(
+                text=text.strip(),
+                finish_reason="stop" if (stopped_eos or stopped_str) else "length",
+                usage={"prompt_tokens": int(sum(mask)), "completion_tokens": len(ids)},
+            ))
+        return results
+
+    def close(self) -> None:
+        self.model = None
+        self.tokenizer = None
+        if self._torch.cuda.is_available():
+            self._torch.cuda.empty_cache()
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -1,0 +1,128 @@
+"""Any OpenAI-compatible /v1/chat/completions endpoint through the official `openai` client.
+
+Payload building and response parsing are pure functions (tested on plain dicts). Retries with exponential
+backoff that honour Retry-After on 429 and retry 5xx, connection errors and timeouts are the client's own
+(`max_retries`); after the last retry the request becomes a Completion with `error`, never a dropped item.
+The API key is read from the environment variable named by `api_key_env` when the backend opens, and is
+never stored, logged or put into an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from lima_eval.backends.base import Backend, Completion, Messages
+from lima_eval.config import Endpoint, Sampling
+from lima_eval.errors import BackendError, MissingExtraError
+
+
+def build_payload(model: str, messages: Messages, sampling: Sampling, seed: int, compatible_server: bool,
+                  system_prompt: str | None = None) -> dict[str, Any]:
+    """The JSON body of one chat completion request."""
+    msgs = list(messages)
+    if system_prompt and not any(m["role"] == "system" for m in msgs):
+        msgs = [{"role": "system", "content": system_prompt}] + msgs
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": msgs,
+        "max_tokens": sampling.max_new_tokens,
+        "temperature": max(0.0, sampling.temperature),
+        "seed": seed,
+    }
+    if not sampling.greedy:
+        body["top_p"] = sampling.top_p
+    if sampling.stop:
+        body["stop"] = list(sampling.stop)
+    if compatible_server and sampling.repetition_penalty not in (None, 1.0):
+        # Not part of OpenAI's API; vLLM and other compatible servers accept it as an extra field.
+        body["repetition_penalty"] = sampling.repetition_penalty
+    return body
+
+
+def parse_response(body: Any) -> Completion:
+    """Read one chat completion response body (already JSON-decoded); malformed shapes become errors."""
+    if not isinstance(body, dict):
+        return Completion(error=f"malformed response: expected a JSON object, got {type(body).__name__}")
+    if "error" in body and body["error"]:
+        err = body["error"]
+        msg = err.get("message") if isinstance(err, dict) else str(err)
+        return Completion(error=f"server error: {msg}")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return Completion(error="malformed response: no choices")
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str):
+        return Completion(error="malformed response: choices[0].message.content is missing")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = {k: v for k, v in usage.items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage)
+
+
+class OpenAIBackend(Backend):
+    """Chat completions over HTTP, `concurrency` requests in flight."""
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        super().__init__(spec, seed)
+        try:
+            import openai
+        except ImportError as exc:
+            raise MissingExtraError("openai", hint="pip install openai") from exc
+        self._openai = openai
+        key = os.environ.get(spec.api_key_env)
+        if not key:
+            if spec.base_url is None:
+                raise BackendError(
+                    f"the openai backend needs an API key: set the environment variable {spec.api_key_env} "
+                    "(or point base_url at an OpenAI-compatible server)"
+                )
+            key = "EMPTY"  # local servers usually ignore it
+        self._secret = key
+        self.client = openai.OpenAI(api_key=key, base_url=spec.base_url, timeout=spec.timeout,
+                                    max_retries=spec.max_retries)
+        self.compatible_server = spec.base_url is not None
+        if not self.compatible_server:
+            self.repetition_penalty_scope = "not sent (the OpenAI API has no repetition_penalty)"
+
+    @property
+    def chunk_size(self) -> int:
+        return max(1, self.spec.concurrency) * 4
+
+    def _one(self, messages: Messages) -> Completion:
+        payload = build_payload(self.spec.model, messages, self.spec.sampling, self.seed, self.compatible_server,
+                                self.spec.system_prompt)
+        extra = {k: payload.pop(k) for k in ("repetition_penalty",) if k in payload}
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(**payload, extra_body=extra or None)
+            text = raw.http_response.text
+        except self._openai.APIStatusError as exc:
+            return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
+        except self._openai.APITimeoutError:
+            return Completion(error=f"timed out after {self.spec.timeout:g}s and {self.spec.max_retries} retries")
+        except self._openai.APIConnectionError as exc:
+            return Completion(error=self._scrub(f"connection failed after retries: {exc}"))
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError:
+            return Completion(error=f"malformed response: not JSON ({text[:80]!r})")
+        return parse_response(body)
+
+    def _scrub(self, message: str) -> str:
+        return message.replace(self._secret, "***") if self._secret and self._secret != "EMPTY" else message
+
+    def generate(self, requests: list[Messages]) -> list[Completion]:
+        self.calls += len(requests)
+        workers = max(1, min(self.spec.concurrency, len(requests)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self._one, requests))
+
+    def sampling_record(self) -> dict[str, Any]:
+        out = super().sampling_record()
+        out["model"] = self.spec.model
+        return out
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,141 @@
+"""Prompt sets by name (definitions in benchmarks/<name>/benchmark.yaml), local JSONL/CSV files, HF datasets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lima_eval.config import BenchmarkSpec
+from lima_eval.errors import InputError, LimaEvalError, MissingExtraError, UnknownNameError
+from lima_eval.records import Prompt
+from lima_eval.registry import suggest
+from lima_eval.resources import data_dir
+
+ID_FIELDS = ("id", "prompt_id", "question_id", "lima_test_index")
+TEXT_FIELDS = ("prompt", "instruction", "question", "text", "conversations", "turns")
+
+
+def available() -> dict[str, Path]:
+    """Registered benchmark names -> their definition folder."""
+    root = data_dir("benchmarks")
+    return {p.parent.name: p.parent for p in sorted(root.glob("*/benchmark.yaml"))}
+
+
+def definition(name: str) -> dict[str, Any]:
+    folders = available()
+    if name not in folders:
+        raise UnknownNameError(
+            f"unknown benchmark '{name}'{suggest(name, list(folders))}; known: {', '.join(folders)}"
+            " (or give benchmark.path to a JSONL/CSV file)"
+        )
+    data = yaml.safe_load((folders[name] / "benchmark.yaml").read_text(encoding="utf-8")) or {}
+    data["_folder"] = folders[name]
+    return data
+
+
+def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
+    """The prompts of a benchmark, in file order, capped at spec.limit."""
+    if spec.path:
+        id_field = None
+        if spec.name in available():
+            id_field = definition(spec.name).get("id_field")
+        prompts = load_prompt_file(Path(spec.path), id_field=id_field)
+    else:
+        d = definition(spec.name)
+        if d.get("file"):
+            prompts = load_prompt_file(d["_folder"] / d["file"])
+        elif d.get("hf_dataset"):
+            prompts = _load_hf(d["hf_dataset"], d.get("hf_split", "test"))
+        else:
+            raise LimaEvalError(f"benchmark '{spec.name}' defines neither a file nor an hf_dataset")
+    if spec.limit is not None:
+        prompts = prompts[: spec.limit]
+    if not prompts:
+        raise LimaEvalError(f"benchmark '{spec.name}' has no prompts")
+    return prompts
+
+
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return value[0]  # first user turn of a conversation
+    return None
+
+
+def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_field: str | None) -> Prompt:
+    fields = (id_field,) if id_field else ID_FIELDS
+    pid = next((row[f] for f in fields if f in row and row[f] not in (None, "")), None)
+    if pid is None:
+        if id_field:
+            raise InputError(path, "missing prompt id", line=line, field=id_field)
+        pid = index
+    text_key = next((f for f in TEXT_FIELDS if f in row), None)
+    if text_key is None:
+        raise InputError(path, f"no prompt text (expected one of: {', '.join(TEXT_FIELDS)})", line=line)
+    text = _text_of(row[text_key])
+    if not text or not text.strip():
+        raise InputError(path, "empty prompt text", line=line, field=text_key)
+    tags = row.get("tags") or ()
+    if isinstance(tags, str):
+        tags = tuple(t for t in tags.split(";") if t)
+    return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags))
+
+
+def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
+    """Prompts from JSONL (one object a line) or CSV (header with an id and a prompt column)."""
+    if not path.exists():
+        raise InputError(path, "file not found")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "prompt" not in reader.fieldnames:
+                raise InputError(path, "CSV needs a header with at least a 'prompt' column", line=1, field="prompt")
+            rows = [(reader.line_num, dict(r)) for r in reader]
+    else:
+        with path.open(encoding="utf-8-sig") as f:
+            for line_no, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(path, f"not valid JSON ({exc.msg})", line=line_no) from exc
+                if not isinstance(obj, dict):
+                    raise InputError(path, "expected a JSON object", line=line_no)
+                rows.append((line_no, obj))
+    prompts, seen = [], {}
+    for index, (line_no, row) in enumerate(rows):
+        p = _prompt_from_row(row, index, path, line_no, id_field)
+        if p.id in seen:
+            raise InputError(path, f"duplicate prompt id '{p.id}' (first on line {seen[p.id]})", line=line_no,
+                             field="id")
+        seen[p.id] = line_no
+        prompts.append(p)
+    return prompts
+
+
+def _load_hf(name: str, split: str) -> list[Prompt]:
+    """Load a (possibly gated) Hugging Face dataset; HF_TOKEN from the environment is used by `datasets`."""
+    try:
+        import datasets
+    except ImportError as exc:
+        raise MissingExtraError("datasets", extra="hub") from exc
+    try:
+        ds = datasets.load_dataset(name, split=split, token=os.environ.get("HF_TOKEN") or None)
+    except Exception as exc:  # network, auth, gating: all surface as one message
+        raise LimaEvalError(
+            f"could not load Hugging Face dataset {name} ({split}): {type(exc).__name__}. It may be gated: accept "
+            "its terms, set HF_TOKEN, or give benchmark.path to a local copy"
+        ) from exc
+    out = []
+    for index, row in enumerate(ds):
+        text = _text_of(row.get("conversations")) or _text_of(row.get("prompt")) or ""
+        out.append(Prompt(id=str(index), text=text, category=str(row.get("source") or "")))
+    return out

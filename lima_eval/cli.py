@@ -1,0 +1,111 @@
+"""The `lima-eval` command: thin click commands over the library. The one place errors become messages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lima_eval.errors import LimaEvalError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="lima-eval")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """LIMA-style evaluation: generate answers, judge them pairwise, report win / tie / loss."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("lima_eval").setLevel(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. --set judge.model=gpt-4o --set benchmark.limit=5 (repeatable).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool) -> None:
+    """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
+    from lima_eval.config import load_config
+    from lima_eval.pipeline import run as run_pipeline
+
+    cfg = load_config(config, overrides)
+    started = time.monotonic()
+    result = run_pipeline(cfg, show_progress=not no_progress)
+    g, j = result.generations, result.judgments
+    click.echo(f"generations: {g.new} new, {g.cached} already on disk, {g.errors} failed", err=True)
+    click.echo(f"judgments:   {j.new} new, {j.cached} already on disk, {j.errors} without a verdict", err=True)
+    if result.skipped_pairs:
+        click.echo(f"pairs not judged because an answer is missing: {result.skipped_pairs}", err=True)
+    if result.calls == 0:
+        click.echo("nothing to do: 0 new model or judge calls (all work was already on disk)", err=True)
+    else:
+        click.echo(f"model and judge calls: {result.calls} in {time.monotonic() - started:.0f}s", err=True)
+    click.echo(f"report: {result.report_dir / 'report.md'}")
+    if g.errors:
+        raise LimaEvalError(f"{g.errors} generation(s) failed; run the same command again to retry them")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Rebuild RUN_DIR/report/ from what is on disk (no model or judge calls)."""
+    from lima_eval.report.build import build_report
+
+    out = build_report(run_dir)
+    click.echo(f"report: {out / 'report.md'}")
+
+
+@cli.command("import-human")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and list the bad ones.")
+def import_human(run_dir: Path, csv_file: Path, skip_bad_rows: bool) -> None:
+    """Add human pairwise labels (prompt_id, model_a, model_b, label, annotator[, comment]) to a run."""
+    from lima_eval.judging.human import import_human as do_import
+    from lima_eval.report.build import build_report
+
+    result = do_import(run_dir, csv_file, skip_bad_rows=skip_bad_rows)
+    for problem in result.skipped:
+        click.echo(f"skipped {csv_file}, {problem}", err=True)
+    click.echo(f"imported {result.imported} label(s); {result.already} already there; "
+               f"{len(result.skipped)} bad row(s) skipped", err=True)
+    out = build_report(run_dir)
+    click.echo(f"report: {out / 'report.md'}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run click, turning LimaEvalError into one clean message and exit code 1."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LimaEvalError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished work is saved; run the same command again to continue", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

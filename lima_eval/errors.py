@@ -1,0 +1,44 @@
+"""One error hierarchy; the CLI turns these into one-line messages and exit code 1."""
+
+from __future__ import annotations
+
+
+class LimaEvalError(Exception):
+    """Base class for every error lima-eval reports to a user."""
+
+
+class ConfigError(LimaEvalError):
+    """The run config (YAML or --set) is wrong."""
+
+
+class InputError(LimaEvalError):
+    """A user-supplied file is wrong; the message names the file, the row/line and the field."""
+
+    def __init__(self, path: object, message: str, line: int | None = None, field: str | None = None):
+        where = str(path)
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+        self.path, self.line, self.field = path, line, field
+
+
+class UnknownNameError(LimaEvalError):
+    """A backend, judge or benchmark name that is not registered."""
+
+
+class MissingExtraError(LimaEvalError):
+    """An optional dependency is not installed; the message says what to pip install."""
+
+    def __init__(self, module: str, extra: str | None = None, hint: str | None = None):
+        how = hint or (f"pip install 'lima-eval[{extra}]'" if extra else f"pip install {module}")
+        super().__init__(f"the '{module}' package is needed here but is not installed: {how}")
+
+
+class BackendError(LimaEvalError):
+    """A model backend could not be started or failed as a whole (not one request)."""
+
+
+class StoreError(LimaEvalError):
+    """A results directory is unreadable or belongs to a different run."""

@@ -1,0 +1,1 @@
+"""Judges: definitions in judges/<name>/, pure verdict parsers, the pairwise stage and human label imports."""

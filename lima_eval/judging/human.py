@@ -1,0 +1,128 @@
+"""Import human pairwise labels from CSV: prompt_id, model_a, model_b, label (a|b|tie), annotator[, comment]."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lima_eval.errors import InputError, LimaEvalError
+from lima_eval.records import VERDICTS, Judgment, content_id
+from lima_eval.registry import suggest
+
+REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
+OPTIONAL = ("comment",)
+HUMAN = "human"
+
+
+class HumanImportError(LimaEvalError):
+    """A CSV with bad rows: nothing was imported. Lists every problem, one per line."""
+
+    def __init__(self, path: Path, problems: list[str]):
+        self.problems = problems
+        head = (f"{path}: {len(problems)} bad row(s); nothing imported "
+                "(fix them, or pass --skip-bad-rows to import the good rows)")
+        super().__init__("\n".join([head] + [f"  {p}" for p in problems]))
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    already: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def human_id(prompt_id: str, model_a: str, model_b: str, annotator: str) -> str:
+    return content_id("human", prompt_id, sorted([model_a, model_b]), annotator)
+
+
+def read_labels(path: Path, prompt_ids: set[str], models: set[str],
+                existing: dict[str, Judgment]) -> tuple[list[Judgment], list[str], int]:
+    """Validate every row; return (new judgments, problems, rows already imported)."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 (byte {exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}; the header must have "
+                               f"{', '.join(REQUIRED)} (and optionally comment)", line=1, field=missing[0])
+    reader.fieldnames = header
+    out: list[Judgment] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    already = 0
+    line = 1
+    for row in reader:
+        start, line = line + 1, reader.line_num
+
+        def bad(fieldname: str, message: str) -> None:
+            problems.append(f"line {start}, field '{fieldname}': {message}")
+
+        values = {k: (row.get(k) or "").strip() for k in REQUIRED + OPTIONAL}
+        empty = [k for k in REQUIRED if not values[k]]
+        if empty:
+            bad(empty[0], "empty")
+            continue
+        pid, a, b, label, annotator = (values[k] for k in REQUIRED)
+        if pid not in prompt_ids:
+            bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+            continue
+        unknown = [(k, v) for k, v in (("model_a", a), ("model_b", b)) if v not in models]
+        if unknown:
+            k, v = unknown[0]
+            bad(k, f"unknown model '{v}'{suggest(v, sorted(models))}; the run has {', '.join(sorted(models))}")
+            continue
+        if a == b:
+            bad("model_b", "model_b is the same as model_a")
+            continue
+        label = label.lower()
+        if label not in VERDICTS:
+            bad("label", f"'{values['label']}' is not one of a, b, tie")
+            continue
+        jid = human_id(pid, a, b, annotator)
+        if jid in seen:
+            bad("annotator", f"duplicate label by '{annotator}' for prompt '{pid}' and {a} vs {b} "
+                             f"(first on line {seen[jid]})")
+            continue
+        seen[jid] = start
+        j = Judgment(id=jid, prompt_id=pid, model_a=a, model_b=b, judge=HUMAN, verdict=label,  # type: ignore[arg-type]
+                     annotator=annotator, comment=values["comment"] or None)
+        prior = existing.get(jid)
+        if prior is not None:
+            if _same_label(prior, j):
+                already += 1
+                continue
+            bad("label", f"'{annotator}' already labelled prompt '{pid}' ({a} vs {b}) differently in an earlier "
+                         "import")
+            continue
+        out.append(j)
+    return out, problems, already
+
+
+def _same_label(x: Judgment, y: Judgment) -> bool:
+    def winner(j: Judgment) -> str:
+        return "tie" if j.verdict == "tie" else (j.model_a if j.verdict == "a" else j.model_b)
+    return winner(x) == winner(y)
+
+
+def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:
+    """Validate the CSV against the run's prompts and models and append the labels to the run."""
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.report.build import load_run_config
+    from lima_eval.store import RunStore
+
+    store = RunStore(Path(run_dir))
+    cfg = load_run_config(store)
+    prompt_ids = {p.id for p in load_prompts(cfg.benchmark)}
+    models = {m.name for m in cfg.models}
+    new, problems, already = read_labels(Path(path), prompt_ids, models, store.judgments(human=True))
+    if problems and not skip_bad_rows:
+        raise HumanImportError(Path(path), problems)
+    store.append_judgments(new, human=True)
+    return ImportResult(imported=len(new), already=already, skipped=problems)

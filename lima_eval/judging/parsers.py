@@ -1,0 +1,61 @@
+"""Pure functions that read a verdict out of a judge's text. They never guess: no verdict is an error."""
+
+from __future__ import annotations
+
+import re
+
+from lima_eval.errors import UnknownNameError
+from lima_eval.registry import suggest
+
+# A verdict in terms of the order shown to the judge: the first answer, the second one, or neither.
+FIRST, SECOND, NEITHER = "first", "second", "neither"
+
+_OPTION = {
+    "a": FIRST, "1": FIRST, "answer a": FIRST, "answer 1": FIRST,
+    "b": SECOND, "2": SECOND, "answer b": SECOND, "answer 2": SECOND,
+    "neither": NEITHER, "tie": NEITHER, "none": NEITHER, "equal": NEITHER, "draw": NEITHER,
+}
+_VERDICT_LINE = re.compile(
+    r"verdict\s*(?:is)?\s*[:=\-]?\s*[\*\"'\[\(]*\s*(answer\s+[ab12]|neither|tie|none|equal|draw|[ab12])\b",
+    re.IGNORECASE,
+)
+_PHRASES = [
+    (re.compile(r"\b(?:answer\s+)?a\s+is\s+(?:significantly|clearly|much)\s+better", re.I), FIRST),
+    (re.compile(r"\b(?:answer\s+)?b\s+is\s+(?:significantly|clearly|much)\s+better", re.I), SECOND),
+    (re.compile(r"\bneither\s+(?:answer\s+)?is\s+(?:significantly\s+)?better", re.I), NEITHER),
+]
+
+
+def parse_lima_pairwise(text: str) -> tuple[str | None, str | None]:
+    """Return (verdict, None) with verdict in first/second/neither, or (None, reason it could not be read)."""
+    if not text or not text.strip():
+        return None, "empty judge output"
+    lines = _VERDICT_LINE.findall(text)
+    if lines:
+        found = {_OPTION[" ".join(m.lower().split())] for m in lines}
+        if len(found) == 1:
+            return found.pop(), None
+        # Several verdict lines that disagree (e.g. the judge repeated the instructions): the first one wins
+        # only if it starts the reply, which is where the template asks for it.
+        first = _VERDICT_LINE.match(text.strip())
+        if first:
+            return _OPTION[" ".join(first.group(1).lower().split())], None
+        return None, "judge output gives more than one verdict"
+    bare = re.sub(r"[^a-z0-9 ]", "", text.strip().lower()).strip()
+    if bare in _OPTION:
+        return _OPTION[bare], None
+    hits = {verdict for pattern, verdict in _PHRASES if pattern.search(text)}
+    if len(hits) == 1:
+        return hits.pop(), None
+    if len(hits) > 1:
+        return None, "judge output mentions more than one option and no verdict line"
+    return None, "no verdict found in judge output"
+
+
+PARSERS = {"lima-pairwise": parse_lima_pairwise}
+
+
+def get_parser(name: str):  # type: ignore[no-untyped-def]
+    if name not in PARSERS:
+        raise UnknownNameError(f"unknown verdict parser '{name}'{suggest(name, list(PARSERS))}")
+    return PARSERS[name]

@@ -1,0 +1,88 @@
+"""The records that flow through a run: Prompt -> Generation -> Judgment. Frozen, with content-hash ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal["a", "b", "tie"]
+VERDICTS: tuple[str, ...] = ("a", "b", "tie")
+
+
+def content_id(*parts: Any, length: int = 16) -> str:
+    """A short stable hash of the canonical JSON of `parts`."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One evaluation prompt with its id and category."""
+
+    id: str
+    text: str
+    category: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return content_id("prompt", self.id, self.text)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One model's answer to one prompt (or the error that replaced it)."""
+
+    id: str
+    prompt_id: str
+    model: str
+    text: str
+    error: str | None = None
+    backend: str = ""
+    sampling: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+
+    @staticmethod
+    def make_id(prompt: Prompt, model: str, model_spec: dict[str, Any]) -> str:
+        return content_id("generation", prompt.key, model, model_spec)
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """A pairwise verdict between model_a and model_b on one prompt, by one judge (model or human).
+
+    `verdict` is always in terms of model_a / model_b, whatever order the judge saw them in;
+    `shown_first` records which of the two the judge saw as the first answer.
+    """
+
+    id: str
+    prompt_id: str
+    model_a: str
+    model_b: str
+    judge: str
+    verdict: Verdict | None
+    shown_first: Literal["a", "b"] | None = None
+    generation_a: str | None = None
+    generation_b: str | None = None
+    raw: str = ""
+    error: str | None = None
+    error_kind: str | None = None  # "call": the request failed (retried on a rerun); "parse": unreadable reply
+    annotator: str | None = None
+    comment: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    if "tags" in kwargs and isinstance(kwargs["tags"], list):
+        kwargs["tags"] = tuple(kwargs["tags"])
+    return cls(**kwargs)

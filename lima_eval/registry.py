@@ -1,0 +1,56 @@
+"""Name -> lazy "module:attr" targets, extended by entry points; unknown names get "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+
+from lima_eval.errors import UnknownNameError
+
+
+class Registry:
+    """A kebab-case name registry whose targets are imported only when looked up."""
+
+    def __init__(self, kind: str, group: str | None = None):
+        self.kind = kind
+        self.group = group
+        self._targets: dict[str, str] = {}
+
+    def register(self, name: str, target: str) -> None:
+        self._targets[name] = target
+
+    def names(self) -> list[str]:
+        names = set(self._targets)
+        if self.group:
+            names.update(ep.name for ep in entry_points(group=self.group))
+        return sorted(names)
+
+    def _target(self, name: str) -> str:
+        if name in self._targets:
+            return self._targets[name]
+        if self.group:
+            for ep in entry_points(group=self.group):
+                if ep.name == name:
+                    return ep.value
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UnknownNameError(f"unknown {self.kind} '{name}': {hint}known: {', '.join(known) or '(none)'}")
+
+    def load(self, name: str) -> Any:
+        module, _, attr = self._target(name).partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split(".") if attr else []:
+            obj = getattr(obj, part)
+        return obj
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """A 'did you mean' suffix for an unknown name, or ''."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+BACKENDS = Registry("backend", group="lima_eval.backends")

@@ -1,0 +1,19 @@
+"""Where the shipped data lives: the repo's benchmarks/ and judges/ (checkout) or lima_eval/_data (wheel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def data_dir(kind: str) -> Path:
+    """The folder holding shipped `benchmarks` or `judges` definitions."""
+    for candidate in (_PKG / "_data" / kind, _PKG.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    return _PKG.parent / kind
+
+
+def default_config_path() -> Path:
+    return _PKG / "quickstart.yaml"

@@ -1,0 +1,111 @@
+"""The run directory: resolved config, one JSONL per stage with crash-safe appends, and the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from lima_eval.errors import StoreError
+from lima_eval.records import Generation, Judgment, from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+GENERATIONS = "generations.jsonl"
+JUDGMENTS = "judgments.jsonl"
+HUMAN = "human_judgments.jsonl"
+CONFIG = "config.yaml"
+
+
+def _repair_tail(path: Path) -> int:
+    """Drop a torn last line (a write cut off by a crash); return how many bytes were dropped."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    cut = data.rfind(b"\n") + 1
+    log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - cut)
+    with path.open("r+b") as f:
+        f.truncate(cut)
+    return len(data) - cut
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of a JSONL file; a torn (unterminated) last line is skipped with a warning."""
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        lines = f.read().split(b"\n")
+    last = len(lines) - 1
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            if number - 1 == last:  # no newline after it: a torn write
+                log.warning("%s, line %d: ignoring a torn last line left by an interrupted run", path, number)
+                continue
+            raise StoreError(f"{path}, line {number}: not valid JSON ({exc.msg}); fix or delete that line") from exc
+        if not isinstance(obj, dict):
+            raise StoreError(f"{path}, line {number}: expected a JSON object")
+        yield obj
+
+
+def append_jsonl(path: Path, records: Iterable[Any]) -> int:
+    """Append records as JSON lines and fsync, after dropping any torn tail so lines never merge."""
+    lines = [json.dumps(to_dict(r) if not isinstance(r, dict) else r, ensure_ascii=False) + "\n" for r in records]
+    if not lines:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _repair_tail(path)
+    with path.open("a", encoding="utf-8") as f:
+        f.write("".join(lines))
+        f.flush()
+        os.fsync(f.fileno())
+    return len(lines)
+
+
+class RunStore:
+    """Files of one run under `root` (results/<run>/)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def write_config(self, resolved: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / (CONFIG + ".tmp")
+        tmp.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        tmp.replace(self.root / CONFIG)
+
+    def read_config(self) -> dict[str, Any]:
+        path = self.root / CONFIG
+        if not path.exists():
+            raise StoreError(f"{self.root}: not a lima-eval run directory (no {CONFIG})")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: expected a mapping")
+        return data
+
+    def generations(self) -> dict[str, Generation]:
+        """Latest record per generation id (a retried failure replaces the error record)."""
+        return {g.id: g for g in (from_dict(Generation, d) for d in read_jsonl(self.root / GENERATIONS))}
+
+    def judgments(self, human: bool = False) -> dict[str, Judgment]:
+        path = self.root / (HUMAN if human else JUDGMENTS)
+        return {j.id: j for j in (from_dict(Judgment, d) for d in read_jsonl(path))}
+
+    def append_generations(self, records: Iterable[Generation]) -> int:
+        return append_jsonl(self.root / GENERATIONS, records)
+
+    def append_judgments(self, records: Iterable[Judgment], human: bool = False) -> int:
+        return append_jsonl(self.root / (HUMAN if human else JUDGMENTS), records)
