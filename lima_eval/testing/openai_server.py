@@ -88,7 +88,7 @@ class OpenAITestServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.bodies.append(body)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 try:
                     self._answer(n, body)
                 finally:

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lima_eval.testing.openai_server import OpenAITestServer
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+def longer_answer_judge(body: dict[str, Any]) -> str:
+    """A judge for the test server: prefers the longer answer, says 'neither' on equal length,
+    and refuses (an unparseable reply) when the prompt contains NO-VERDICT."""
+    text = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
+    if "NO-VERDICT" in text:
+        return "I cannot decide between these."
+    m = re.search(r"\[Answer A\]\n(.*)\n\n\[Answer B\]\n(.*)\n\nReply with", text, re.S)
+    assert m, "the judge template changed; update the test judge"
+    a, b = len(m.group(1)), len(m.group(2))
+    return "Verdict: neither" if a == b else ("Verdict: A" if a > b else "Verdict: B")
+
+
+@pytest.fixture
+def judge_server():
+    with OpenAITestServer(responder=longer_answer_judge) as server:
+        yield server
+
+
+def write_config(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ) | {"TRANSFORMERS_VERBOSITY": "error"} | (env or {})
+    return subprocess.run([sys.executable, "-m", "lima_eval.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def prompts_file(tmp_path: Path) -> Path:
+    """Six prompts; one asks the test judge for no verdict."""
+    path = tmp_path / "prompts.jsonl"
+    rows = [
+        {"id": "p1", "prompt": "Name a colour.", "category": "easy"},
+        {"id": "p2", "prompt": "Write one word about the sea.", "category": "writing"},
+        {"id": "p3", "prompt": "What is two plus two?", "category": "math"},
+        {"id": "p4", "prompt": "Say hello. NO-VERDICT", "category": "easy"},
+        {"id": "p5", "prompt": "Give a fruit.", "category": "easy"},
+        {"id": "p6", "prompt": "Describe rain briefly.", "category": "writing"},
+    ]
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

@@ -1,0 +1,42 @@
+import pytest
+
+from lima_eval.judging.parsers import FIRST, NEITHER, SECOND, parse_lima_pairwise
+
+CASES = [
+    ("Verdict: A", FIRST),
+    ("Verdict: B\nAnswer B explains the steps.", SECOND),
+    ("Verdict: neither", NEITHER),
+    ("verdict - tie", NEITHER),
+    ("**Verdict: B**", SECOND),
+    ("Verdict: Answer A", FIRST),
+    ("Verdict: A\nBoth answers are fine but A is more complete; B misses a step.", FIRST),
+    ("A", FIRST),
+    ("B.", SECOND),
+    ("Neither", NEITHER),
+    ("Verdict: A\nVerdict: B", FIRST),  # the template asks for the verdict first
+    ("After reading both, Answer B is significantly better.", SECOND),
+    ("Neither answer is significantly better.", NEITHER),
+    ("Verdict:  A (it is safer)", FIRST),
+]
+
+ERRORS = [
+    ("", "empty"),
+    ("   ", "empty"),
+    ("I like both answers.", "no verdict"),
+    ("Verdict: Desserts", "no verdict"),
+    ("Answer A is significantly better in tone, but Answer B is significantly better in content.", "more than one"),
+    ("Some thoughts. Verdict: A. On reflection, Verdict: B", "more than one verdict"),
+    ("Verdict:D (the", "no verdict"),
+]
+
+
+@pytest.mark.parametrize("text,expected", CASES)
+def test_reads_verdict(text, expected):
+    assert parse_lima_pairwise(text) == (expected, None)
+
+
+@pytest.mark.parametrize("text,problem", ERRORS)
+def test_unreadable_output_is_an_error_never_a_tie(text, problem):
+    verdict, error = parse_lima_pairwise(text)
+    assert verdict is None
+    assert problem in error
