@@ -1,0 +1,60 @@
+import pytest
+
+from lima_eval.backends.base import open_backend, plain_prompt, trim_at_stops
+from lima_eval.config import Endpoint, Sampling
+from lima_eval.errors import BackendError
+
+MSG = [{"role": "user", "content": "Name a colour."}]
+
+
+@pytest.mark.parametrize("text,stops,expected", [
+    ("red\nUser: more", ["\nUser:"], ("red", True)),
+    ("red and blue", ["\nUser:"], ("red and blue", False)),
+    ("a STOP b END", ["END", "STOP"], ("a ", True)),
+    ("", [], ("", False)),
+])
+def test_trim_at_stops(text, stops, expected):
+    assert trim_at_stops(text, stops) == expected
+
+
+def test_plain_prompt_ends_open_for_the_assistant():
+    assert plain_prompt(MSG) == "User: Name a colour.\n\nAssistant:"
+    assert plain_prompt(MSG + [{"role": "assistant", "content": "Verdict:"}]).endswith("Assistant: Verdict:")
+
+
+@pytest.fixture(scope="module")
+def greedy():
+    with open_backend(Endpoint(model="embedded:tiny-random", sampling=Sampling(temperature=0, max_new_tokens=5)),
+                      seed=1) as backend:
+        yield backend
+
+
+def test_chat_template_and_reply_prefix(greedy):
+    assert greedy.prompt_format == "chat"
+    rendered = greedy.render(MSG)
+    assert "<|im_start|>user\nName a colour.<|im_end|>" in rendered and rendered.endswith("<|im_start|>assistant\n")
+    continued = greedy.render(MSG + [{"role": "assistant", "content": "Verdict:"}])
+    assert continued.endswith("<|im_start|>assistant\nVerdict:")
+
+
+def test_greedy_is_deterministic_and_batched_like_single(greedy):
+    batch = greedy.generate([MSG, [{"role": "user", "content": "A much longer question about the weather?"}]])
+    single = greedy.generate([MSG])
+    assert batch[0].text == single[0].text  # left padding does not change the answer
+    assert all(c.usage["completion_tokens"] <= 5 for c in batch)
+    assert batch[0].finish_reason in ("stop", "length")
+
+
+def test_sampling_is_seeded():
+    spec = Endpoint(model="embedded:tiny-random", sampling=Sampling(max_new_tokens=8))
+    with open_backend(spec, seed=7) as a, open_backend(spec, seed=7) as b, open_backend(spec, seed=8) as c:
+        texts = [x.generate([MSG] * 3) for x in (a, b, c)]
+    assert [t.text for t in texts[0]] == [t.text for t in texts[1]]
+    assert [t.text for t in texts[0]] != [t.text for t in texts[2]]
+
+
+def test_bad_settings_are_clear_errors():
+    with pytest.raises(BackendError, match="dtype 'fp8'"):
+        open_backend(Endpoint(model="embedded:tiny-random", dtype="fp8"))
+    with pytest.raises(BackendError, match="cannot load model"):
+        open_backend(Endpoint(model="/nonexistent/model/folder"))
