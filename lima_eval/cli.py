@@ -56,6 +56,35 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool) -> N
         raise LimaEvalError(f"{g.errors} generation(s) failed; run the same command again to retry them")
 
 
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.option("--base", required=True, help="Pre-trained model: a folder, a Hugging Face id or embedded:NAME.")
+@click.option("--data", required=True, help="'demo', 'GAIR/lima' (gated HF dataset) or a JSONL file.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the fine-tuned model.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe setting, e.g. --set epochs=5 --set lora=true (see docs/sft.md).")
+@click.option("--select-on", "select_on", type=click.Path(dir_okay=False), default=None,
+              help="Dev prompts (JSONL/CSV): generate with each kept epoch model and pick the best by the judge.")
+@click.option("--judge", "judge_name", default="lima-pairwise", show_default=True,
+              help="Judge definition used by --select-on.")
+@click.option("--judge-set", "judge_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Judge endpoint settings for --select-on, e.g. --judge-set backend=openai --judge-set model=gpt-4o.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+def sft(base: str, data: str, out: str, overrides: tuple[str, ...], select_on: str | None, judge_name: str,
+        judge_overrides: tuple[str, ...], no_progress: bool) -> None:
+    """Fine-tune BASE on DATA with LIMA's recipe (15 epochs, lr 1e-5 -> 1e-6, EOT, residual dropout)."""
+    from lima_eval.sft.cli_support import sft_config_from
+    from lima_eval.sft.train import train
+
+    cfg = sft_config_from(base, data, out, overrides)
+    path = train(cfg, show_progress=not no_progress)
+    click.echo(f"model: {path}")
+    if select_on:
+        from lima_eval.sft.select import select_checkpoint
+
+        best = select_checkpoint(cfg, Path(select_on), judge_name, judge_overrides, show_progress=not no_progress)
+        click.echo(f"best checkpoint: {best}")
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 def report(run_dir: Path) -> None:

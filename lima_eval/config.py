@@ -13,6 +13,7 @@ import yaml
 
 from lima_eval.errors import ConfigError
 from lima_eval.registry import suggest
+from lima_eval.sft.recipe import SFTConfig
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Endpoint:
     concurrency: int = 4  # openai: requests in flight
     timeout: float = 120.0  # openai: seconds per request
     max_retries: int = 4  # openai: retries on 429 / 5xx / timeouts (Retry-After honoured)
+    revision: str | None = None  # a version tag that goes into record ids (set for SFT outputs)
 
     def identity(self) -> dict[str, Any]:
         """What defines the output (goes into record ids); not transport details such as timeouts."""
@@ -57,7 +59,7 @@ class Endpoint:
             "prompt_format": self.prompt_format,
             "system_prompt": self.system_prompt,
             "dtype": self.dtype,
-        }
+        } | ({"revision": self.revision} if self.revision else {})
 
 
 @dataclass
@@ -89,16 +91,25 @@ class BenchmarkSpec:
 
 
 @dataclass
+class SFTSection(SFTConfig):
+    """A run's SFT stage: its output becomes the model `name` of the run (added to `models` if absent)."""
+
+    name: str = "sft"
+
+
+@dataclass
 class RunConfig:
     """Everything one `lima-eval run` does."""
 
     name: str = "run"
     benchmark: BenchmarkSpec = field(default_factory=BenchmarkSpec)
+    sft: SFTSection | None = None
     models: list[ModelSpec] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
     judge: JudgeSpec = field(default_factory=JudgeSpec)
     output_dir: str = "results"
     seed: int = 0
+    round_robin: bool = False  # judge every pair of models (checkpoint selection) instead of model vs baseline
 
     @property
     def run_dir(self) -> Path:
@@ -112,6 +123,9 @@ class RunConfig:
 
     def pairs(self) -> list[tuple[str, str]]:
         """(model under test, baseline) for every model that is not a baseline, against every baseline."""
+        if self.round_robin:
+            names = [m.name for m in self.models]
+            return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
         return [(m.name, b) for m in self.models if m.name not in self.baselines for b in self.baselines]
 
 
@@ -142,7 +156,12 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(args[0], value, path)
+        for arg in args[:-1]:
+            try:
+                return _coerce(arg, value, path)
+            except ConfigError:
+                continue
+        return _coerce(args[-1], value, path)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)
     if origin is list:
@@ -152,6 +171,13 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return [_coerce(item, v, f"{path}.{i}") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads "1e-5" (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if typing.get_origin(tp) is None and tp is typing.Any:
+        return value
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise ConfigError(f"config key '{path}': expected {tp.__name__}, got {value!r}")
@@ -233,7 +259,25 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
     return cfg
 
 
+def attach_sft(cfg: RunConfig) -> None:
+    """Make the SFT output a model of the run: fill in its folder and recipe revision."""
+    if cfg.sft is None:
+        return
+    from lima_eval.sft.train import recipe_hash
+
+    if not cfg.sft.base:
+        raise ConfigError("config key 'sft.base' is missing (the pre-trained model to fine-tune)")
+    if not cfg.sft.out:
+        cfg.sft.out = str(cfg.run_dir / "sft" / cfg.sft.name)
+    names = [m.name for m in cfg.models]
+    if cfg.sft.name not in names:
+        cfg.models.insert(0, ModelSpec(name=cfg.sft.name, backend="hf", model=cfg.sft.out))
+    spec = cfg.model(cfg.sft.name)
+    spec.backend, spec.model, spec.revision = "hf", cfg.sft.out, recipe_hash(cfg.sft)
+
+
 def validate(cfg: RunConfig) -> None:
+    attach_sft(cfg)
     names = [m.name for m in cfg.models]
     if not cfg.models:
         raise ConfigError("config: 'models' is empty; name at least a model under test and a baseline")
@@ -245,7 +289,7 @@ def validate(cfg: RunConfig) -> None:
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise ConfigError(f"config: model names must be unique; repeated: {', '.join(sorted(dupes))}")
-    if not cfg.baselines:
+    if not cfg.baselines and not cfg.round_robin:
         raise ConfigError("config: 'baselines' is empty; name the model(s) to compare against")
     for b in cfg.baselines:
         if b not in names:

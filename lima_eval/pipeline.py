@@ -126,6 +126,10 @@ def run(cfg: RunConfig, show_progress: bool = True) -> RunResult:
     store.write_config(to_plain(cfg))  # written before any work starts
     prompts = load_prompts(cfg.benchmark)
     result = RunResult(run_dir=store.root, report_dir=store.report_dir)
+    if cfg.sft is not None:
+        from lima_eval.sft.train import train
+
+        train(cfg.sft, show_progress=show_progress)
     result.generations = generate_stage(cfg, prompts, store, show_progress)
     result.judgments, result.skipped_pairs = judge_stage(cfg, prompts, store, show_progress)
     from lima_eval.report.build import build_report

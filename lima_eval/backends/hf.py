@@ -21,7 +21,7 @@ class HFBackend(Backend):
         super().__init__(spec, seed)
         try:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoTokenizer
         except ImportError as exc:
             raise MissingExtraError("transformers", hint="pip install torch==2.13.0 transformers") from exc
         from lima_eval.embedded import resolve
@@ -32,7 +32,7 @@ class HFBackend(Backend):
         dtype = self._dtype(spec.dtype, device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+            self.model = self._load(path, dtype).to(device).eval()
         except OSError as exc:
             raise BackendError(f"cannot load model '{spec.model}': {exc}") from exc
         self.device = device
@@ -47,6 +47,21 @@ class HFBackend(Backend):
         if fmt not in ("chat", "plain"):
             raise BackendError(f"prompt_format '{spec.prompt_format}' is not one of auto, chat, plain")
         self.prompt_format = fmt
+
+    @staticmethod
+    def _load(path: str, dtype: Any) -> Any:
+        """Full weights, or a LoRA adapter folder (the SFT stage with lora: true) merged into its base."""
+        from pathlib import Path
+
+        from transformers import AutoModelForCausalLM
+
+        if (Path(path) / "adapter_config.json").exists():
+            try:
+                from peft import AutoPeftModelForCausalLM
+            except ImportError as exc:
+                raise MissingExtraError("peft", extra="sft") from exc
+            return AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
 
     def _dtype(self, name: str, device: str) -> Any:
         torch = self._torch

@@ -29,6 +29,7 @@ class SFTConfig:
     max_steps: int | None = None  # stop early (demos and tests); None trains all epochs
     max_examples: int | None = None  # use only the first N conversations
     keep_epochs: list[int] = field(default_factory=lambda: list(range(5, 11)))  # epoch models kept for selection
+    dev_max_new_tokens: int = 1024  # answer length cap when generating dev answers for checkpoint selection
     lora: bool = False  # train LoRA adapters (peft) instead of all weights
     lora_r: int = 16
     lora_alpha: int = 32

@@ -1,0 +1,17 @@
+"""Build an SFTConfig from `lima-eval sft` flags with the same strict key checking as run configs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lima_eval.config import _build, parse_overrides
+from lima_eval.sft.recipe import SFTConfig
+
+
+def sft_config_from(base: str, data: str, out: str, overrides: tuple[str, ...] | list[str]) -> SFTConfig:
+    values: dict = {"base": base, "data": data, "out": out}
+    for key, value in parse_overrides(overrides):
+        values[key] = value
+    cfg = _build(SFTConfig, values, "sft")
+    assert dataclasses.is_dataclass(cfg)
+    return cfg

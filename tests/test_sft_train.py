@@ -1,0 +1,199 @@
+"""The SFT stage on a tiny random Llama with the SmolLM2 tokenizer: recipe, dropout, EOT, resume, LoRA, DDP."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from transformers import TrainerCallback
+
+from conftest import REPO
+from lima_eval.sft.recipe import EOT, SFTConfig, dropout_schedule, lr_at
+from lima_eval.sft.train import train
+
+FAST = dict(base="embedded:tiny-random", batch_size=4, micro_batch_size=2, max_seq_len=96, keep_epochs=[],
+            residual_dropout=0.0)
+
+
+def tiny_data(tmp_path, n=8):
+    path = tmp_path / "d.jsonl"
+    rows = [{"conversations": [f"Question {i}?", f"Answer {i} is short."]} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+class Record(TrainerCallback):
+    """Learning rate actually used by the optimiser at each step, and the loss logged after it."""
+
+    def __init__(self):
+        self.lrs, self.losses = [], []
+        self.optimizer = None
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kw):
+        self.lrs.append(optimizer.param_groups[0]["lr"])
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if logs and "loss" in logs:
+            self.losses.append(logs["loss"])
+
+
+def test_schedules_are_limas():
+    assert lr_at(0, 11, 1e-5, 1e-6) == 1e-5
+    assert lr_at(5, 11, 1e-5, 1e-6) == pytest.approx(5.5e-6)
+    assert lr_at(10, 11, 1e-5, 1e-6) == pytest.approx(1e-6)
+    assert dropout_schedule(4, 0.3) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+def test_learning_rate_first_middle_last_step(tmp_path):
+    rec = Record()
+    cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 20), out=str(tmp_path / "o"), epochs=1)
+    train(cfg, show_progress=False, callbacks=[rec])
+    n = len(rec.lrs)
+    assert n == 5  # 20 examples / batch 4
+    assert rec.lrs[0] == pytest.approx(1e-5)
+    assert rec.lrs[n // 2] == pytest.approx(1e-5 + (1e-6 - 1e-5) * (n // 2) / (n - 1))
+    assert rec.lrs[-1] == pytest.approx(1e-6)
+    saved = yaml.safe_load((tmp_path / "o" / "sft_config.yaml").read_text())
+    assert (saved["adam_beta2"], saved["weight_decay"], saved["epochs"]) == (0.95, 0.1, 1)
+
+
+def test_residual_dropout_per_layer_and_off_in_eval():
+    from transformers import AutoModelForCausalLM
+
+    from lima_eval.embedded import resolve
+    from lima_eval.sft.dropout import ResidualDropout, branch_ends, decoder_layers
+
+    model = AutoModelForCausalLM.from_pretrained(resolve("embedded:tiny-random"))
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    model.eval()
+    with torch.no_grad():
+        before = model(ids).logits
+    hooks = ResidualDropout(model, 0.3)
+    assert hooks.probabilities == pytest.approx(dropout_schedule(len(decoder_layers(model)), 0.3))
+    assert hooks.probabilities[0] == 0.0 and hooks.probabilities[-1] == pytest.approx(0.3)
+    assert branch_ends(decoder_layers(model)[0]) == [decoder_layers(model)[0].self_attn, decoder_layers(model)[0].mlp]
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, before)  # eval mode: no dropout
+        model.train()
+        torch.manual_seed(0)
+        assert not torch.allclose(model(ids).logits, before)  # training mode: the top layer drops
+    hooks.remove()
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, before)
+
+
+def test_gemma_style_layers_drop_after_their_post_norms():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from lima_eval.sft.dropout import branch_ends, decoder_layers
+
+    cfg = Gemma3TextConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=1, num_key_value_heads=1, head_dim=64)
+    layer = decoder_layers(Gemma3ForCausalLM(cfg))[0]
+    assert branch_ends(layer) == [layer.post_attention_layernorm, layer.post_feedforward_layernorm]
+
+
+def test_every_trainable_parameter_moves_and_loss_falls(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from lima_eval.embedded import resolve
+
+    before = {k: v.clone() for k, v in AutoModelForCausalLM.from_pretrained(resolve("embedded:tiny-random"))
+              .state_dict().items()}
+    rec = Record()
+    cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 4), out=str(tmp_path / "o"), epochs=12, learning_rate=3e-3,
+                    final_learning_rate=3e-4)
+    out = train(cfg, show_progress=False, callbacks=[rec])
+    after = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    for name, old in before.items():
+        new = after[name]
+        if "embed_tokens" in name or "lm_head" in name:
+            new = new[: old.shape[0]]  # the EOT row was added
+        assert not torch.equal(new, old), f"{name} did not move"
+    assert rec.losses[-1] < rec.losses[0] - 1.0  # falls by more than a nat on a small fixed set
+
+
+def test_learns_to_emit_eot_and_generation_stops_there(tmp_path):
+    from lima_eval.backends.base import open_backend
+    from lima_eval.config import Endpoint, Sampling
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"conversations": ["Say hi", "hi"]}) + "\n")
+    cfg = SFTConfig(**(FAST | {"batch_size": 1, "micro_batch_size": 1}), data=str(data), out=str(tmp_path / "o"),
+                    epochs=60, learning_rate=1e-2, final_learning_rate=1e-3)
+    out = train(cfg, show_progress=False)
+    gen = json.loads((out / "generation_config.json").read_text())
+    with open_backend(Endpoint(model=str(out), sampling=Sampling(temperature=0, max_new_tokens=20))) as backend:
+        eot = backend.tokenizer.convert_tokens_to_ids(EOT)
+        assert gen["eos_token_id"][0] == eot
+        (reply,) = backend.generate([[{"role": "user", "content": "Say hi"}]])
+    assert reply.text == "hi" and reply.finish_reason == "stop"
+    assert reply.usage["completion_tokens"] == len(backend_tokens("hi", out))  # stopped right at EOT
+
+
+def backend_tokens(text, path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))(text, add_special_tokens=False)["input_ids"]
+
+
+class StopAfterFirstEpoch(TrainerCallback):
+    def on_epoch_end(self, args, state, control, **kw):
+        control.should_training_stop = True
+
+
+def test_resume_reproduces_the_uninterrupted_next_step_loss(tmp_path):
+    common = dict(FAST | {"residual_dropout": 0.2}, data=tiny_data(tmp_path, 8), epochs=3, learning_rate=1e-3,
+                  final_learning_rate=1e-4)
+    straight = Record()
+    train(SFTConfig(**common, out=str(tmp_path / "a")), show_progress=False, callbacks=[straight])
+    first = Record()
+    train(SFTConfig(**common, out=str(tmp_path / "b")), show_progress=False, callbacks=[first, StopAfterFirstEpoch()])
+    assert not (tmp_path / "b" / "lima_sft.json").exists()  # interrupted: not complete
+    resumed = Record()
+    train(SFTConfig(**common, out=str(tmp_path / "b")), show_progress=False, callbacks=[resumed])
+    assert len(first.losses) == 2 and len(resumed.losses) == 4
+    assert first.losses == pytest.approx(straight.losses[:2], rel=1e-6)
+    assert resumed.losses[0] == pytest.approx(straight.losses[2], rel=1e-5)  # the next step, dropout included
+    assert resumed.losses == pytest.approx(straight.losses[2:], rel=1e-5)
+    again = Record()
+    train(SFTConfig(**common, out=str(tmp_path / "b")), show_progress=False, callbacks=[again])
+    assert again.losses == []  # complete: nothing to do
+
+
+def test_lora_trains_adapters_and_the_hf_backend_loads_them(tmp_path):
+    from lima_eval.backends.base import open_backend
+    from lima_eval.config import Endpoint, Sampling
+
+    cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 4), out=str(tmp_path / "o"), epochs=1, lora=True,
+                    learning_rate=1e-3)
+    out = train(cfg, show_progress=False)
+    assert (out / "adapter_config.json").exists() and not (out / "model.safetensors").exists()
+    with open_backend(Endpoint(model=str(out), sampling=Sampling(temperature=0, max_new_tokens=4))) as backend:
+        assert backend.tokenizer.convert_tokens_to_ids(EOT) == len(backend.tokenizer) - 1
+        (reply,) = backend.generate([[{"role": "user", "content": "Question 1?"}]])
+    assert reply.error is None
+
+
+def test_two_process_accelerate_run_matches_one_process(tmp_path):
+    data = tiny_data(tmp_path, 16)
+    flags = ["--base", "embedded:tiny-random", "--data", data, "--no-progress", "--set", "epochs=1",
+             "--set", "batch_size=8", "--set", "micro_batch_size=4", "--set", "residual_dropout=0",
+             "--set", "learning_rate=1e-3", "--set", "keep_epochs=[]"]
+    one = subprocess.run([sys.executable, "-m", "lima_eval.cli", "sft", "--out", str(tmp_path / "one"), *flags],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    # The shipped multi-GPU DDP config, on 2 CPU processes: without CUDA the Trainer falls back to gloo.
+    two = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                          str(REPO / "examples/accelerate/multi-gpu-ddp.yaml"), "--num_processes", "2",
+                          "--mixed_precision", "no", "-m", "lima_eval.cli", "sft",
+                          "--out", str(tmp_path / "two"), *flags], capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert yaml.safe_load((tmp_path / "two" / "sft_config.yaml").read_text())["world_size"] == 2
+    a = json.loads((tmp_path / "one" / "lima_sft.json").read_text())["losses"]
+    b = json.loads((tmp_path / "two" / "lima_sft.json").read_text())["losses"]
+    assert len(a) == len(b) == 2
+    assert b == pytest.approx(a, rel=1e-3)
