@@ -53,6 +53,13 @@ def _rows(cfg: RunConfig, judgments: list[Judgment]) -> list[Tally]:
     return rows
 
 
+def _sft_steps(cfg: RunConfig) -> int | None:
+    from lima_eval.sft.train import DONE
+
+    path = Path(cfg.sft.out) / DONE if cfg.sft is not None else None
+    return json.loads(path.read_text()).get("steps") if path is not None and path.exists() else None
+
+
 def _weak_judge_note(cfg: RunConfig) -> str | None:
     if cfg.judge.backend == "hf" and cfg.judge.model.startswith("embedded:"):
         return (
@@ -82,6 +89,11 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     caps = sorted({m.sampling.max_new_tokens for m in cfg.models})
     if caps and caps[0] < 512:
         notes.append(f"Answers were capped at {', '.join(map(str, caps))} new tokens (LIMA used 2,048).")
+    if cfg.sft is not None:
+        steps = _sft_steps(cfg)
+        if steps is not None and steps < 100:
+            notes.append(f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that demonstrates the "
+                         "path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU work).")
     errors = sum(r.errors for r in rows)
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
@@ -107,7 +119,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
 def _markdown(cfg: RunConfig, rows: list[Tally], notes: list[str], n_prompts: int, figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
              f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "
-             + ", ".join(f"`{m}`" for m, _ in dict.fromkeys(cfg.pairs()))
+             + ", ".join(f"`{m}`" for m in dict.fromkeys(m for m, _ in cfg.pairs()))
              + "; baselines: " + ", ".join(f"`{b}`" for b in cfg.baselines) + ".", ""]
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
