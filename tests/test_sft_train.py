@@ -197,3 +197,40 @@ def test_two_process_accelerate_run_matches_one_process(tmp_path):
     b = json.loads((tmp_path / "two" / "lima_sft.json").read_text())["losses"]
     assert len(a) == len(b) == 2
     assert b == pytest.approx(a, rel=1e-3)
+
+
+def test_killed_sft_process_resumes_from_its_last_epoch_checkpoint(tmp_path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "lima_eval.cli", "sft", "--base", "embedded:tiny-random", "--data", "demo",
+           "--out", str(out), "--no-progress", "--set", "batch_size=8",
+           "--set", "micro_batch_size=8", "--set", "max_seq_len=48", "--set", "keep_epochs=[]"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        ckpts = list((out / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+        if ckpts:
+            time.sleep(0.5)  # let the checkpoint finish writing
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "lima_sft.json").exists(), "finished before it could be killed"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming from" in rerun.stderr
+    done = json.loads((out / "lima_sft.json").read_text())
+    assert done["steps"] == 15 * 8  # LIMA's 15 epochs; 57 demo conversations / batch 8 = 8 steps an epoch
+    assert len(done["losses"]) == done["steps"]  # the history before the kill is kept
+
+
+@pytest.mark.gpu
+def test_bf16_training_on_cuda(tmp_path):
+    rec = Record()
+    cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 8), out=str(tmp_path / "o"), epochs=2, learning_rate=1e-3)
+    out = train(cfg, show_progress=False, callbacks=[rec])
+    assert yaml.safe_load((out / "sft_config.yaml").read_text())["dtype"] == "auto"
+    assert all(loss == loss for loss in rec.losses) and rec.losses[-1] < rec.losses[0]
