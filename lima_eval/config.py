@@ -42,7 +42,8 @@ class Endpoint:
     system_prompt: str | None = None
     dtype: str = "auto"  # hf: auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
     device: str = "auto"  # hf: auto | cpu | cuda | cuda:N
-    batch_size: int = 8  # hf: prompts per generate() call
+    batch_size: int = 8  # hf: prompts per generate() call (at most)
+    max_batch_tokens: int | None = None  # hf: cap on rows x (longest prompt + max_new_tokens) per call
     base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)
     api_key_env: str = "OPENAI_API_KEY"  # openai: name of the environment variable holding the key
     concurrency: int = 4  # openai: requests in flight

@@ -58,3 +58,24 @@ def test_bad_settings_are_clear_errors():
         open_backend(Endpoint(model="embedded:tiny-random", dtype="fp8"))
     with pytest.raises(BackendError, match="cannot load model"):
         open_backend(Endpoint(model="/nonexistent/model/folder"))
+
+
+@pytest.mark.parametrize("lengths,batch_size,cap,new,expected", [
+    ([5, 50, 10, 40], 2, None, 8, [[1, 3], [2, 0]]),  # longest first, similar lengths together
+    ([5, 50, 10, 40], 8, 100, 8, [[1], [3, 2], [0]]),  # 2 x (50 + 8) > 100; 3 x (40 + 8) > 100
+    ([7, 7, 7], 8, None, 8, [[0, 1, 2]]),
+    ([300], 4, 10, 8, [[0]]),  # a single row larger than the cap still runs, alone
+])
+def test_batches_by_length_and_token_cap(lengths, batch_size, cap, new, expected):
+    from lima_eval.backends.hf import HFBackend
+
+    backend = HFBackend.__new__(HFBackend)  # batching is pure: no model needed
+    backend.spec = Endpoint(batch_size=batch_size, max_batch_tokens=cap, sampling=Sampling(max_new_tokens=new))
+    assert backend.batches(lengths) == expected
+
+
+def test_order_is_restored_after_length_grouping(greedy):
+    prompts = [[{"role": "user", "content": "x " * n}] for n in (3, 40, 1, 20, 9)]
+    together = greedy.generate(prompts)
+    alone = [greedy.generate([p])[0] for p in prompts]
+    assert [c.text for c in together] == [c.text for c in alone]

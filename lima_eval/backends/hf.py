@@ -71,9 +71,37 @@ class HFBackend(Backend):
     def render(self, messages: Messages) -> str:
         return self.renderer.text(messages)
 
+    @property
+    def chunk_size(self) -> int:
+        # Hand over several batches at once so they can be grouped by length (less padding).
+        return max(1, self.spec.batch_size) * 4
+
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped longest-first into batches of similar length, within batch_size and max_batch_tokens."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        cap, out, cur = self.spec.max_batch_tokens, [], []
+        for i in order:
+            width = lengths[cur[0]] if cur else lengths[i]  # the first (longest) row sets the padded width
+            rows = len(cur) + 1
+            too_many = rows > max(1, self.spec.batch_size)
+            too_big = cap is not None and cur and rows * (width + self.spec.sampling.max_new_tokens) > cap
+            if too_many or too_big:
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        return out + ([cur] if cur else [])
+
     def generate(self, requests: list[Messages]) -> list[Completion]:
-        torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
         texts = [self.render(m) for m in requests]
+        lengths = [len(self.tokenizer(t, add_special_tokens=self.renderer.add_special_tokens)["input_ids"]) for t in texts]
+        results: list[Completion | None] = [None] * len(texts)
+        for batch in self.batches(lengths):
+            for i, c in zip(batch, self._generate_batch([texts[i] for i in batch])):
+                results[i] = c
+        return [c for c in results if c is not None]
+
+    def _generate_batch(self, texts: list[str]) -> list[Completion]:
+        torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=self.renderer.add_special_tokens)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
@@ -87,7 +115,7 @@ class HFBackend(Backend):
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
         torch.manual_seed(self.seed)
-        self.calls += len(requests)
+        self.calls += len(texts)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         prompt_len = enc["input_ids"].shape[1]
