@@ -50,7 +50,7 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
         if d.get("file"):
             prompts = load_prompt_file(d["_folder"] / d["file"])
         elif d.get("hf_dataset"):
-            prompts = _load_hf(d["hf_dataset"], d.get("hf_split", "test"))
+            prompts = _load_hf(d["hf_dataset"], d.get("hf_split", "test"), d.get("hf_id_field"))
         else:
             raise LimaEvalError(f"benchmark '{spec.name}' defines neither a file nor an hf_dataset")
     if spec.limit is not None:
@@ -84,7 +84,11 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
     tags = row.get("tags") or ()
     if isinstance(tags, str):
         tags = tuple(t for t in tags.split(";") if t)
-    return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags))
+    turns: tuple[str, ...] = ()
+    value = row[text_key]
+    if text_key in ("turns", "prompt") and isinstance(value, list) and len(value) > 1:
+        turns = tuple(str(t) for t in value)  # user turns of a multi-turn prompt (MT-bench)
+    return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags), turns=turns)
 
 
 def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
@@ -92,7 +96,15 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
     if not path.exists():
         raise InputError(path, "file not found")
     rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".json":  # a JSON list of objects (AlpacaEval's files)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise InputError(path, "expected a JSON list of objects")
+        rows = [(i + 1, r) for i, r in enumerate(data)]  # "line" = item number in the list
+    elif path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "prompt" not in reader.fieldnames:
@@ -121,7 +133,7 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
     return prompts
 
 
-def _load_hf(name: str, split: str) -> list[Prompt]:
+def _load_hf(name: str, split: str, id_field: str | None = None) -> list[Prompt]:
     """Load a (possibly gated) Hugging Face dataset; HF_TOKEN from the environment is used by `datasets`."""
     try:
         import datasets
@@ -134,8 +146,8 @@ def _load_hf(name: str, split: str) -> list[Prompt]:
             f"could not load Hugging Face dataset {name} ({split}): {type(exc).__name__}. It may be gated: accept "
             "its terms, set HF_TOKEN, or give benchmark.path to a local copy"
         ) from exc
-    out = []
-    for index, row in enumerate(ds):
-        text = _text_of(row.get("conversations")) or _text_of(row.get("prompt")) or ""
-        out.append(Prompt(id=str(index), text=text, category=str(row.get("source") or "")))
-    return out
+    where = f"{name} ({split})"
+    return [_prompt_from_row(dict(row), index, Path(where), index + 1, id_field) if id_field
+            else _prompt_from_row({k: v for k, v in dict(row).items() if k not in ID_FIELDS}, index, Path(where),
+                                  index + 1, None)
+            for index, row in enumerate(ds)]

@@ -39,33 +39,64 @@ class RunResult:
         return self.generations.calls + self.judgments.calls
 
 
+def conversation(prompt: Prompt, answers: list[str], turn: int) -> list[dict[str, str]]:
+    """Messages for answering user turn `turn`: earlier user turns with the model's own answers to them."""
+    msgs: list[dict[str, str]] = []
+    for i, user in enumerate(prompt.user_turns[: turn + 1]):
+        msgs.append({"role": "user", "content": user})
+        if i < turn:
+            msgs.append({"role": "assistant", "content": answers[i]})
+    return msgs
+
+
 def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True) -> StageCounts:
     counts = StageCounts()
     on_disk = store.generations()
+    n_turns = max(len(p.user_turns) for p in prompts)
     for spec in cfg.models:
         ident = spec.identity() | {"seed": cfg.seed}
-        ids = {p.id: Generation.make_id(p, spec.name, ident) for p in prompts}
-        todo = [p for p in prompts if ids[p.id] not in on_disk or on_disk[ids[p.id]].error]
-        cached = len(prompts) - len(todo)
+        ids = {(p.id, t): Generation.make_id(p, spec.name, ident, t) for p in prompts for t in range(len(p.user_turns))}
+        total = len(ids)
+        cached = sum(1 for gid in ids.values() if gid in on_disk and not on_disk[gid].error)
         counts.cached += cached
-        progress = bar(f"generate {spec.name}", len(prompts), cached, show)
-        if todo:
-            with open_backend(spec, seed=cfg.seed) as backend:
+        progress = bar(f"generate {spec.name}", total, cached, show)
+        backend = None
+        try:
+            # Turn by turn: turn t of a conversation needs the model's own answers to turns 0..t-1.
+            for turn in range(n_turns):
+                todo = []
+                for p in prompts:
+                    if turn >= len(p.user_turns):
+                        continue
+                    gid = ids[(p.id, turn)]
+                    if gid in on_disk and not on_disk[gid].error:
+                        continue
+                    earlier = [on_disk.get(ids[(p.id, t)]) for t in range(turn)]
+                    if all(g is not None and not g.error for g in earlier):
+                        todo.append((p, [g.text for g in earlier if g is not None]))
+                if not todo:
+                    continue
+                if backend is None:
+                    backend = open_backend(spec, seed=cfg.seed)
                 sampling = backend.sampling_record()
                 for start in range(0, len(todo), backend.chunk_size):
                     chunk = todo[start:start + backend.chunk_size]
-                    outs = backend.generate([[{"role": "user", "content": p.text}] for p in chunk])
+                    outs = backend.generate([conversation(p, answers, turn) for p, answers in chunk])
                     records = [
-                        Generation(id=ids[p.id], prompt_id=p.id, model=spec.name, text=o.text, error=o.error,
+                        Generation(id=ids[(p.id, turn)], prompt_id=p.id, model=spec.name, text=o.text, error=o.error,
                                    backend=spec.backend, sampling=sampling, usage=o.usage,
-                                   finish_reason=o.finish_reason)
-                        for p, o in zip(chunk, outs)
+                                   finish_reason=o.finish_reason, turn=turn)
+                        for (p, _), o in zip(chunk, outs)
                     ]
                     store.append_generations(records)
+                    on_disk.update({r.id: r for r in records})
                     counts.new += len(records)
                     counts.errors += sum(1 for r in records if r.error)
-                    progress.update(len(records))
+                    progress.update(sum(1 for r in records if not r.error))
+        finally:
+            if backend is not None:
                 counts.calls += backend.calls
+                backend.close()
         progress.close()
     return counts
 

@@ -23,13 +23,18 @@ class Prompt:
     """One evaluation prompt with its id and category."""
 
     id: str
-    text: str
+    text: str  # the first (or only) user turn
     category: str = ""
     tags: tuple[str, ...] = ()
+    turns: tuple[str, ...] = ()  # every user turn of a multi-turn prompt (MT-bench); empty for single-turn
+
+    @property
+    def user_turns(self) -> tuple[str, ...]:
+        return self.turns or (self.text,)
 
     @property
     def key(self) -> str:
-        return content_id("prompt", self.id, self.text)
+        return content_id("prompt", self.id, self.text) if not self.turns else content_id("prompt", self.id, self.turns)
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,13 @@ class Generation:
     sampling: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     finish_reason: str | None = None
+    turn: int = 0  # which user turn this answers (0-based); later turns saw the model's own earlier answers
 
     @staticmethod
-    def make_id(prompt: Prompt, model: str, model_spec: dict[str, Any]) -> str:
-        return content_id("generation", prompt.key, model, model_spec)
+    def make_id(prompt: Prompt, model: str, model_spec: dict[str, Any], turn: int = 0) -> str:
+        if turn == 0:
+            return content_id("generation", prompt.key, model, model_spec)
+        return content_id("generation", prompt.key, model, model_spec, turn)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ def to_dict(record: Any) -> dict[str, Any]:
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
-    if "tags" in kwargs and isinstance(kwargs["tags"], list):
-        kwargs["tags"] = tuple(kwargs["tags"])
+    for key in ("tags", "turns"):
+        if key in kwargs and isinstance(kwargs[key], list):
+            kwargs[key] = tuple(kwargs[key])
     return cls(**kwargs)

@@ -3,10 +3,12 @@ checkpoints that resume, LoRA through peft, DDP/FSDP through `accelerate launch`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +208,9 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
     if last:
         log.info("sft: resuming from %s", last)
-    result = trainer.train(resume_from_checkpoint=last)
+    # Trainer prints its logs to stdout; stdout is for data (the CLI prints the model path there).
+    with contextlib.redirect_stdout(sys.stderr):
+        result = trainer.train(resume_from_checkpoint=last)
     if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: not complete
         return out
     dropout.remove()
