@@ -45,6 +45,8 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool) -> N
     g, j = result.generations, result.judgments
     click.echo(f"generations: {g.new} new, {g.cached} already on disk, {g.errors} failed", err=True)
     click.echo(f"judgments:   {j.new} new, {j.cached} already on disk, {j.errors} without a verdict", err=True)
+    if g.missing_imports:
+        click.echo(f"imported answers missing: {g.missing_imports} (see lima-eval import-answers)", err=True)
     if result.skipped_pairs:
         click.echo(f"pairs not judged because an answer is missing: {result.skipped_pairs}", err=True)
     if result.calls == 0:
@@ -111,6 +113,23 @@ def import_human(run_dir: Path, csv_file: Path, skip_bad_rows: bool) -> None:
                f"{len(result.skipped)} bad row(s) skipped", err=True)
     out = build_report(run_dir)
     click.echo(f"report: {out / 'report.md'}")
+
+
+@cli.command("import-answers")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("answers_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", required=True, help="The run's model (backend: imported) these answers belong to.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "alpaca-eval", "mt-bench", "jsonl"]), default="auto",
+              show_default=True)
+def import_answers_cmd(run_dir: Path, answers_file: Path, model: str, fmt: str) -> None:
+    """Turn existing answers (AlpacaEval, MT-bench or plain JSONL) into Generations of MODEL."""
+    from lima_eval.answers import import_answers
+
+    result = import_answers(run_dir, answers_file, model, fmt)
+    for line in result.unmatched:
+        click.echo(f"unmatched {answers_file}, {line}", err=True)
+    click.echo(f"imported {result.imported} answer(s) for {model}; {result.already} already there; "
+               f"{len(result.unmatched)} row(s) matched no prompt", err=True)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -35,7 +35,7 @@ class Sampling:
 class Endpoint:
     """Where a model runs: a backend name plus the settings the backends understand."""
 
-    backend: str = "hf"  # hf | openai | any registered backend
+    backend: str = "hf"  # hf | vllm | vllm-server | openai | imported (answers from import-answers) | plugins
     model: str = ""  # local path, Hugging Face id, "embedded:NAME", or an API model name
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: str = "auto"  # auto (chat template if the tokenizer has one) | chat | plain

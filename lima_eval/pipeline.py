@@ -24,6 +24,7 @@ class StageCounts:
     new: int = 0
     errors: int = 0
     calls: int = 0
+    missing_imports: int = 0  # prompts an `imported` model has no answer for
 
 
 @dataclass
@@ -59,6 +60,9 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
         total = len(ids)
         cached = sum(1 for gid in ids.values() if gid in on_disk and not on_disk[gid].error)
         counts.cached += cached
+        if spec.backend == "imported":  # answers come from `lima-eval import-answers`, never generated here
+            counts.missing_imports += total - cached
+            continue
         progress = bar(f"generate {spec.name}", total, cached, show)
         backend = None
         try:

@@ -68,6 +68,10 @@ class Backend:
 
 
 def open_backend(spec: Endpoint, seed: int = 0) -> Backend:
+    if spec.backend == "imported":
+        from lima_eval.errors import ConfigError
+
+        raise ConfigError("backend 'imported' only holds answers from `lima-eval import-answers`; it cannot generate")
     cls = BACKENDS.load(spec.backend)
     return cls(spec, seed=seed)
 

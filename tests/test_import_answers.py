@@ -1,0 +1,80 @@
+"""import-answers with the real files in ../shared/data (LIMA / Llama-2 answers, MT-bench, AlpacaEval)."""
+
+import json
+
+import pytest
+
+from conftest import run_cli, write_config
+from lima_eval.answers import import_answers
+from lima_eval.config import load_config, to_plain
+from lima_eval.errors import ConfigError, InputError
+from lima_eval.store import RunStore
+
+
+def make_run(tmp_path, benchmark, models, baselines):
+    cfg = load_config(write_config(tmp_path / "c.yaml", {
+        "name": "imp", "output_dir": str(tmp_path / "results"), "benchmark": benchmark,
+        "models": models, "baselines": baselines}))
+    RunStore(cfg.run_dir).write_config(to_plain(cfg))
+    return cfg
+
+
+def test_llama2_answers_to_lima_test_by_text(tmp_path, shared_data):
+    cfg = make_run(tmp_path, {"name": "lima-test", "path": str(shared_data / "lima/lima_test_300_prompts.jsonl")},
+                   [{"name": "mine", "model": "embedded:tiny-random"},
+                    {"name": "llama-2-7b-chat", "backend": "imported", "model": "just-eval"}], ["llama-2-7b-chat"])
+    answers = tmp_path / "llama2.jsonl"
+    rows = [json.loads(x) for x in (shared_data / "lima/lima_test_300_llama2_7b_chat_outputs.jsonl").read_text().splitlines()]
+    answers.write_text("".join(json.dumps({"prompt": r["instruction"], "answer": r["output"]}) + "\n" for r in rows)
+                       + json.dumps({"prompt": "a prompt that is not in LIMA", "answer": "x"}) + "\n")
+    result = import_answers(cfg.run_dir, answers, "llama-2-7b-chat")
+    assert result.imported == 300 and result.unmatched == ["line 301: no prompt of the run has this text"]
+    gens = RunStore(cfg.run_dir).generations()
+    by_prompt = {g.prompt_id: g.text for g in gens.values()}
+    assert by_prompt["0"] == rows[0]["output"]
+    assert import_answers(cfg.run_dir, answers, "llama-2-7b-chat").already == 300  # idempotent
+
+
+def test_mt_bench_answers_both_turns(tmp_path, shared_data):
+    cfg = make_run(tmp_path, {"name": "mt-bench", "path": str(shared_data / "mt_bench/question.jsonl")},
+                   [{"name": "mine", "model": "embedded:tiny-random"},
+                    {"name": "vicuna-13b", "backend": "imported", "model": "fastchat"}], ["vicuna-13b"])
+    path = shared_data / "mt_bench/model_answer/vicuna-13b-v1.3.jsonl"
+    if not path.exists():
+        path = sorted((shared_data / "mt_bench/model_answer").glob("*.jsonl"))[0]
+    result = import_answers(cfg.run_dir, path, "vicuna-13b")
+    assert result.imported == 160 and not result.unmatched  # 80 questions x 2 turns
+    first = json.loads(path.read_text().splitlines()[0])
+    gens = [g for g in RunStore(cfg.run_dir).generations().values() if g.prompt_id == str(first["question_id"])]
+    assert sorted((g.turn, g.text) for g in gens) == list(enumerate(first["choices"][0]["turns"]))
+
+
+def test_alpaca_eval_outputs_by_instruction(tmp_path, shared_data):
+    outputs = shared_data / "alpaca_eval/results/gpt4_1106_preview/model_outputs.json"
+    cfg = make_run(tmp_path, {"name": "alpaca-eval", "path": str(outputs), "limit": 50},
+                   [{"name": "mine", "model": "embedded:tiny-random"},
+                    {"name": "gpt4_1106_preview", "backend": "imported", "model": "alpaca-eval"}], ["gpt4_1106_preview"])
+    result = import_answers(cfg.run_dir, outputs, "gpt4_1106_preview")
+    assert result.imported == 50 and len(result.unmatched) == 805 - 50
+    assert result.unmatched[0] == "line 51: no prompt of the run has this text"
+
+
+def test_model_must_be_imported_and_rows_must_be_well_formed(tmp_path, prompts_file):
+    cfg = make_run(tmp_path, {"name": "file", "path": str(prompts_file)},
+                   [{"name": "mine", "model": "embedded:tiny-random"},
+                    {"name": "ext", "backend": "imported", "model": "x"}], ["ext"])
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps({"prompt_id": "p1", "answer": "A1"}) + "\n")
+    with pytest.raises(ConfigError, match="backend: imported"):
+        import_answers(cfg.run_dir, good, "mine")
+    for text, message in [('{"prompt_id": "p1"}\n', "line 1, field 'answer'"),
+                          ('{"answer": "x"}\n', "line 1, field 'prompt_id'"),
+                          ('{"prompt_id": "p1", "answer": "a"}\n{"prompt_id": "p1", "answer": "b"}\n',
+                           "line 2: a second answer for prompt 'p1'")]:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(text)
+        with pytest.raises(InputError, match=message):
+            import_answers(cfg.run_dir, bad, "ext")
+    assert RunStore(cfg.run_dir).generations() == {}  # nothing written from a bad file
+    proc = run_cli("import-answers", str(cfg.run_dir), str(good), "--model", "ext")
+    assert proc.returncode == 0 and "imported 1 answer(s) for ext" in proc.stderr
