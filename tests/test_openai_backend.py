@@ -93,3 +93,52 @@ def test_official_api_without_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("LIMA_TEST_KEY", raising=False)
     with pytest.raises(BackendError, match="set the environment variable LIMA_TEST_KEY"):
         open_backend(Endpoint(backend="openai", model="gpt-4o", api_key_env="LIMA_TEST_KEY"))
+
+
+def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path):
+    import json
+
+    from conftest import write_config
+    from lima_eval.config import load_config
+    from lima_eval.pipeline import run
+    from lima_eval.store import RunStore
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}"}) + "\n" for i in range(24)))
+    broken = {"on": True}
+    limited = set()
+
+    def fault(n, body):
+        text = body["messages"][-1]["content"]
+        if broken["on"] and text in ("Question 3", "Question 7"):
+            return ("500", None)  # fails on every retry
+        if broken["on"] and text == "Question 11":
+            return ("timeout", 2.0)
+        key = (body["model"], text)
+        if text.startswith("Question") and int(text.split()[-1]) % 3 == 0 and key not in limited:
+            limited.add(key)
+            return ("429", 0)  # every third prompt is rate-limited once; the client's retry recovers it
+        return ("latency", 0.05)
+
+    with OpenAITestServer(fault=fault) as server:
+        endpoint = {"backend": "openai", "base_url": server.base_url, "max_retries": 2, "timeout": 0.5,
+                    "concurrency": 4}
+        cfg_path = write_config(tmp_path / "c.yaml", {
+            "name": "faults", "output_dir": str(tmp_path / "results"),
+            "benchmark": {"name": "file", "path": str(prompts)},
+            "models": [{"name": "mine", "model": "m", **endpoint}, {"name": "base", "model": "b", **endpoint}],
+            "baselines": ["base"], "judge": {"model": "j", **endpoint},
+        })
+        first = run(load_config(cfg_path), show_progress=False)
+        gens = RunStore(tmp_path / "results" / "faults").generations().values()
+        assert len(gens) == 48  # every prompt of both models has an answer or a recorded error
+        failed = sorted((g.model, g.prompt_id) for g in gens if g.error)
+        assert failed == sorted((m, q) for m in ("mine", "base") for q in ("q3", "q7", "q11"))
+        assert first.generations.errors == 6 and first.skipped_pairs == 3
+        broken["on"] = False
+        before = len(server.bodies)
+        second = run(load_config(cfg_path), show_progress=False)
+    asked = [b["messages"][-1]["content"] for b in server.bodies[before:] if b["model"] in ("m", "b")]
+    assert sorted(set(asked)) == ["Question 11", "Question 3", "Question 7"]
+    assert (second.generations.new, second.generations.errors) == (6, 0)
+    assert second.judgments.new == 3  # only the pairs that were missing an answer

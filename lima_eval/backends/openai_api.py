@@ -9,9 +9,9 @@ never stored, logged or put into an error message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, Messages
@@ -63,7 +63,7 @@ def parse_response(body: Any) -> Completion:
 
 
 class OpenAIBackend(Backend):
-    """Chat completions over HTTP, `concurrency` requests in flight."""
+    """Chat completions over HTTP: asyncio with at most `concurrency` requests in flight."""
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
@@ -81,8 +81,6 @@ class OpenAIBackend(Backend):
                 )
             key = "EMPTY"  # local servers usually ignore it
         self._secret = key
-        self.client = openai.OpenAI(api_key=key, base_url=spec.base_url, timeout=spec.timeout,
-                                    max_retries=spec.max_retries)
         self.compatible_server = spec.base_url is not None
         if not self.compatible_server:
             self.repetition_penalty_scope = "not sent (the OpenAI API has no repetition_penalty)"
@@ -91,12 +89,13 @@ class OpenAIBackend(Backend):
     def chunk_size(self) -> int:
         return max(1, self.spec.concurrency) * 4
 
-    def _one(self, messages: Messages) -> Completion:
+    async def _one(self, client: Any, limit: asyncio.Semaphore, messages: Messages) -> Completion:
         payload = build_payload(self.spec.model, messages, self.spec.sampling, self.seed, self.compatible_server,
                                 self.spec.system_prompt)
         extra = {k: payload.pop(k) for k in ("repetition_penalty",) if k in payload}
         try:
-            raw = self.client.chat.completions.with_raw_response.create(**payload, extra_body=extra or None)
+            async with limit:  # retries (inside the client) keep their slot: the bound holds under 429 storms
+                raw = await client.chat.completions.with_raw_response.create(**payload, extra_body=extra or None)
             text = raw.http_response.text
         except self._openai.APIStatusError as exc:
             return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
@@ -113,11 +112,15 @@ class OpenAIBackend(Backend):
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret and self._secret != "EMPTY" else message
 
+    async def _all(self, requests: list[Messages]) -> list[Completion]:
+        limit = asyncio.Semaphore(max(1, self.spec.concurrency))
+        async with self._openai.AsyncOpenAI(api_key=self._secret, base_url=self.spec.base_url,
+                                            timeout=self.spec.timeout, max_retries=self.spec.max_retries) as client:
+            return list(await asyncio.gather(*(self._one(client, limit, m) for m in requests)))
+
     def generate(self, requests: list[Messages]) -> list[Completion]:
         self.calls += len(requests)
-        workers = max(1, min(self.spec.concurrency, len(requests)))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self._one, requests))
+        return asyncio.run(self._all(requests))
 
     def sampling_record(self) -> dict[str, Any]:
         out = super().sampling_record()
@@ -125,4 +128,4 @@ class OpenAIBackend(Backend):
         return out
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing to release: each generate() call opens and closes its own HTTP client."""

@@ -109,6 +109,5 @@ class VLLMServerBackend(OpenAIBackend):
             pass
 
     def close(self) -> None:
-        if hasattr(self, "client"):
-            super().close()
+        super().close()
         self._stop()
