@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # noqa: E402
 
 
 def main() -> None:
@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--max-new", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8, help="hf batch size (both hf paths)")
     ap.add_argument("--skip-vllm", action="store_true")
+    ap.add_argument("--shape", choices=["1b"], default=None, help="a random-init model of this shape instead")
+    ap.add_argument("--tokenizer", default="embedded:tiny-random", help="tokenizer for --shape")
     args = ap.parse_args()
 
     import torch
@@ -33,11 +35,18 @@ def main() -> None:
     from lima_eval.benchmarks import load_prompts
     from lima_eval.config import BenchmarkSpec, Endpoint, Sampling
 
+    if args.shape:
+        import tempfile
+
+        from lima_eval.embedded import resolve
+        from perf.shapes import build_1b
+
+        args.model = build_1b(Path(tempfile.mkdtemp(prefix="lima-perf-")) / "model", resolve(args.tokenizer))
     demo = load_prompts(BenchmarkSpec(name="demo"))
     texts = [demo[i % len(demo)].text + ("" if i < len(demo) else " Please answer briefly.") for i in range(args.prompts)]
     messages = [[{"role": "user", "content": t}] for t in texts]
     sampling = Sampling(max_new_tokens=args.max_new)  # LIMA's: T 0.7, top-p 0.9, repetition penalty 1.2
-    result: dict = {"model": args.model, "prompts": args.prompts, "max_new_tokens": args.max_new,
+    result: dict = {"model": args.shape or args.model, "prompts": args.prompts, "max_new_tokens": args.max_new,
                     "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
 
     def timed(fn):  # type: ignore[no-untyped-def]
@@ -71,8 +80,12 @@ def main() -> None:
                 n += sum(c.usage["completion_tokens"] for c in hf.generate(messages[start:start + hf.chunk_size]))
             return n
 
+        warm = messages[: args.batch]
+        hf.generate(warm[:2])  # warm-up (kernels, allocator, first-call costs), not timed
         result["hf_raw_tokens_per_s"] = round(timed(raw_hf), 1)
+        print(f"hf raw: {result['hf_raw_tokens_per_s']} tok/s", file=sys.stderr, flush=True)
         result["hf_tokens_per_s"] = round(timed(backend_hf), 1)
+        print(f"hf backend: {result['hf_tokens_per_s']} tok/s", file=sys.stderr, flush=True)
     result["hf_vs_raw"] = round(result["hf_tokens_per_s"] / result["hf_raw_tokens_per_s"], 3)
 
     if not args.skip_vllm:
@@ -88,6 +101,7 @@ def main() -> None:
                 return sum(c.usage["completion_tokens"] for c in vb.generate(messages))
 
             raw_vllm()  # warm-up (first-call allocations), not timed
+            print("vllm warm", file=sys.stderr, flush=True)
             result["vllm_raw_tokens_per_s"] = round(timed(raw_vllm), 1)
             result["vllm_tokens_per_s"] = round(timed(backend_vllm), 1)
         result["vllm_vs_raw"] = round(result["vllm_tokens_per_s"] / result["vllm_raw_tokens_per_s"], 3)

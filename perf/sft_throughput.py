@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lima_eval.sft.data import load_conversations  # noqa: E402
 from lima_eval.sft.recipe import SFTConfig  # noqa: E402
+from perf.shapes import build_1b  # noqa: E402
 
 
 def long_conversations(n: int) -> list[dict]:
@@ -33,20 +34,6 @@ def long_conversations(n: int) -> list[dict]:
         turns = [demo[(i * 7 + j) % len(demo)] for j in range(0, 200)]
         out.append({"conversations": turns[: len(turns) // 2 * 2]})
     return out
-
-
-def build_1b(folder: Path, tokenizer_from: str) -> str:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tokenizer_from)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
-                      num_attention_heads=32, num_key_value_heads=4, max_position_embeddings=4096,
-                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = LlamaForCausalLM(cfg)
-    model.save_pretrained(str(folder))
-    tok.save_pretrained(str(folder))
-    return str(folder)
 
 
 def sync() -> None:

