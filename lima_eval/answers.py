@@ -9,12 +9,12 @@ The model must be in the run config with `backend: imported`, so the run never t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import ConfigError, InputError
+from lima_eval.inputs import json_rows
 from lima_eval.records import Generation, Prompt
 
 IMPORTED = "imported"
@@ -31,27 +31,6 @@ def detect_format(path: Path, first: Any) -> str:
     if path.suffix.lower() == ".json":
         return "alpaca-eval"
     return "mt-bench" if isinstance(first, dict) and "choices" in first else "jsonl"
-
-
-def read_rows(path: Path) -> list[tuple[int, Any]]:
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
-        if not isinstance(data, list):
-            raise InputError(path, "expected a JSON list (AlpacaEval model_outputs.json)")
-        return [(i + 1, r) for i, r in enumerate(data)]
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append((n, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
-    return rows
 
 
 def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str | None, list[str]]:
@@ -93,7 +72,7 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
     prompts = load_prompts(cfg.benchmark)
     by_id = {p.id: p for p in prompts}
     by_text = {p.text.strip(): p for p in prompts}
-    rows = read_rows(Path(path))
+    rows = json_rows(Path(path))
     if fmt == "auto":
         fmt = detect_format(Path(path), rows[0][1] if rows else None)
     ident = spec.identity() | {"seed": cfg.seed}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import yaml
 
 from lima_eval.config import BenchmarkSpec
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError, UnknownNameError
+from lima_eval.inputs import json_rows
 from lima_eval.records import Prompt
 from lima_eval.registry import suggest
 from lima_eval.resources import data_dir
@@ -93,35 +93,19 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
 
 def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
     """Prompts from JSONL (one object a line) or CSV (header with an id and a prompt column)."""
-    if not path.exists():
-        raise InputError(path, "file not found")
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix.lower() == ".json":  # a JSON list of objects (AlpacaEval's files)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise InputError(path, "expected a JSON list of objects")
-        rows = [(i + 1, r) for i, r in enumerate(data)]  # "line" = item number in the list
-    elif path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".csv":
+        if not path.exists():
+            raise InputError(path, "file not found")
         with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or "prompt" not in reader.fieldnames:
                 raise InputError(path, "CSV needs a header with at least a 'prompt' column", line=1, field="prompt")
             rows = [(reader.line_num, dict(r)) for r in reader]
-    else:
-        with path.open(encoding="utf-8-sig") as f:
-            for line_no, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, f"not valid JSON ({exc.msg})", line=line_no) from exc
-                if not isinstance(obj, dict):
-                    raise InputError(path, "expected a JSON object", line=line_no)
-                rows.append((line_no, obj))
+    else:  # JSONL, or a JSON list (AlpacaEval's files: "line" is then the item number)
+        rows = json_rows(path)
+        for line_no, obj in rows:
+            if not isinstance(obj, dict):
+                raise InputError(path, "expected a JSON object", line=line_no)
     prompts, seen = [], {}
     for index, (line_no, row) in enumerate(rows):
         p = _prompt_from_row(row, index, path, line_no, id_field)

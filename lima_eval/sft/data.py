@@ -6,12 +6,12 @@ utterances (and their EOT, so the model learns to stop), never the user's.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
+from lima_eval.inputs import json_rows
 from lima_eval.sft.recipe import EOT
 
 IGNORE = -100
@@ -76,20 +76,11 @@ def load_conversations(source: str, limit: int | None = None) -> list[list[str]]
         return _load_hf(source, limit)
     else:
         path = Path(source)
-    if not path.exists():
-        raise InputError(path, "file not found")
     out = []
-    with path.open(encoding="utf-8-sig") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg})", line=line_no) from exc
-            out.append(_utterances(row, path, line_no))
-            if limit is not None and len(out) >= limit:
-                break
+    for line_no, row in json_rows(path):
+        out.append(_utterances(row, path, line_no))
+        if limit is not None and len(out) >= limit:
+            break
     if not out:
         raise InputError(path, "no conversations")
     return out
