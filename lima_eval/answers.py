@@ -38,9 +38,10 @@ def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str
     if not isinstance(row, dict):
         raise InputError(path, "expected a JSON object", line=line)
 
-    def need(key: str, kind: type) -> Any:
+    def need(key: str, kind: type | tuple[type, ...]) -> Any:
         if not isinstance(row.get(key), kind):
-            raise InputError(path, f"missing or not a {kind.__name__}", line=line, field=key)
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise InputError(path, f"missing or not a {names}", line=line, field=key)
         return row[key]
 
     if fmt == "alpaca-eval":

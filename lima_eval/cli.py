@@ -79,6 +79,8 @@ def sft(base: str, data: str, out: str, overrides: tuple[str, ...], select_on: s
 
     cfg = sft_config_from(base, data, out, overrides)
     path = train(cfg, show_progress=not no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate/torchrun only rank 0 reports and selects
+        return
     click.echo(f"model: {path}")
     if select_on:
         from lima_eval.sft.select import select_checkpoint

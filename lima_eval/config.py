@@ -185,7 +185,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             return float(value)
         except ValueError:
             pass
-    if typing.get_origin(tp) is None and tp is typing.Any:
+    if tp is typing.Any:
         return value
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):

@@ -77,7 +77,7 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
                         continue
                     earlier = [on_disk.get(ids[(p.id, t)]) for t in range(turn)]
                     if all(g is not None and not g.error for g in earlier):
-                        todo.append((p, [g.text for g in earlier if g is not None]))
+                        todo.append((p, [g.text for g in earlier]))  # type: ignore[union-attr]
                 if not todo:
                     continue
                 if backend is None:

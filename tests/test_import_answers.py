@@ -78,3 +78,13 @@ def test_model_must_be_imported_and_rows_must_be_well_formed(tmp_path, prompts_f
     assert RunStore(cfg.run_dir).generations() == {}  # nothing written from a bad file
     proc = run_cli("import-answers", str(cfg.run_dir), str(good), "--model", "ext")
     assert proc.returncode == 0 and "imported 1 answer(s) for ext" in proc.stderr
+
+
+def test_mt_bench_row_without_question_id_names_the_field(tmp_path, prompts_file):
+    cfg = make_run(tmp_path, {"name": "file", "path": str(prompts_file)},
+                   [{"name": "mine", "model": "embedded:tiny-random"},
+                    {"name": "ext", "backend": "imported", "model": "x"}], ["ext"])
+    bad = tmp_path / "answers.jsonl"
+    bad.write_text(json.dumps({"choices": [{"turns": ["a", "b"]}]}) + "\n")
+    with pytest.raises(InputError, match="line 1, field 'question_id': missing or not a int or str"):
+        import_answers(cfg.run_dir, bad, "ext", fmt="mt-bench")

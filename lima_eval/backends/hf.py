@@ -92,17 +92,17 @@ class HFBackend(Backend):
         return out + ([cur] if cur else [])
 
     def generate(self, requests: list[Messages]) -> list[Completion]:
-        texts = [self.render(m) for m in requests]
-        lengths = [len(self.tokenizer(t, add_special_tokens=self.renderer.add_special_tokens)["input_ids"]) for t in texts]
-        results: list[Completion | None] = [None] * len(texts)
-        for batch in self.batches(lengths):
-            for i, c in zip(batch, self._generate_batch([texts[i] for i in batch])):
+        # Tokenised once: the lengths group the batches, the ids are padded per batch.
+        ids = [self.renderer.ids(m) for m in requests]
+        results: list[Completion | None] = [None] * len(ids)
+        for batch in self.batches([len(x) for x in ids]):
+            for i, c in zip(batch, self._generate_batch([ids[i] for i in batch])):
                 results[i] = c
         return [c for c in results if c is not None]
 
-    def _generate_batch(self, texts: list[str]) -> list[Completion]:
+    def _generate_batch(self, ids: list[list[int]]) -> list[Completion]:
         torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=self.renderer.add_special_tokens)
+        enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
         enc = {k: v.to(self.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
         if s.greedy:
@@ -115,7 +115,7 @@ class HFBackend(Backend):
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
         torch.manual_seed(self.seed)
-        self.calls += len(texts)
+        self.calls += len(ids)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         prompt_len = enc["input_ids"].shape[1]

@@ -40,10 +40,6 @@ class PromptRenderer:
         # Chat templates already contain the BOS token where the model wants one.
         return list(self.tokenizer(self.text(messages), add_special_tokens=self.format == "plain")["input_ids"])
 
-    @property
-    def add_special_tokens(self) -> bool:
-        return self.format == "plain"
-
     def stops(self) -> list[str]:
         return list(self.spec.sampling.stop) + (PLAIN_STOPS if self.format == "plain" else [])
 

@@ -19,10 +19,7 @@ from lima_eval.sft.recipe import dropout_schedule
 
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The decoder's list of transformer blocks, for the common causal LM layouts (also under peft)."""
-    base = model
-    for attr in ("get_base_model",):
-        if hasattr(base, attr):
-            base = getattr(base, attr)()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # unwrap peft
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, "model", base)
     layers = getattr(decoder, "layers", None) or getattr(decoder, "h", None)
     if not isinstance(layers, nn.ModuleList):
