@@ -34,17 +34,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. --set judge.model=gpt-4o --set benchmark.limit=5 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool) -> None:
+@click.option("--no-cache", is_flag=True, help="Ask the judge again instead of reusing cached replies.")
+def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool) -> None:
     """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
     from lima_eval.config import load_config
     from lima_eval.pipeline import run as run_pipeline
 
     cfg = load_config(config, overrides)
     started = time.monotonic()
-    result = run_pipeline(cfg, show_progress=not no_progress)
+    result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache)
     g, j = result.generations, result.judgments
     click.echo(f"generations: {g.new} new, {g.cached} already on disk, {g.errors} failed", err=True)
-    click.echo(f"judgments:   {j.new} new, {j.cached} already on disk, {j.errors} without a verdict", err=True)
+    click.echo(f"judgments:   {j.new} new ({j.cache_hits} from the judge cache), {j.cached} already on disk, "
+               f"{j.errors} without a verdict ({j.failed_calls} failed calls)", err=True)
     if g.missing_imports:
         click.echo(f"imported answers missing: {g.missing_imports} (see lima-eval import-answers)", err=True)
     if result.skipped_pairs:
@@ -54,8 +56,11 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool) -> N
     else:
         click.echo(f"model and judge calls: {result.calls} in {time.monotonic() - started:.0f}s", err=True)
     click.echo(f"report: {result.report_dir / 'report.md'}")
-    if g.errors:
-        raise LimaEvalError(f"{g.errors} generation(s) failed; run the same command again to retry them")
+    failed = [f"{g.errors} generation(s)"] if g.errors else []
+    failed += [f"{j.failed_calls} judge call(s)"] if j.failed_calls else []
+    if failed:
+        raise LimaEvalError(f"{' and '.join(failed)} failed after every retry (recorded with their error); "
+                            "run the same command again to retry only those")
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
@@ -104,7 +109,8 @@ def report(run_dir: Path) -> None:
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and list the bad ones.")
 def import_human(run_dir: Path, csv_file: Path, skip_bad_rows: bool) -> None:
-    """Add human pairwise labels (prompt_id, model_a, model_b, label, annotator[, comment]) to a run."""
+    """Add human labels to a run: pairwise (prompt_id, model_a, model_b, label a|b|tie, annotator[, comment])
+    or ratings (prompt_id, model, label fail|pass|excellent or 1-6, annotator[, comment])."""
     from lima_eval.judging.human import import_human as do_import
     from lima_eval.report.build import build_report
 
@@ -113,6 +119,39 @@ def import_human(run_dir: Path, csv_file: Path, skip_bad_rows: bool) -> None:
         click.echo(f"skipped {csv_file}, {problem}", err=True)
     click.echo(f"imported {result.imported} label(s); {result.already} already there; "
                f"{len(result.skipped)} bad row(s) skipped", err=True)
+    out = build_report(run_dir)
+    click.echo(f"report: {out / 'report.md'}")
+
+
+@cli.group()
+def judges() -> None:
+    """The judges lima-eval knows (folders in judges/, ./judges, $LIMA_EVAL_JUDGES_PATH, or plugins)."""
+
+
+@judges.command("list")
+def judges_list() -> None:
+    """Name, kind, where it comes from and what it does, one judge per line."""
+    from lima_eval.judging.definitions import available, read_folder
+
+    for name, (folder, source) in available().items():
+        d = read_folder(folder, name, source)
+        scale = f" [{'/'.join(d.labels)}]" if d.labels else ""
+        click.echo(f"{name}\t{d.kind}{scale}\t{source}\t{d.description}")
+
+
+@cli.command("import-judgments")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["alpaca-eval", "mt-bench-pair", "pandalm"]), required=True)
+def import_judgments_cmd(run_dir: Path, file: Path, fmt: str) -> None:
+    """Add a foreign judgment file (AlpacaEval annotations.json, MT-bench pairwise JSONL, PandaLM test set) to
+    RUN_DIR (created if new) and rebuild its report."""
+    from lima_eval.judging.foreign import import_judgments
+    from lima_eval.report.build import build_report
+
+    result = import_judgments(run_dir, file, fmt)
+    click.echo(f"imported {result.imported} judgment(s) from {file}; {result.already} already there; "
+               f"{result.unparsed} without a verdict (kept as errors)", err=True)
     out = build_report(run_dir)
     click.echo(f"report: {out / 'report.md'}")
 

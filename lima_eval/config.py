@@ -78,8 +78,17 @@ class ModelSpec(Endpoint):
 class JudgeSpec(Endpoint):
     """The judge: a definition in judges/ (prompt template + parser) run on some endpoint."""
 
-    name: str = "lima-pairwise"
-    order: str = "random"  # random: the order shown is randomised per prompt with a recorded seed
+    name: str = "lima-pairwise"  # a judge in judges/ (see `lima-eval judges list`) or a judge folder path
+    # random: the order shown is a coin flip per prompt, seeded and recorded; both: each pair is judged in
+    # both orders (two judgments), combined per `combine`.
+    order: str = "random"
+    # order: both -> tie: the two orders must agree, else the pair is a tie (MT-bench's rule);
+    # separate: each order counts as its own judgment.
+    combine: str = "tie"
+    logprobs: bool = False  # read the verdict from the option tokens' probabilities (stores P(A), P(B), P(tie))
+    top_logprobs: int = 20
+    cache: bool = True  # reuse replies from the persistent judge cache (never pay twice)
+    cache_path: str | None = None  # default: $LIMA_EVAL_JUDGE_CACHE or ~/.cache/lima-eval/judge-cache.sqlite
     # Judges decode greedily and briefly unless the config says otherwise.
     sampling: Sampling = field(
         default_factory=lambda: Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=256)
@@ -112,6 +121,7 @@ class RunConfig:
     models: list[ModelSpec] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
     judge: JudgeSpec = field(default_factory=JudgeSpec)
+    judges: list[JudgeSpec] = field(default_factory=list)  # more judges, e.g. lima-absolute ratings
     output_dir: str = "results"
     seed: int = 0
     round_robin: bool = False  # judge every pair of models (checkpoint selection) instead of model vs baseline
@@ -119,6 +129,9 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
+
+    def all_judges(self) -> list[JudgeSpec]:
+        return [self.judge] + list(self.judges)
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -305,7 +318,11 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key 'baselines': '{b}' is not a model in 'models'{suggest(b, names)}")
     if not cfg.pairs():
         raise ConfigError("config: every model is a baseline; leave at least one model under test")
-    if cfg.judge.order not in ("random",):
-        raise ConfigError(f"config key 'judge.order': '{cfg.judge.order}' is not supported (use: random)")
+    for i, j in enumerate(cfg.all_judges()):
+        where = "judge" if i == 0 else f"judges.{i - 1}"
+        if j.order not in ("random", "both"):
+            raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
+        if j.combine not in ("tie", "separate"):
+            raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of tie, separate")
     if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
         raise ConfigError(f"config key 'name': '{cfg.name}' must be a plain directory name")

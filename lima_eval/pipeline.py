@@ -9,22 +9,11 @@ from pathlib import Path
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import RunConfig, to_plain
-from lima_eval.judging.definitions import load_definition
-from lima_eval.judging.pairwise import PairItem, judge_label, make_item, to_judgment
-from lima_eval.progress import bar
+from lima_eval.progress import StageCounts, bar
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StageCounts:
-    cached: int = 0
-    new: int = 0
-    errors: int = 0
-    calls: int = 0
-    missing_imports: int = 0  # prompts an `imported` model has no answer for
 
 
 @dataclass
@@ -105,57 +94,20 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
     return counts
 
 
-def plan_judging(cfg: RunConfig, prompts: list[Prompt], store: RunStore) -> tuple[list[PairItem], int]:
-    """The pairwise items this config asks for, given the answers on disk, and how many prompts lack one."""
-    definition = load_definition(cfg.judge.name)
-    gens = store.generations()
-    answers: dict[tuple[str, str], Generation] = {}
-    for spec in cfg.models:
-        ident = spec.identity() | {"seed": cfg.seed}
-        for p in prompts:
-            g = gens.get(Generation.make_id(p, spec.name, ident))
-            if g is not None and not g.error:
-                answers[(p.id, spec.name)] = g
-    items, skipped = [], 0
-    for model, baseline in cfg.pairs():
-        for p in prompts:
-            a, b = answers.get((p.id, model)), answers.get((p.id, baseline))
-            if a is None or b is None:
-                skipped += 1
-                continue
-            items.append(make_item(definition, cfg.judge, cfg.seed, p, a, b))
-    return items, skipped
+def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True,
+              use_cache: bool = True) -> tuple[StageCounts, int]:
+    """Every judge of the config in turn (the pairwise `judge`, then `judges`)."""
+    from lima_eval.judging.stage import judge_stage
+
+    total, skipped = StageCounts(), 0
+    for spec in cfg.all_judges():
+        counts, missing = judge_stage(cfg, spec, prompts, store, show, use_cache)
+        total.add(counts)
+        skipped += missing
+    return total, skipped
 
 
-def judge_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True) -> tuple[StageCounts, int]:
-    counts = StageCounts()
-    definition = load_definition(cfg.judge.name)
-    label = judge_label(cfg.judge)
-    items, skipped = plan_judging(cfg, prompts, store)
-    done = store.judgments()
-    # A failed call is retried on a rerun; a reply that could not be parsed stays recorded as an error.
-    todo = [i for i in items if i.id not in done or done[i.id].error_kind == "call"]
-    counts.cached = len(items) - len(todo)
-    progress = bar(f"judge {label}", len(items), counts.cached, show)
-    if todo:
-        with open_backend(cfg.judge, seed=cfg.seed) as backend:
-            for start in range(0, len(todo), backend.chunk_size):
-                chunk = todo[start:start + backend.chunk_size]
-                prefill = backend.supports_prefill and bool(definition.reply_prefix)
-                outs = backend.generate([i.messages(definition, prefill) for i in chunk])
-                prefix = (definition.reply_prefix or "") if prefill else ""
-                records = [to_judgment(i, definition, label, "" if o.error else prefix + o.text, o.error, o.usage)
-                           for i, o in zip(chunk, outs)]
-                store.append_judgments(records)
-                counts.new += len(records)
-                counts.errors += sum(1 for r in records if r.error)
-                progress.update(len(records))
-            counts.calls += backend.calls
-    progress.close()
-    return counts, skipped
-
-
-def run(cfg: RunConfig, show_progress: bool = True) -> RunResult:
+def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True) -> RunResult:
     """Run every stage for `cfg`; safe to interrupt and call again."""
     store = RunStore(cfg.run_dir)
     store.write_config(to_plain(cfg))  # written before any work starts
@@ -166,7 +118,7 @@ def run(cfg: RunConfig, show_progress: bool = True) -> RunResult:
 
         train(cfg.sft, show_progress=show_progress)
     result.generations = generate_stage(cfg, prompts, store, show_progress)
-    result.judgments, result.skipped_pairs = judge_stage(cfg, prompts, store, show_progress)
+    result.judgments, result.skipped_pairs = judge_all(cfg, prompts, store, show_progress, use_cache)
     from lima_eval.report.build import build_report
 
     build_report(store.root, cfg=cfg, prompts=prompts)

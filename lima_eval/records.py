@@ -1,4 +1,4 @@
-"""The records that flow through a run: Prompt -> Generation -> Judgment. Frozen, with content-hash ids."""
+"""The records that flow through a run: Prompt -> Generation -> Judgment / Rating. Frozen, with content-hash ids."""
 
 from __future__ import annotations
 
@@ -82,6 +82,46 @@ class Judgment:
     annotator: str | None = None
     comment: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    # Logprob verdicts: the judge's probabilities for "a", "b" and "tie" (in model_a / model_b terms).
+    probs: dict[str, float] | None = None
+    # An imported label's own value, kept as it was (AlpacaEval's preference in [1, 2], continuous for
+    # weighted annotators; 1 = model_a wins, 2 = model_b wins).
+    preference: float | None = None
+    turn: int = 0  # the user turn judged (mt-bench-pair judges turn 1, the second, in context)
+    cached: bool = False  # the judge's reply came from the persistent cache (no new request)
+
+    @property
+    def score_b(self) -> float | None:
+        """model_b's share of the win in [0, 1]: 1 win, 0.5 tie, 0 loss; soft where probabilities exist."""
+        if self.verdict is None:
+            return None
+        if self.preference is not None and 1.0 <= self.preference <= 2.0:
+            return self.preference - 1.0
+        if self.probs:
+            return self.probs.get("b", 0.0) + 0.5 * self.probs.get("tie", 0.0)
+        return {"a": 0.0, "tie": 0.5, "b": 1.0}[self.verdict]
+
+
+@dataclass(frozen=True)
+class Rating:
+    """An absolute judgment of one answer: a label on the judge's scale (fail / pass / excellent, or 1-6)."""
+
+    id: str
+    prompt_id: str
+    model: str
+    judge: str
+    label: str | None  # None when the judge gave no readable label (see error)
+    scale: str = ""  # "absolute" (fail/pass/excellent) or "likert" (1-6)
+    score: float | None = None  # the label as a number; with logprobs, the expected value over the scale
+    generation: str | None = None
+    raw: str = ""
+    error: str | None = None
+    error_kind: str | None = None
+    annotator: str | None = None
+    comment: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    probs: dict[str, float] | None = None
+    cached: bool = False
 
 
 def to_dict(record: Any) -> dict[str, Any]:

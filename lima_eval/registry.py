@@ -27,6 +27,10 @@ class Registry:
             names.update(ep.name for ep in entry_points(group=self.group))
         return sorted(names)
 
+    def target(self, name: str) -> str:
+        """The "module:attr" a name points at."""
+        return self._target(name)
+
     def _target(self, name: str) -> str:
         if name in self._targets:
             return self._targets[name]
@@ -54,3 +58,5 @@ def suggest(name: str, known: list[str]) -> str:
 
 
 BACKENDS = Registry("backend", group="lima_eval.backends")
+# Judges are folders (judge.yaml + prompt template); a plugin's target is such a folder or a function returning one.
+JUDGES = Registry("judge", group="lima_eval.judges")

@@ -11,13 +11,16 @@ from typing import Any, Iterable, Iterator
 import yaml
 
 from lima_eval.errors import StoreError
-from lima_eval.records import Generation, Judgment, from_dict, to_dict
+from lima_eval.records import Generation, Judgment, Rating, from_dict, to_dict
 
 log = logging.getLogger(__name__)
 
 GENERATIONS = "generations.jsonl"
 JUDGMENTS = "judgments.jsonl"
 HUMAN = "human_judgments.jsonl"
+RATINGS = "ratings.jsonl"
+HUMAN_RATINGS = "human_ratings.jsonl"
+IMPORTED = "imported_judgments.jsonl"  # foreign judgment files (lima-eval import-judgments)
 CONFIG = "config.yaml"
 
 
@@ -103,6 +106,19 @@ class RunStore:
     def judgments(self, human: bool = False) -> dict[str, Judgment]:
         path = self.root / (HUMAN if human else JUDGMENTS)
         return {j.id: j for j in (from_dict(Judgment, d) for d in read_jsonl(path))}
+
+    def ratings(self, human: bool = False) -> dict[str, Rating]:
+        path = self.root / (HUMAN_RATINGS if human else RATINGS)
+        return {r.id: r for r in (from_dict(Rating, d) for d in read_jsonl(path))}
+
+    def append_ratings(self, records: Iterable[Rating], human: bool = False) -> int:
+        return append_jsonl(self.root / (HUMAN_RATINGS if human else RATINGS), records)
+
+    def imported(self) -> dict[str, Judgment]:
+        return {j.id: j for j in (from_dict(Judgment, d) for d in read_jsonl(self.root / IMPORTED))}
+
+    def append_imported(self, records: Iterable[Judgment]) -> int:
+        return append_jsonl(self.root / IMPORTED, records)
 
     def append_generations(self, records: Iterable[Generation]) -> int:
         return append_jsonl(self.root / GENERATIONS, records)

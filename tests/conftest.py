@@ -16,6 +16,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def private_judge_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own judge cache, so one test's replies never answer another's requests."""
+    path = tmp_path / "judge-cache.sqlite"
+    monkeypatch.setenv("LIMA_EVAL_JUDGE_CACHE", str(path))
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED.is_dir():

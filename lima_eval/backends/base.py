@@ -27,6 +27,17 @@ class Completion:
     error: str | None = None
     finish_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    # With a LogprobRequest: per generated token, its text and the log-probabilities of the top alternatives.
+    logprobs: list[tuple[str, dict[str, float]]] | None = None
+
+
+@dataclass(frozen=True)
+class LogprobRequest:
+    """Ask for token log-probabilities: `top` alternatives per position, plus `candidates` (strings whose first
+    token's log-probability backends that can score any token always include, so a verdict is never missed)."""
+
+    top: int = 20
+    candidates: tuple[str, ...] = ()
 
 
 class Backend:
@@ -36,6 +47,8 @@ class Backend:
     repetition_penalty_scope = "prompt+generated"
     #: Whether a trailing assistant message is continued (a reply prefix such as "Verdict:").
     supports_prefill = False
+    #: Whether generate() can return token log-probabilities (LogprobRequest).
+    supports_logprobs = False
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.spec = spec
@@ -47,7 +60,7 @@ class Backend:
         """How many requests the pipeline hands over at once (and saves after)."""
         return max(1, self.spec.batch_size)
 
-    def generate(self, requests: list[Messages]) -> list[Completion]:
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         raise NotImplementedError
 
     def sampling_record(self) -> dict[str, Any]:
@@ -99,4 +112,4 @@ def trim_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-__all__ = ["Backend", "Completion", "Messages", "Sampling", "open_backend", "plain_prompt", "trim_at_stops"]
+__all__ = ["Backend", "Completion", "LogprobRequest", "Messages", "Sampling", "open_backend", "plain_prompt", "trim_at_stops"]

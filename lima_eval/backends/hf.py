@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lima_eval.backends.base import Backend, Completion, Messages, trim_at_stops
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint
 from lima_eval.errors import BackendError, MissingExtraError
@@ -17,6 +17,7 @@ class HFBackend(Backend):
     """Local model through transformers. `spec.model` is a folder, a Hugging Face id or embedded:NAME."""
 
     supports_prefill = True
+    supports_logprobs = True
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
@@ -91,16 +92,43 @@ class HFBackend(Backend):
             cur.append(i)
         return out + ([cur] if cur else [])
 
-    def generate(self, requests: list[Messages]) -> list[Completion]:
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         # Tokenised once: the lengths group the batches, the ids are padded per batch.
         ids = [self.renderer.ids(m) for m in requests]
         results: list[Completion | None] = [None] * len(ids)
         for batch in self.batches([len(x) for x in ids]):
-            for i, c in zip(batch, self._generate_batch([ids[i] for i in batch])):
+            for i, c in zip(batch, self._generate_batch([ids[i] for i in batch], logprobs)):
                 results[i] = c
         return [c for c in results if c is not None]
 
-    def _generate_batch(self, ids: list[list[int]]) -> list[Completion]:
+    def candidate_ids(self, candidates: tuple[str, ...]) -> list[int]:
+        """First token of each candidate, with and without a leading space (how it follows "Verdict:")."""
+        out = []
+        for c in candidates:
+            for variant in (c, " " + c):
+                toks = self.tokenizer.encode(variant, add_special_tokens=False)
+                if toks:
+                    out.append(int(toks[0]))
+        return list(dict.fromkeys(out))
+
+    def _steps(self, logits: Any, row: int, n: int, gen: list[int], want: LogprobRequest) -> list[tuple[str, dict]]:
+        """Per generated token: its text and the log-probabilities of the top-k and of every candidate token."""
+        torch, tok = self._torch, self.tokenizer
+        extra = self.candidate_ids(want.candidates)
+        steps = []
+        for t in range(n):
+            lp = torch.log_softmax(logits[t][row].float(), dim=-1)
+            top = torch.topk(lp, k=max(1, want.top)).indices.tolist()
+            alts: dict[str, float] = {}
+            for tid in dict.fromkeys(top + extra + [gen[t]]):
+                key = tok.decode([tid])
+                value = float(lp[tid])
+                alts[key] = value if key not in alts else float(torch.logaddexp(torch.tensor(alts[key]),
+                                                                                torch.tensor(value)))
+            steps.append((tok.decode([gen[t]]), alts))
+        return steps
+
+    def _generate_batch(self, ids: list[list[int]], logprobs: LogprobRequest | None = None) -> list[Completion]:
         torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
         enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
         enc = {k: v.to(self.device) for k, v in enc.items()}
@@ -114,18 +142,26 @@ class HFBackend(Backend):
         stops = self.renderer.stops()
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
+        if logprobs is not None:
+            kwargs.update(output_logits=True, return_dict_in_generate=True)
         torch.manual_seed(self.seed)
         self.calls += len(ids)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
+        step_logits = None
+        if logprobs is not None:
+            step_logits, out = out.logits, out.sequences  # raw logits, one (batch, vocab) tensor per step
         prompt_len = enc["input_ids"].shape[1]
         eos = {t for t in _as_list(self.model.generation_config.eos_token_id) + [tok.eos_token_id] if t is not None}
         results = []
-        for row, mask in zip(out[:, prompt_len:].tolist(), enc["attention_mask"].tolist()):
+        for r, (row, mask) in enumerate(zip(out[:, prompt_len:].tolist(), enc["attention_mask"].tolist())):
             ids = [t for t in row if t != tok.pad_token_id or t in eos]
             stopped_eos = any(t in eos for t in ids)
             if stopped_eos:
                 ids = ids[: next(i for i, t in enumerate(ids) if t in eos)]
+            steps = None
+            if step_logits is not None and logprobs is not None:
+                steps = self._steps(step_logits, r, min(max(1, len(ids)), len(step_logits)), row, logprobs)
             text = tok.decode(ids, skip_special_tokens=True)
             text, stopped_str = trim_at_stops(text, stops)
             results.append(Completion(
@@ -133,6 +169,7 @@ class HFBackend(Backend):
                 finish_reason="stop" if (stopped_eos or stopped_str) else "length",
                 # The end token counts as generated (as in vLLM and OpenAI-compatible servers).
                 usage={"prompt_tokens": int(sum(mask)), "completion_tokens": len(ids) + int(stopped_eos)},
+                logprobs=steps,
             ))
         return results
 

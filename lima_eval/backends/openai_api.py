@@ -14,13 +14,13 @@ import json
 import os
 from typing import Any
 
-from lima_eval.backends.base import Backend, Completion, Messages
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
 from lima_eval.config import Endpoint, Sampling
 from lima_eval.errors import BackendError, MissingExtraError
 
 
 def build_payload(model: str, messages: Messages, sampling: Sampling, seed: int, compatible_server: bool,
-                  system_prompt: str | None = None) -> dict[str, Any]:
+                  system_prompt: str | None = None, logprobs: LogprobRequest | None = None) -> dict[str, Any]:
     """The JSON body of one chat completion request."""
     msgs = list(messages)
     if system_prompt and not any(m["role"] == "system" for m in msgs):
@@ -39,7 +39,31 @@ def build_payload(model: str, messages: Messages, sampling: Sampling, seed: int,
     if compatible_server and sampling.repetition_penalty not in (None, 1.0):
         # Not part of OpenAI's API; vLLM and other compatible servers accept it as an extra field.
         body["repetition_penalty"] = sampling.repetition_penalty
+    if logprobs is not None:
+        body["logprobs"] = True
+        body["top_logprobs"] = max(1, min(20, logprobs.top))  # OpenAI's maximum is 20
     return body
+
+
+def parse_logprobs(choice: dict[str, Any]) -> list[tuple[str, dict[str, float]]] | None:
+    """choices[0].logprobs.content -> [(token, {alternative: logprob})]; None when absent or malformed."""
+    block = choice.get("logprobs")
+    content = block.get("content") if isinstance(block, dict) else None
+    if not isinstance(content, list):
+        return None
+    steps = []
+    for item in content:
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            return None
+        alts: dict[str, float] = {}
+        for alt in item.get("top_logprobs") or []:
+            if isinstance(alt, dict) and isinstance(alt.get("token"), str) and isinstance(alt.get("logprob"),
+                                                                                           (int, float)):
+                alts[alt["token"]] = float(alt["logprob"])
+        if isinstance(item.get("logprob"), (int, float)):
+            alts.setdefault(item["token"], float(item["logprob"]))
+        steps.append((item["token"], alts))
+    return steps
 
 
 def parse_response(body: Any) -> Completion:
@@ -59,11 +83,14 @@ def parse_response(body: Any) -> Completion:
         return Completion(error="malformed response: choices[0].message.content is missing")
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
     usage = {k: v for k, v in usage.items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage)
+    return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage,
+                      logprobs=parse_logprobs(choices[0]))
 
 
 class OpenAIBackend(Backend):
     """Chat completions over HTTP: asyncio with at most `concurrency` requests in flight."""
+
+    supports_logprobs = True
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
@@ -87,11 +114,14 @@ class OpenAIBackend(Backend):
 
     @property
     def chunk_size(self) -> int:
-        return max(1, self.spec.concurrency) * 4
+        # Several waves per chunk: the pipeline saves after each chunk, and the wave at a chunk's end is the
+        # only time slots sit idle.
+        return max(1, self.spec.concurrency) * 16
 
-    async def _one(self, client: Any, limit: asyncio.Semaphore, messages: Messages) -> Completion:
+    async def _one(self, client: Any, limit: asyncio.Semaphore, messages: Messages,
+                   logprobs: LogprobRequest | None) -> Completion:
         payload = build_payload(self.spec.model, messages, self.spec.sampling, self.seed, self.compatible_server,
-                                self.spec.system_prompt)
+                                self.spec.system_prompt, logprobs)
         extra = {k: payload.pop(k) for k in ("repetition_penalty",) if k in payload}
         try:
             async with limit:  # retries (inside the client) keep their slot: the bound holds under 429 storms
@@ -112,15 +142,15 @@ class OpenAIBackend(Backend):
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret and self._secret != "EMPTY" else message
 
-    async def _all(self, requests: list[Messages]) -> list[Completion]:
+    async def _all(self, requests: list[Messages], logprobs: LogprobRequest | None) -> list[Completion]:
         limit = asyncio.Semaphore(max(1, self.spec.concurrency))
         async with self._openai.AsyncOpenAI(api_key=self._secret, base_url=self.spec.base_url,
                                             timeout=self.spec.timeout, max_retries=self.spec.max_retries) as client:
-            return list(await asyncio.gather(*(self._one(client, limit, m) for m in requests)))
+            return list(await asyncio.gather(*(self._one(client, limit, m, logprobs) for m in requests)))
 
-    def generate(self, requests: list[Messages]) -> list[Completion]:
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         self.calls += len(requests)
-        return asyncio.run(self._all(requests))
+        return asyncio.run(self._all(requests, logprobs))
 
     def sampling_record(self) -> dict[str, Any]:
         out = super().sampling_record()

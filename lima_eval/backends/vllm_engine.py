@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lima_eval.backends.base import Backend, Completion, Messages, trim_at_stops
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer, end_token_ids
 from lima_eval.config import Endpoint
 from lima_eval.errors import BackendError, MissingExtraError
@@ -47,6 +47,7 @@ def engine_kwargs(spec: Endpoint, cuda: bool) -> dict[str, Any]:
 
 class VLLMBackend(Backend):
     supports_prefill = True
+    supports_logprobs = True
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
@@ -81,7 +82,7 @@ class VLLMBackend(Backend):
         # vLLM schedules its own batches; hand it many prompts at once (saved after each chunk).
         return max(256, self.spec.batch_size)
 
-    def sampling_params(self) -> Any:
+    def sampling_params(self, logprobs: LogprobRequest | None = None) -> Any:
         s = self.spec.sampling
         return self._vllm.SamplingParams(
             n=1,
@@ -93,6 +94,7 @@ class VLLMBackend(Backend):
             stop=self.renderer.stops() or None,
             stop_token_ids=self.stop_ids,
             skip_special_tokens=True,
+            logprobs=min(20, logprobs.top) if logprobs is not None else None,  # vLLM's default cap is 20
         )
 
     def sampling_record(self) -> dict[str, Any]:
@@ -100,10 +102,10 @@ class VLLMBackend(Backend):
         out["stop_token_ids"] = self.stop_ids
         return out
 
-    def generate(self, requests: list[Messages]) -> list[Completion]:
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         prompts = [{"prompt_token_ids": self.renderer.ids(m)} for m in requests]
         self.calls += len(requests)
-        outs = self.llm.generate(prompts, self.sampling_params(), use_tqdm=False)
+        outs = self.llm.generate(prompts, self.sampling_params(logprobs), use_tqdm=False)
         results = []
         for prompt, out in zip(prompts, outs):
             o = out.outputs[0]
@@ -112,8 +114,20 @@ class VLLMBackend(Backend):
                 text=text.strip(),
                 finish_reason="stop" if o.finish_reason == "stop" else "length",
                 usage={"prompt_tokens": len(prompt["prompt_token_ids"]), "completion_tokens": len(o.token_ids)},
+                logprobs=self._steps(o) if logprobs is not None else None,
             ))
         return results
+
+    def _steps(self, output: Any) -> list[tuple[str, dict[str, float]]]:
+        """vLLM's per-token {token_id: Logprob} -> [(token text, {alternative text: logprob})]."""
+        steps = []
+        for tid, alts in zip(output.token_ids, output.logprobs or []):
+            named: dict[str, float] = {}
+            for alt_id, lp in alts.items():
+                key = lp.decoded_token if lp.decoded_token is not None else self.tokenizer.decode([alt_id])
+                named.setdefault(key, float(lp.logprob))
+            steps.append((self.tokenizer.decode([tid]), named))
+        return steps
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -1,42 +1,73 @@
-"""Judge definitions: judges/<name>/judge.yaml (config) + a prompt template with named placeholders."""
+"""Judge definitions: judges/<name>/judge.yaml (config) + a prompt template with named placeholders.
+
+Where judges come from, first match wins: folders on $LIMA_EVAL_JUDGES_PATH, ./judges in the working
+directory, plugins (entry point group `lima_eval.judges`, whose target is a folder path or a function
+returning one), then the judges shipped with lima-eval. `judge.name` may also be a folder path.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from lima_eval.errors import LimaEvalError, UnknownNameError
 from lima_eval.records import content_id
-from lima_eval.registry import suggest
+from lima_eval.registry import JUDGES, suggest
 from lima_eval.resources import data_dir
 
-PLACEHOLDER = re.compile(r"\{(prompt|answer_a|answer_b)\}")
+PLACEHOLDER = re.compile(
+    r"\{(prompt|answer|answer_a|answer_b|question_1|question_2|answer_a_1|answer_a_2|answer_b_1|answer_b_2)\}")
+
+# What each kind of judge is shown, and so which placeholders its template must fill.
+KINDS: dict[str, set[str]] = {
+    "pairwise": {"prompt", "answer_a", "answer_b"},
+    "rating": {"prompt", "answer"},
+    "pairwise-multiturn": {"question_1", "question_2", "answer_a_1", "answer_a_2", "answer_b_1", "answer_b_2"},
+}
+# Pairwise options in terms of the order shown: the first answer, the second one, or neither.
+PAIRWISE_OPTIONS = {"A": "first", "B": "second", "neither": "neither"}
+
+
+class JudgeDefinitionError(LimaEvalError):
+    """A judge folder whose config or template is wrong."""
 
 
 @dataclass(frozen=True)
 class JudgeDefinition:
     name: str
-    kind: str
+    kind: str  # pairwise | rating | pairwise-multiturn
     description: str
     template: str
     parser: str
     system: str | None = None
     reply_prefix: str | None = None  # local backends continue the judge's reply from here (e.g. "Verdict:")
+    labels: tuple[str, ...] = ()  # rating judges: the scale, worst first (fail, pass, excellent / 1..6)
+    scale: str = ""  # rating judges: "absolute" or "likert"
+    # Logprob verdicts: the token that answers each option (pairwise: A -> first, ...; ratings: each label).
+    options: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> USD per 1M input/output tokens
+    source: str = "built-in"
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever the judge would be asked something different."""
         return content_id("judge-definition", self.kind, self.template, self.parser, self.system, self.reply_prefix)
 
+    @property
+    def is_rating(self) -> bool:
+        return self.kind == "rating"
+
     def render(self, prefill: bool = False, **values: str) -> list[dict[str, str]]:
         """The chat messages for one item; every placeholder must be filled.
 
         With prefill, the reply prefix is added as an open assistant message for the backend to continue.
         """
-        missing = {m for m in PLACEHOLDER.findall(self.template)} - set(values)
+        missing = set(PLACEHOLDER.findall(self.template)) - set(values)
         if missing:
             raise LimaEvalError(f"judge '{self.name}': no value for placeholder(s) {sorted(missing)}")
         user = PLACEHOLDER.sub(lambda m: values[m.group(1)], self.template)
@@ -47,24 +78,84 @@ class JudgeDefinition:
             msgs.append({"role": "assistant", "content": self.reply_prefix})
         return msgs
 
+    def price(self, model: str) -> dict[str, float] | None:
+        """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
+        if model in self.prices:
+            return self.prices[model]
+        matches = [k for k in self.prices if model.startswith(k)]
+        return self.prices[max(matches, key=len)] if matches else None
 
-def available() -> dict[str, Path]:
-    root = data_dir("judges")
-    return {p.parent.name: p.parent for p in sorted(root.glob("*/judge.yaml"))}
+
+def _search_path() -> list[tuple[Path, str]]:
+    dirs = [Path(p) for p in os.environ.get("LIMA_EVAL_JUDGES_PATH", "").split(os.pathsep) if p]
+    dirs.append(Path.cwd() / "judges")
+    shipped = data_dir("judges").resolve()
+    return [(d, str(d)) for d in dirs if d.is_dir() and d.resolve() != shipped]
+
+
+def available() -> dict[str, tuple[Path, str]]:
+    """Every judge that can be named: name -> (folder, where it came from)."""
+    found: dict[str, tuple[Path, str]] = {}
+    for root, label in _search_path():
+        for p in sorted(root.glob("*/judge.yaml")):
+            found.setdefault(p.parent.name, (p.parent, label))
+    for name in JUDGES.names():
+        if name not in found:
+            target = JUDGES.load(name)
+            folder = Path(target() if callable(target) else target)
+            found[name] = (folder, f"plugin {JUDGES.target(name)}")
+    for p in sorted(data_dir("judges").glob("*/judge.yaml")):
+        found.setdefault(p.parent.name, (p.parent, "built-in"))
+    return found
 
 
 def load_definition(name: str) -> JudgeDefinition:
+    as_path = Path(name)
+    if ("/" in name or os.sep in name) and (as_path / "judge.yaml").is_file():
+        return read_folder(as_path, as_path.name.rstrip("/") or name, str(as_path))
     folders = available()
     if name not in folders:
         raise UnknownNameError(f"unknown judge '{name}'{suggest(name, list(folders))}; known: {', '.join(folders)}")
-    folder = folders[name]
-    data = yaml.safe_load((folder / "judge.yaml").read_text(encoding="utf-8")) or {}
-    template = (folder / data.get("template", "prompt.txt")).read_text(encoding="utf-8")
+    folder, source = folders[name]
+    return read_folder(folder, name, source)
+
+
+def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefinition:
+    """Read and check one judge folder; every problem names the file and the key."""
+    cfg_path = folder / "judge.yaml"
+    try:
+        data: dict[str, Any] = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise JudgeDefinitionError(f"{cfg_path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise JudgeDefinitionError(f"{cfg_path}: not valid YAML") from None
+    kind = data.get("kind", "pairwise")
+    if kind not in KINDS:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'kind': '{kind}' is not one of {', '.join(KINDS)}")
+    template_path = folder / data.get("template", "prompt.txt")
+    try:
+        template = template_path.read_text(encoding="utf-8")
+    except OSError:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'template': cannot read {template_path}") from None
     used = set(PLACEHOLDER.findall(template))
-    if data.get("kind", "pairwise") == "pairwise" and used != {"prompt", "answer_a", "answer_b"}:
-        raise LimaEvalError(f"{folder}: a pairwise template needs {{prompt}}, {{answer_a}} and {{answer_b}}")
+    if used != KINDS[kind]:
+        need = ", ".join("{" + p + "}" for p in sorted(KINDS[kind]))
+        raise JudgeDefinitionError(f"{template_path}: a {kind} template must use exactly {need}; "
+                                   f"it uses {', '.join('{' + p + '}' for p in sorted(used)) or 'none'}")
+    labels = tuple(str(x) for x in data.get("labels", ()))
+    if kind == "rating" and len(labels) < 2:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'labels': a rating judge needs its scale (two or more labels)")
+    options = {str(k): str(v) for k, v in (data.get("options") or {}).items()}
+    if not options:
+        options = {label: label for label in labels} if kind == "rating" else dict(PAIRWISE_OPTIONS)
+    prices = {}
+    for model, p in (data.get("prices") or {}).items():
+        if not isinstance(p, dict) or not {"input", "output"} <= set(p):
+            raise JudgeDefinitionError(f"{cfg_path}, key 'prices.{model}': give input and output (USD per 1M tokens)")
+        prices[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
     return JudgeDefinition(
-        name=name, kind=data.get("kind", "pairwise"), description=str(data.get("description", "")).strip(),
+        name=name, kind=kind, description=" ".join(str(data.get("description", "")).split()),
         template=template, parser=data.get("parser", name), system=data.get("system"),
-        reply_prefix=data.get("reply_prefix"),
+        reply_prefix=data.get("reply_prefix"), labels=labels, scale=str(data.get("scale", "")),
+        options=options, prices=prices, source=source,
     )

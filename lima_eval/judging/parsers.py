@@ -52,7 +52,48 @@ def parse_lima_pairwise(text: str) -> tuple[str | None, str | None]:
     return None, "no verdict found in judge output"
 
 
-PARSERS = {"lima-pairwise": parse_lima_pairwise}
+_RATING_LINE = re.compile(r"(?:rating|score|label|grade|verdict)\s*(?:is)?\s*[:=\-]?\s*[\*\"'\[\(]*\s*([a-z0-9]+)",
+                          re.IGNORECASE)
+
+
+def _parse_rating(text: str, labels: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """A label of `labels` from a 'Rating: X' line, or from a reply that is only the label."""
+    if not text or not text.strip():
+        return None, "empty judge output"
+    known = {label.lower(): label for label in labels}
+    found = [known[m.lower()] for m in _RATING_LINE.findall(text) if m.lower() in known]
+    if found:
+        if len(set(found)) == 1:
+            return found[0], None
+        first = _RATING_LINE.match(text.strip())
+        if first and first.group(1).lower() in known:
+            return known[first.group(1).lower()], None
+        return None, "judge output gives more than one rating"
+    bare = re.sub(r"[^a-z0-9 ]", "", text.strip().lower()).strip()
+    if bare in known:
+        return known[bare], None
+    words = set(re.findall(r"[a-z0-9]+", text.lower())) & set(known)
+    if len(words) > 1:
+        return None, "judge output mentions more than one rating and no rating line"
+    return None, "no rating found in judge output"
+
+
+ABSOLUTE = ("fail", "pass", "excellent")
+LIKERT = ("1", "2", "3", "4", "5", "6")
+
+
+def parse_lima_absolute(text: str) -> tuple[str | None, str | None]:
+    """fail / pass / excellent, from 'Rating: pass' (or a reply that is just the word)."""
+    return _parse_rating(text, ABSOLUTE)
+
+
+def parse_lima_likert(text: str) -> tuple[str | None, str | None]:
+    """1-6 helpfulness, from 'Rating: 5' (or a reply that is just the number)."""
+    return _parse_rating(text, LIKERT)
+
+
+PARSERS = {"lima-pairwise": parse_lima_pairwise, "lima-absolute": parse_lima_absolute,
+           "lima-likert": parse_lima_likert}
 
 
 def get_parser(name: str):  # type: ignore[no-untyped-def]

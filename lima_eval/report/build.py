@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lima_eval.config import RunConfig, _build, validate
-from lima_eval.records import Judgment, Prompt
-from lima_eval.report.metrics import Tally, tally
+from lima_eval.config import JudgeSpec, RunConfig, _build, validate
+from lima_eval.judging.definitions import JudgeDefinition
+from lima_eval.judging.parsers import ABSOLUTE, LIKERT
+from lima_eval.records import Judgment, Prompt, Rating
+from lima_eval.report.metrics import (RatingTally, Tally, combine_orders, position_stats, tally, tally_ratings,
+                                      usage_totals)
 from lima_eval.report.plots import winrate_figure
 from lima_eval.store import RunStore
 
@@ -26,13 +30,30 @@ def load_run_config(store: RunStore) -> RunConfig:
     return cfg
 
 
-def _current_judgments(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> list[Judgment]:
-    """Model judgments of the pairs this config asks for (not leftovers of an older config)."""
-    from lima_eval.pipeline import plan_judging
+@dataclass
+class JudgeRecords:
+    """One model judge of the config and its records for the items the config asks for."""
 
-    items, _ = plan_judging(cfg, prompts, store)
-    wanted = {i.id for i in items}
-    return [j for jid, j in store.judgments().items() if jid in wanted]
+    spec: JudgeSpec
+    label: str
+    definition: JudgeDefinition
+    judgments: list[Judgment]
+    ratings: list[Rating]
+
+
+def _current(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> list[JudgeRecords]:
+    """Model judgments and ratings of the items this config asks for (not leftovers of an older config)."""
+    from lima_eval.judging.items import judge_label
+    from lima_eval.judging.stage import plan
+
+    judgments, ratings, out = store.judgments(), store.ratings(), []
+    for spec in cfg.all_judges():
+        p = plan(cfg, spec, prompts, store)
+        wanted = [i.id for i in p.items]
+        out.append(JudgeRecords(spec, judge_label(spec), p.definition,
+                                [judgments[i] for i in wanted if i in judgments],
+                                [ratings[i] for i in wanted if i in ratings]))
+    return out
 
 
 def _rows(cfg: RunConfig, judgments: list[Judgment]) -> list[Tally]:
@@ -71,6 +92,30 @@ def _weak_judge_note(cfg: RunConfig) -> str | None:
     return None
 
 
+def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
+    """Per model judge: order effects, errors, tokens and cost of the records in this report."""
+    cards = []
+    for g in groups:
+        records: list = g.judgments + g.ratings  # type: ignore[type-arg]
+        pin, pout = usage_totals(records)
+        price = g.definition.price(g.spec.model)
+        cost = round((pin * price["input"] + pout * price["output"]) / 1e6, 6) if price else None
+        card: dict[str, object] = {
+            "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
+            "combine": g.spec.combine if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
+            "records": len(records), "errors": sum(1 for r in records if r.error),
+            "failed_calls": sum(1 for r in records if r.error_kind == "call"),
+            "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": cost,
+        }
+        if not g.definition.is_rating:
+            st = position_stats(g.judgments, g.label)
+            card |= {"pairs_both_orders": st.pairs_both_orders,
+                     "position_consistency": None if st.consistency is None else round(st.consistency, 4),
+                     "first_position_win_rate": None if st.first_win_rate is None else round(st.first_win_rate, 4)}
+        cards.append(card)
+    return cards
+
+
 def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prompt] | None = None) -> Path:
     """Rebuild run_dir/report/ from what is on disk; returns the report folder."""
     store = RunStore(Path(run_dir))
@@ -80,8 +125,14 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         from lima_eval.benchmarks import load_prompts
 
         prompts = load_prompts(cfg.benchmark)
-    judgments = _current_judgments(store, cfg, prompts) + list(store.judgments(human=True).values())
+    groups = _current(store, cfg, prompts)
+    judgments: list[Judgment] = []
+    for g in groups:
+        judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
+    judgments += list(store.judgments(human=True).values()) + list(store.imported().values())
     rows = _rows(cfg, judgments)
+    rating_rows = _rating_rows(cfg, groups, list(store.ratings(human=True).values()))
+    cards = _judge_cards(groups)
     out = store.report_dir
     out.mkdir(parents=True, exist_ok=True)
 
@@ -94,15 +145,20 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         if steps is not None and steps < 100:
             notes.append(f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that demonstrates the "
                          "path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU work).")
-    errors = sum(r.errors for r in rows)
+    errors = sum(r.errors for r in rows) + sum(r.errors for r in rating_rows)
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
+    failed = sum(int(c["failed_calls"]) for c in cards)  # type: ignore[call-overload]
+    if failed:
+        notes.append(f"{failed} judge call(s) failed after every retry; run the same command again to retry them.")
     summary = {
         "run": cfg.name,
         "benchmark": cfg.benchmark.name,
         "n_prompts": len(prompts),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows": [r.as_dict() for r in rows],
+        "ratings": [r.as_dict() for r in rating_rows],
+        "judges": cards,
         "notes": notes,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -112,10 +168,61 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         for r in rows:
             w.writerow(r.as_dict())
     figure = winrate_figure(rows, out / "win_tie_loss.png") if rows else None
-    (out / "report.md").write_text(_markdown(cfg, rows, notes, len(prompts), figure), encoding="utf-8")
+    text = _markdown(cfg, rows, notes, len(prompts), figure) + _ratings_markdown(rating_rows) + _cards_markdown(cards)
+    (out / "report.md").write_text(text, encoding="utf-8")
     return out
 
 
+def _rating_rows(cfg: RunConfig, groups: list[JudgeRecords], human: list[Rating]) -> list[RatingTally]:
+    rows = []
+    for g in groups:
+        if g.definition.is_rating:
+            for m in cfg.models:
+                t = tally_ratings(g.ratings, m.name, g.label, g.definition.labels, g.definition.scale)
+                if t.n or t.errors:
+                    rows.append(t)
+    for scale, labels in (("absolute", ABSOLUTE), ("likert", LIKERT)):
+        mine = [r for r in human if r.scale == scale]
+        for model in dict.fromkeys(r.model for r in mine):
+            rows.append(tally_ratings(mine, model, HUMAN, labels, scale))
+    return rows
+
+
+def _ratings_markdown(rows: list[RatingTally]) -> str:
+    if not rows:
+        return ""
+    lines = ["## Absolute ratings", ""]
+    for scale in dict.fromkeys(r.scale for r in rows):
+        mine = [r for r in rows if r.scale == scale]
+        labels = mine[0].labels
+        lines += ["| judge | model | n | " + " | ".join(labels) + " | mean | errors |",
+                  "|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
+        for r in mine:
+            cells = " | ".join(f"{r.counts.get(k, 0)} ({100.0 * r.counts.get(k, 0) / r.n:.0f}%)" if r.n else "0"
+                               for k in labels)
+            mean = f"{r.mean_score:.2f}" if r.mean_score is not None else "-"
+            lines.append(f"| {r.judge} | {r.model} | {r.n} | {cells} | {mean} | {r.errors} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _cards_markdown(cards: list[dict[str, object]]) -> str:
+    if not cards:
+        return ""
+    lines = ["## Judges", "", "| judge | order | records | errors | position consistency | first shown wins | "
+             "tokens in / out | cost (USD) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for c in cards:
+        cons, first = c.get("position_consistency"), c.get("first_position_win_rate")
+        cost = c["cost_usd"]
+        lines.append(
+            f"| {c['judge']} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
+            f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | {'-' if first is None else f'{first:.1%}'} | "
+            f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")
+    lines += ["", "Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
+              "First shown wins: the share of decisive verdicts that went to the answer shown first (0.5 = no "
+              "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none.",
+              ""]
+    return "\n".join(lines) + "\n"
 def _markdown(cfg: RunConfig, rows: list[Tally], notes: list[str], n_prompts: int, figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
              f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "

@@ -1,11 +1,12 @@
-"""Pure counting: judgments -> win / tie / loss of a model against a baseline."""
+"""Pure counting: judgments -> win / tie / loss, order effects, rating breakdowns and token usage."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
-from lima_eval.records import Judgment
+from lima_eval.records import Judgment, Rating
 
 
 @dataclass
@@ -52,3 +53,119 @@ def tally(judgments: Iterable[Judgment], model: str, baseline: str, judge: str) 
     if t.n:
         t.win_pct, t.tie_pct, t.loss_pct = (round(100.0 * x / t.n, 2) for x in (t.win, t.tie, t.loss))
     return t
+
+
+def combine_orders(judgments: list[Judgment], rule: str) -> list[Judgment]:
+    """Judgments of a judge that saw each pair in both orders -> one per pair (rule 'tie'), or unchanged
+    ('separate'). 'tie' is MT-bench's rule: the two orders must agree, else the pair is a tie; if either
+    order has no verdict, the pair has none either (an error)."""
+    if rule == "separate":
+        return list(judgments)
+    groups: dict[tuple, list[Judgment]] = {}
+    for j in judgments:
+        key = (j.judge, j.prompt_id, j.turn, j.generation_a, j.generation_b, j.model_a, j.model_b)
+        groups.setdefault(key, []).append(j)
+    out = []
+    for group in groups.values():
+        if len(group) != 2 or {g.shown_first for g in group} != {"a", "b"}:
+            out.extend(group)
+            continue
+        x, y = group
+        if x.verdict is None or y.verdict is None:
+            bad = x if x.verdict is None else y
+            out.append(dataclasses.replace(bad, shown_first=None))
+            continue
+        verdict = x.verdict if x.verdict == y.verdict else "tie"
+        probs = None
+        if x.probs and y.probs:
+            probs = {k: round((x.probs.get(k, 0.0) + y.probs.get(k, 0.0)) / 2, 6) for k in ("a", "b", "tie")}
+        out.append(dataclasses.replace(x, verdict=verdict, shown_first=None, probs=probs,
+                                       usage=_sum_usage(x.usage, y.usage)))
+    return out
+
+
+def _sum_usage(x: dict, y: dict) -> dict:
+    return {k: (x.get(k) or 0) + (y.get(k) or 0) for k in set(x) | set(y)}
+
+
+@dataclass
+class PositionStats:
+    """How much the order shown sways a judge."""
+
+    judge: str
+    pairs_both_orders: int = 0  # pairs judged in both orders with two readable verdicts
+    consistent: int = 0  # ... of which the verdicts agree
+    decisive: int = 0  # readable, non-tie verdicts
+    first_won: int = 0  # ... of which the answer shown first won
+
+    @property
+    def consistency(self) -> float | None:
+        return self.consistent / self.pairs_both_orders if self.pairs_both_orders else None
+
+    @property
+    def first_win_rate(self) -> float | None:
+        return self.first_won / self.decisive if self.decisive else None
+
+
+def position_stats(judgments: list[Judgment], judge: str) -> PositionStats:
+    st = PositionStats(judge=judge)
+    pairs: dict[tuple, dict[str, str]] = {}
+    for j in judgments:
+        if j.judge != judge or j.verdict is None or j.shown_first is None:
+            continue
+        if j.verdict != "tie":
+            st.decisive += 1
+            st.first_won += int(j.verdict == j.shown_first)
+        key = (j.prompt_id, j.turn, j.generation_a, j.generation_b)
+        pairs.setdefault(key, {})[j.shown_first] = j.verdict
+    for both in pairs.values():
+        if len(both) == 2:
+            st.pairs_both_orders += 1
+            st.consistent += int(both["a"] == both["b"])
+    return st
+
+
+@dataclass
+class RatingTally:
+    """Absolute ratings of one model by one judge: the count of each label, and the mean score."""
+
+    model: str
+    judge: str
+    scale: str
+    labels: tuple[str, ...]
+    counts: dict[str, int]
+    n: int = 0
+    errors: int = 0
+    mean_score: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        pct = {k: round(100.0 * v / self.n, 2) if self.n else 0.0 for k, v in self.counts.items()}
+        return {"model": self.model, "judge": self.judge, "scale": self.scale, "n": self.n, "errors": self.errors,
+                "counts": self.counts, "pct": pct, "mean_score": self.mean_score}
+
+
+def tally_ratings(ratings: Iterable[Rating], model: str, judge: str, labels: tuple[str, ...],
+                  scale: str) -> RatingTally:
+    t = RatingTally(model=model, judge=judge, scale=scale, labels=labels, counts={k: 0 for k in labels})
+    scores = []
+    for r in ratings:
+        if r.model != model or r.judge != judge:
+            continue
+        if r.error or r.label is None:
+            t.errors += 1
+            continue
+        t.counts[r.label] = t.counts.get(r.label, 0) + 1
+        if r.score is not None:
+            scores.append(r.score)
+    t.n = sum(t.counts.values())
+    t.mean_score = round(sum(scores) / len(scores), 4) if scores else None
+    return t
+
+
+def usage_totals(records: Iterable[Judgment | Rating]) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) over records."""
+    pin = pout = 0
+    for r in records:
+        pin += int(r.usage.get("prompt_tokens") or 0)
+        pout += int(r.usage.get("completion_tokens") or 0)
+    return pin, pout

@@ -1,0 +1,151 @@
+"""The judging stage for one judge: plan the items, skip what is on disk, reuse cached replies, ask the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from lima_eval.backends.base import Completion, LogprobRequest, open_backend
+from lima_eval.config import JudgeSpec, RunConfig
+from lima_eval.errors import ConfigError
+from lima_eval.judging.definitions import JudgeDefinition, load_definition
+from lima_eval.judging.items import (PairItem, RatingItem, identity, judge_label, pair_items, rating_item,
+                                     to_judgment, to_rating)
+from lima_eval.progress import StageCounts, bar
+from lima_eval.records import Generation, Prompt
+from lima_eval.store import RunStore
+
+Item = Union[PairItem, RatingItem]
+
+
+@dataclass
+class Plan:
+    definition: JudgeDefinition
+    items: list[Item]
+    skipped: int  # prompts (or pairs) where an answer the judge needs is missing
+
+
+def _answers(cfg: RunConfig, prompts: list[Prompt], store: RunStore) -> dict[tuple[str, str, int], Generation]:
+    gens = store.generations()
+    out: dict[tuple[str, str, int], Generation] = {}
+    for spec in cfg.models:
+        ident = spec.identity() | {"seed": cfg.seed}
+        for p in prompts:
+            for t in range(len(p.user_turns)):
+                g = gens.get(Generation.make_id(p, spec.name, ident, t))
+                if g is not None and not g.error:
+                    out[(p.id, spec.name, t)] = g
+    return out
+
+
+def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore) -> Plan:
+    """The items this judge is asked about, given the answers on disk."""
+    definition = load_definition(spec.name)
+    answers = _answers(cfg, prompts, store)
+    items: list[Item] = []
+    skipped = 0
+    if definition.is_rating:
+        for m in cfg.models:
+            for p in prompts:
+                g = answers.get((p.id, m.name, 0))
+                if g is None:
+                    skipped += 1
+                    continue
+                items.append(rating_item(definition, spec, cfg.seed, p, g))
+        return Plan(definition, items, skipped)
+    turns = 2 if definition.kind == "pairwise-multiturn" else 1
+    usable = [p for p in prompts if len(p.user_turns) >= turns]
+    if not usable:
+        raise ConfigError(f"judge '{definition.name}' compares {turns}-turn conversations; benchmark "
+                          f"'{cfg.benchmark.name}' has none (try benchmark: mt-bench)")
+    for model, baseline in cfg.pairs():
+        for p in usable:
+            a = tuple(answers.get((p.id, model, t)) for t in range(turns))
+            b = tuple(answers.get((p.id, baseline, t)) for t in range(turns))
+            if any(g is None for g in a + b):
+                skipped += 1
+                continue
+            items.extend(pair_items(definition, spec, cfg.seed, p, a, b))  # type: ignore[arg-type]
+    return Plan(definition, items, skipped)
+
+
+def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore, show: bool = True,
+                use_cache: bool = True) -> tuple[StageCounts, int]:
+    """Judge what is not on disk yet; returns the counts and how many items lacked an answer."""
+    counts = StageCounts()
+    p = plan(cfg, spec, prompts, store)
+    definition, label = p.definition, judge_label(spec)
+    rating = definition.is_rating
+    done = store.ratings() if rating else store.judgments()
+    # A failed call is retried on a rerun; a reply that could not be parsed stays recorded as an error.
+    todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
+    counts.cached = len(p.items) - len(todo)
+    progress = bar(f"judge {label}", len(p.items), counts.cached, show)
+    append = store.append_ratings if rating else store.append_judgments
+    want = LogprobRequest(top=spec.top_logprobs, candidates=tuple(definition.options)) if spec.logprobs else None
+    cache = None
+    if use_cache and spec.cache and todo:
+        from lima_eval.judging.cache import JudgeCache, default_path
+
+        cache = JudgeCache(spec.cache_path or default_path())
+
+    def record(item: Item, completion: Completion, prefix: str, cached: bool):  # type: ignore[no-untyped-def]
+        if isinstance(item, RatingItem):
+            return to_rating(item, definition, label, completion, prefix, spec.logprobs, cached)
+        return to_judgment(item, definition, label, completion, prefix, spec.logprobs, cached)
+
+    def save(records: list) -> None:  # type: ignore[type-arg]
+        append(records)
+        counts.new += len(records)
+        counts.errors += sum(1 for r in records if r.error)
+        counts.failed_calls += sum(1 for r in records if r.error_kind == "call")
+        progress.update(len(records))
+
+    backend = None
+    try:
+        for start in range(0, len(todo), 4096):
+            block = todo[start:start + 4096]
+            # Whether the reply prefix is prefilled depends on the backend; the cache key on the messages sent.
+            prefill = bool(definition.reply_prefix) and _prefills(spec, backend)
+            prefix = (definition.reply_prefix or "") if prefill else ""
+            msgs = [i.messages(definition, prefill) for i in block]
+            ident = identity(spec, cfg.seed)
+            keys = []
+            if cache is not None:
+                from lima_eval.judging.cache import cache_key
+
+                keys = [cache_key(ident, cfg.seed, m, want) for m in msgs]
+                hits = cache.get_many(keys)
+                counts.cache_hits += len(hits)
+                if hits:
+                    save([record(i, hits[k], prefix, True) for i, k in zip(block, keys) if k in hits])
+                rest = [(i, m, k) for i, m, k in zip(block, msgs, keys) if k not in hits]
+            else:
+                rest = [(i, m, "") for i, m in zip(block, msgs)]
+            if not rest:
+                continue
+            if backend is None:
+                backend = open_backend(spec, seed=cfg.seed)
+            for c0 in range(0, len(rest), backend.chunk_size):
+                chunk = rest[c0:c0 + backend.chunk_size]
+                outs = backend.generate([m for _, m, _ in chunk], logprobs=want)
+                save([record(i, o, prefix, False) for (i, _, _), o in zip(chunk, outs)])
+                if cache is not None:
+                    cache.put_many([(k, o) for (_, _, k), o in zip(chunk, outs)])
+    finally:
+        if backend is not None:
+            counts.calls += backend.calls
+            backend.close()
+        if cache is not None:
+            cache.close()
+    progress.close()
+    return counts, p.skipped
+
+
+def _prefills(spec: JudgeSpec, backend: object | None) -> bool:
+    """Whether this judge endpoint continues a reply prefix (known before opening it: by backend class)."""
+    if backend is not None:
+        return bool(getattr(backend, "supports_prefill", False))
+    from lima_eval.registry import BACKENDS
+
+    return bool(getattr(BACKENDS.load(spec.backend), "supports_prefill", False))
