@@ -38,8 +38,13 @@ def definition(name: str) -> dict[str, Any]:
     return data
 
 
+IMPORTED = "imported"
+
+
 def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
     """The prompts of a benchmark, in file order, capped at spec.limit."""
+    if spec.name == IMPORTED and not spec.path:
+        return []  # a run made by `lima-eval import-judgments`: the labels name their own prompts
     if spec.path:
         id_field = None
         if spec.name in available():

@@ -1,4 +1,9 @@
-"""Import human pairwise labels from CSV: prompt_id, model_a, model_b, label (a|b|tie), annotator[, comment]."""
+"""Import human labels from CSV.
+
+Pairwise: prompt_id, model_a, model_b, label (a|b|tie), annotator[, comment] -> Judgments.
+Ratings:  prompt_id, model, label (fail|pass|excellent or 1-6), annotator[, comment] -> Ratings.
+The header says which: a `model` column (and no model_a) means ratings.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lima_eval.errors import InputError, LimaEvalError
-from lima_eval.records import VERDICTS, Judgment, content_id
+from lima_eval.judging.parsers import ABSOLUTE, LIKERT
+from lima_eval.records import VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
 
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
+RATING_REQUIRED = ("prompt_id", "model", "label", "annotator")
 OPTIONAL = ("comment",)
 HUMAN = "human"
 
@@ -37,9 +44,8 @@ def human_id(prompt_id: str, model_a: str, model_b: str, annotator: str) -> str:
     return content_id("human", prompt_id, sorted([model_a, model_b]), annotator)
 
 
-def read_labels(path: Path, prompt_ids: set[str], models: set[str],
-                existing: dict[str, Judgment]) -> tuple[list[Judgment], list[str], int]:
-    """Validate every row; return (new judgments, problems, rows already imported)."""
+def open_csv(path: Path) -> tuple[csv.DictReader, list[str]]:
+    """A DictReader over a UTF-8 CSV (BOM allowed) with stripped header names."""
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -48,11 +54,26 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str],
         raise InputError(path, f"not UTF-8 (byte {exc.start})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
+    reader.fieldnames = header
+    return reader, header
+
+
+def is_ratings(header: list[str]) -> bool:
+    return "model" in header and "model_a" not in header
+
+
+def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in header]
     if missing:
         raise InputError(path, f"missing column(s) {', '.join(missing)}; the header must have "
-                               f"{', '.join(REQUIRED)} (and optionally comment)", line=1, field=missing[0])
-    reader.fieldnames = header
+                               f"{', '.join(required)} (and optionally comment)", line=1, field=missing[0])
+
+
+def read_labels(path: Path, prompt_ids: set[str], models: set[str],
+                existing: dict[str, Judgment]) -> tuple[list[Judgment], list[str], int]:
+    """Validate every row; return (new judgments, problems, rows already imported)."""
+    reader, header = open_csv(path)
+    _check_header(path, header, REQUIRED)
     out: list[Judgment] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -105,6 +126,61 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str],
     return out, problems, already
 
 
+def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
+                       existing: dict[str, Rating]) -> tuple[list[Rating], list[str], int]:
+    """Validate every row of a ratings CSV; return (new ratings, problems, rows already imported)."""
+    reader, header = open_csv(path)
+    _check_header(path, header, RATING_REQUIRED)
+    out: list[Rating] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    already = 0
+    line = 1
+    for row in reader:
+        start, line = line + 1, reader.line_num
+
+        def bad(fieldname: str, message: str) -> None:
+            problems.append(f"line {start}, field '{fieldname}': {message}")
+
+        values = {k: (row.get(k) or "").strip() for k in RATING_REQUIRED + OPTIONAL}
+        empty = [k for k in RATING_REQUIRED if not values[k]]
+        if empty:
+            bad(empty[0], "empty")
+            continue
+        pid, model, label, annotator = (values[k] for k in RATING_REQUIRED)
+        if pid not in prompt_ids:
+            bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+            continue
+        if model not in models:
+            bad("model", f"unknown model '{model}'{suggest(model, sorted(models))}; the run has "
+                         f"{', '.join(sorted(models))}")
+            continue
+        label = label.lower()
+        scale = "absolute" if label in ABSOLUTE else "likert" if label in LIKERT else None
+        if scale is None:
+            bad("label", f"'{values['label']}' is not one of fail, pass, excellent, or 1-6")
+            continue
+        rid = content_id("human-rating", pid, model, annotator, scale)
+        if rid in seen:
+            bad("annotator", f"duplicate {scale} rating by '{annotator}' for prompt '{pid}' and model {model} "
+                             f"(first on line {seen[rid]})")
+            continue
+        seen[rid] = start
+        labels = ABSOLUTE if scale == "absolute" else LIKERT
+        r = Rating(id=rid, prompt_id=pid, model=model, judge=HUMAN, label=label, scale=scale,
+                   score=float(labels.index(label) + 1), annotator=annotator, comment=values["comment"] or None)
+        prior = existing.get(rid)
+        if prior is not None:
+            if prior.label == r.label:
+                already += 1
+            else:
+                bad("label", f"'{annotator}' already rated prompt '{pid}' ({model}) '{prior.label}' in an earlier "
+                             "import")
+            continue
+        out.append(r)
+    return out, problems, already
+
+
 def _same_label(x: Judgment, y: Judgment) -> bool:
     def winner(j: Judgment) -> str:
         return "tie" if j.verdict == "tie" else (j.model_a if j.verdict == "a" else j.model_b)
@@ -121,6 +197,13 @@ def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> Impo
     cfg = load_run_config(store)
     prompt_ids = {p.id for p in load_prompts(cfg.benchmark)}
     models = {m.name for m in cfg.models}
+    _, header = open_csv(Path(path))
+    if is_ratings(header):
+        ratings, problems, already = read_rating_labels(Path(path), prompt_ids, models, store.ratings(human=True))
+        if problems and not skip_bad_rows:
+            raise HumanImportError(Path(path), problems)
+        store.append_ratings(ratings, human=True)
+        return ImportResult(imported=len(ratings), already=already, skipped=problems)
     new, problems, already = read_labels(Path(path), prompt_ids, models, store.judgments(human=True))
     if problems and not skip_bad_rows:
         raise HumanImportError(Path(path), problems)

@@ -55,7 +55,7 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
         return Plan(definition, items, skipped)
     turns = 2 if definition.kind == "pairwise-multiturn" else 1
     usable = [p for p in prompts if len(p.user_turns) >= turns]
-    if not usable:
+    if prompts and not usable:
         raise ConfigError(f"judge '{definition.name}' compares {turns}-turn conversations; benchmark "
                           f"'{cfg.benchmark.name}' has none (try benchmark: mt-bench)")
     for model, baseline in cfg.pairs():

@@ -97,6 +97,8 @@ def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
     cards = []
     for g in groups:
         records: list = g.judgments + g.ratings  # type: ignore[type-arg]
+        if not records:
+            continue
         pin, pout = usage_totals(records)
         price = g.definition.price(g.spec.model)
         cost = round((pin * price["input"] + pout * price["output"]) / 1e6, 6) if price else None

@@ -1,0 +1,214 @@
+"""Import judgment files written by other tools, so their labels can be analysed like our own.
+
+  alpaca-eval    AlpacaEval annotations.json: preference 1 (output_1 wins) / 2 (output_2 wins) / 1.5 or legacy 0
+                 (draw) / continuous in [1, 2] for weighted annotators (kept as it is) / null (unparsed: an error).
+                 model_a = generator_1 (the baseline), model_b = generator_2.
+  mt-bench-pair  FastChat llm_judge pairwise JSONL: one line per pair and turn, judged in both orders (g1: model_1
+                 shown first, g2: model_2 shown first) -> two judgments. Lines of MT-bench's human judgments
+                 (model_a, model_b, winner, judge) are read too.
+  pandalm        PandaLM's test set: annotator1..3 (humans; "0" tie, "1" response1, "2" response2) -> three human
+                 judgments per row; or PandaLM's judge result files (gpt_result / pandalm_result on the same idx).
+
+Every row is checked; the first bad one stops the import with the file, row/line and field, before anything is
+written. Imported records go to RUN/imported_judgments.jsonl; rows already there are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from lima_eval.errors import InputError
+from lima_eval.inputs import json_rows
+from lima_eval.records import Judgment, content_id
+
+HUMAN = "human"
+
+
+@dataclass
+class ForeignResult:
+    imported: int = 0
+    already: int = 0
+    unparsed: int = 0
+
+
+def _need(row: Any, key: str, path: Path, line: int, kind: type | tuple[type, ...] = str) -> Any:
+    if not isinstance(row, dict):
+        raise InputError(path, "expected a JSON object", line=line)
+    if key not in row:
+        raise InputError(path, "missing", line=line, field=key)
+    value = row[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InputError(path, f"expected {getattr(kind, '__name__', 'a value')}, got {value!r}"[:120], line=line,
+                         field=key)
+    return value
+
+
+def _verdict_from_preference(p: float | None) -> str | None:
+    if p is None:
+        return None
+    if p == 0 or p == 1.5:
+        return "tie"
+    return "a" if p < 1.5 else "b"
+
+
+@dataclass
+class Context:
+    """What the run already knows: instruction text -> prompt id, and prompt id -> the pair it compares."""
+
+    prompt_ids: dict[str, str]
+    pairs: dict[str, tuple[str, str]]
+
+
+def read_alpaca_eval(path: Path, ctx: Context) -> list[Judgment]:
+    out = []
+    for n, row in json_rows(path):
+        instruction = _need(row, "instruction", path, n)
+        g1, g2 = _need(row, "generator_1", path, n), _need(row, "generator_2", path, n)
+        annotator = _need(row, "annotator", path, n)
+        if "preference" not in row:
+            raise InputError(path, "missing", line=n, field="preference")
+        pref = row["preference"]
+        if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))
+                                 or not (pref == 0 or 1 <= pref <= 2)):
+            raise InputError(path, f"expected 1, 2, 1.5, 0 or a number in [1, 2], got {pref!r}", line=n,
+                             field="preference")
+        pid = ctx.prompt_ids.get(instruction, str(n - 1))  # the eval set's row index, as the alpaca-eval benchmark
+        verdict = _verdict_from_preference(pref)
+        out.append(Judgment(
+            id=content_id("alpaca-eval", annotator, instruction, g1, g2), prompt_id=pid, model_a=g1, model_b=g2,
+            judge=f"alpaca-eval:{annotator}", verdict=verdict,  # type: ignore[arg-type]
+            preference=float(pref) if pref is not None else None,
+            error=None if verdict else "no preference (the annotator's output was not parsed)",
+            error_kind=None if verdict else "parse"))
+    return out
+
+
+_MT_WINNER = {"model_1": "a", "model_2": "b", "model_a": "a", "model_b": "b", "tie": "tie",
+              "tie (inconsistent)": "tie"}
+
+
+def read_mt_bench_pair(path: Path, ctx: Context) -> list[Judgment]:
+    out = []
+    for n, row in json_rows(path):
+        qid = str(_need(row, "question_id", path, n, (int, str)))
+        turn = _need(row, "turn", path, n, int) - 1 if "turn" in row else 0
+        if "g1_winner" in row:  # a model judge, both orders
+            m1, m2 = _need(row, "model_1", path, n), _need(row, "model_2", path, n)
+            judge = row.get("judge")
+            name = "-".join(str(x) for x in judge) if isinstance(judge, list) else str(judge or "judge")
+            for order, key, shown in (("g1", "g1_winner", "a"), ("g2", "g2_winner", "b")):
+                w = _need(row, key, path, n)
+                verdict = _MT_WINNER.get(w)
+                if verdict is None and w != "error":
+                    raise InputError(path, f"'{w}' is not one of model_1, model_2, tie, error", line=n, field=key)
+                out.append(Judgment(
+                    id=content_id("mt-bench-pair", name, qid, turn, m1, m2, order), prompt_id=qid, model_a=m1,
+                    model_b=m2, judge=f"mt-bench:{name}", verdict=verdict,  # type: ignore[arg-type]
+                    shown_first=shown, turn=turn, raw=str(row.get(f"{order}_judgment") or ""),
+                    error=None if verdict else "the judge gave no verdict", error_kind=None if verdict else "parse"))
+        else:  # human votes: model_a, model_b, winner, judge (annotator id)
+            ma, mb = _need(row, "model_a", path, n), _need(row, "model_b", path, n)
+            w = _need(row, "winner", path, n)
+            if w not in _MT_WINNER:
+                raise InputError(path, f"'{w}' is not one of model_a, model_b, tie", line=n, field="winner")
+            annotator = str(row.get("judge") or "human")
+            out.append(Judgment(
+                id=content_id("mt-bench-human", annotator, qid, turn, ma, mb), prompt_id=qid, model_a=ma, model_b=mb,
+                judge=HUMAN, annotator=annotator, verdict=_MT_WINNER[w], turn=turn))  # type: ignore[arg-type]
+    return out
+
+
+_PANDA = {"0": "tie", "1": "a", "2": "b", "tie": "tie"}
+_PANDA_HUMANS = ("annotator1", "annotator2", "annotator3")
+_PANDA_JUDGES = {"gpt_result": "pandalm:gpt-3.5-turbo", "pandalm_result": "pandalm:pandalm-7b"}
+
+
+def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
+    rows = json_rows(path)
+    out = []
+    for n, row in rows:
+        idx = str(_need(row, "idx", path, n, (int, str)))
+        judges: list[tuple[str, str | None, str]] = [(k, k, HUMAN) for k in _PANDA_HUMANS if k in row]
+        if not judges:
+            judges = [(k, None, name) for k, name in _PANDA_JUDGES.items() if k in row]
+        if not judges:
+            raise InputError(path, "no label: expected annotator1..3, gpt_result or pandalm_result", line=n,
+                             field="annotator1")
+        key = row.get("cmp_key")
+        # Judge result files carry no model names: they come from the test set imported before, by idx.
+        m1, m2 = key.split("_", 1) if isinstance(key, str) and "_" in key else ctx.pairs.get(
+            idx, ("response1", "response2"))
+        for field, annotator, judge in judges:
+            value = str(row[field]).strip().lower()
+            verdict = _PANDA.get(value)
+            if verdict is None and value != "garbage":
+                raise InputError(path, f"'{row[field]}' is not one of 0 (tie), 1, 2", line=n, field=field)
+            out.append(Judgment(
+                id=content_id("pandalm", judge, annotator, idx), prompt_id=idx, model_a=m1, model_b=m2, judge=judge,
+                annotator=annotator, verdict=verdict,  # type: ignore[arg-type]
+                error=None if verdict else f"unparsed judge output ({row[field]!r})",
+                error_kind=None if verdict else "parse"))
+    return out
+
+
+READERS: dict[str, Callable[[Path, Context], list[Judgment]]] = {
+    "alpaca-eval": read_alpaca_eval, "mt-bench-pair": read_mt_bench_pair, "pandalm": read_pandalm}
+
+
+def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
+    """Validate the whole file, then append the judgments that are not in the run yet."""
+    from lima_eval.store import RunStore
+
+    store = RunStore(Path(run_dir))
+    existing = store.imported()
+    ctx = Context(_prompt_ids(store), {j.prompt_id: (j.model_a, j.model_b) for j in existing.values()})
+    records = READERS[fmt](Path(path), ctx)
+    unique = list({r.id: r for r in reversed(records)}.values())[::-1]  # first of any repeated row
+    new = [r for r in unique if r.id not in existing]
+    _ensure_config(store, new, fmt)
+    store.append_imported(new)
+    return ForeignResult(imported=len(new), already=len(unique) - len(new),
+                         unparsed=sum(1 for r in new if r.verdict is None))
+
+
+def _prompt_ids(store: Any) -> dict[str, str]:
+    """Instruction text -> prompt id, when the run's benchmark can be loaded (else imports use row numbers)."""
+    if not (store.root / "config.yaml").exists():
+        return {}
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.report.build import load_run_config
+
+    cfg = load_run_config(store)
+    if cfg.benchmark.name == IMPORTED:
+        return {}
+    return {p.text: p.id for p in load_prompts(cfg.benchmark)}
+
+
+IMPORTED = "imported"
+
+
+def _ensure_config(store: Any, records: list[Judgment], fmt: str) -> None:
+    """A run made by imports gets a config naming the imported models (the report needs models and baselines)."""
+    from lima_eval.config import to_plain
+
+    path = store.root / "config.yaml"
+    data = store.read_config() if path.exists() else None
+    if data is not None and (data.get("benchmark") or {}).get("name") != IMPORTED:
+        return  # a real run: its config stays as it is; the report adds the imported pairs
+    from lima_eval.config import BenchmarkSpec, ModelSpec, RunConfig
+
+    old = data or {}
+    names = [m["name"] for m in old.get("models", [])]
+    baselines = list(old.get("baselines", []))
+    for r in records:
+        for m in (r.model_a, r.model_b):
+            if m not in names:
+                names.append(m)
+        if fmt == "alpaca-eval" and r.model_a not in baselines:
+            baselines.append(r.model_a)
+    cfg = RunConfig(name=store.root.name, benchmark=BenchmarkSpec(name=IMPORTED), baselines=baselines,
+                    round_robin=not baselines,
+                    models=[ModelSpec(name=n, backend="imported", model=f"imported:{n}") for n in names])
+    store.write_config(to_plain(cfg))
