@@ -1,6 +1,7 @@
 import pytest
 
-from lima_eval.judging.parsers import FIRST, NEITHER, SECOND, parse_lima_pairwise
+from lima_eval.judging.parsers import (FIRST, NEITHER, SECOND, parse_lima_absolute, parse_lima_likert,
+                                     parse_lima_pairwise)
 
 CASES = [
     ("Verdict: A", FIRST),
@@ -40,3 +41,35 @@ def test_unreadable_output_is_an_error_never_a_tie(text, problem):
     verdict, error = parse_lima_pairwise(text)
     assert verdict is None
     assert problem in error
+
+
+RATINGS = [
+    (parse_lima_absolute, "Rating: pass", "pass"),
+    (parse_lima_absolute, "Rating: excellent\nThorough and correct.", "excellent"),
+    (parse_lima_absolute, "**Rating:** Fail - it ignores the question.", "fail"),
+    (parse_lima_absolute, "pass", "pass"),
+    (parse_lima_absolute, "Rating: pass\nIt is not excellent, but it does not fail either.", "pass"),
+    (parse_lima_likert, "Rating: 5", "5"),
+    (parse_lima_likert, "Rating: 6 (highly helpful)", "6"),
+    (parse_lima_likert, "Score: 3", "3"),
+    (parse_lima_likert, "4", "4"),
+]
+
+RATING_ERRORS = [
+    (parse_lima_absolute, "", "empty"),
+    (parse_lima_absolute, "It could pass, or it could fail.", "more than one rating"),
+    (parse_lima_absolute, "Rating: good", "no rating"),
+    (parse_lima_likert, "Rating: 9", "no rating"),
+    (parse_lima_likert, "Some thoughts. Rating: 2. On reflection, Rating: 5", "more than one rating"),
+]
+
+
+@pytest.mark.parametrize("parser,text,expected", RATINGS)
+def test_reads_ratings(parser, text, expected):
+    assert parser(text) == (expected, None)
+
+
+@pytest.mark.parametrize("parser,text,problem", RATING_ERRORS)
+def test_unreadable_rating_is_an_error(parser, text, problem):
+    label, error = parser(text)
+    assert label is None and problem in error

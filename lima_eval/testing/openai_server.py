@@ -17,7 +17,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-Responder = Callable[[dict[str, Any]], str]
+# A responder returns the reply text, or (text, logprobs content) where logprobs content is OpenAI's
+# choices[0].logprobs.content list: [{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}].
+Responder = Callable[[dict[str, Any]], "str | tuple[str, list[dict[str, Any]]]"]
 FaultPolicy = Callable[[int, dict[str, Any]], "tuple[str, float | None] | None"]
 
 
@@ -111,7 +113,8 @@ class OpenAITestServer:
                 elif kind == "no-choices":
                     self._send(200, json.dumps({"id": "x", "object": "chat.completion"}).encode())
                 else:
-                    text = server.responder(body)
+                    answer = server.responder(body)
+                    text, logprobs = answer if isinstance(answer, tuple) else (answer, None)
                     reply = {
                         "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
                         "model": body.get("model", "test-model"),
@@ -120,6 +123,8 @@ class OpenAITestServer:
                         "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()),
                                   "total_tokens": 10 + len(text.split())},
                     }
+                    if logprobs is not None and body.get("logprobs"):
+                        reply["choices"][0]["logprobs"] = {"content": logprobs}
                     with server._lock:
                         server.answered += 1
                     self._send(200, json.dumps(reply).encode())
