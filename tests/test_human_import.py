@@ -104,3 +104,38 @@ def test_cli_reports_bad_rows_and_exits_1(tmp_path, run_dir):
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
     human = [r for r in summary["rows"] if r["judge"] == "human"]
     assert [(r["model"], r["baseline"], r["win"], r["tie"], r["loss"]) for r in human] == [("mine", "base", 2, 1, 0)]
+
+
+RATINGS = ("prompt_id,model,label,annotator\n"
+           "p1,mine,excellent,ann1\np2,mine,pass,ann1\np3,mine,FAIL,ann1\np1,base,fail,ann1\n"
+           "p1,mine,5,ann2\np2,base,2,ann2\n")
+
+
+def test_rating_labels_import_into_ratings_and_the_report(tmp_path, run_dir):
+    result = import_human(run_dir, csv_file(tmp_path, RATINGS))
+    assert (result.imported, result.already) == (6, 0)
+    ratings = RunStore(run_dir).ratings(human=True).values()
+    assert sorted((r.prompt_id, r.model, r.scale, r.label, r.score) for r in ratings) == [
+        ("p1", "base", "absolute", "fail", 1.0), ("p1", "mine", "absolute", "excellent", 3.0),
+        ("p1", "mine", "likert", "5", 5.0), ("p2", "base", "likert", "2", 2.0),
+        ("p2", "mine", "absolute", "pass", 2.0), ("p3", "mine", "absolute", "fail", 1.0)]
+    from lima_eval.report.build import build_report
+
+    summary = json.loads((build_report(run_dir) / "summary.json").read_text())
+    mine = next(r for r in summary["ratings"] if r["model"] == "mine" and r["scale"] == "absolute")
+    assert mine["judge"] == "human" and mine["counts"] == {"fail": 1, "pass": 1, "excellent": 1}
+    assert import_human(run_dir, csv_file(tmp_path, RATINGS)).already == 6
+
+
+@pytest.mark.parametrize("row,where", [
+    ("p1,mine,great,ann1", "line 2, field 'label': 'great' is not one of fail, pass, excellent, or 1-6"),
+    ("p1,nobody,pass,ann1", "line 2, field 'model': unknown model 'nobody'"),
+    ("p9,mine,pass,ann1", "line 2, field 'prompt_id'"),
+    ("p1,mine,,ann1", "line 2, field 'label': empty"),
+])
+def test_bad_rating_rows_are_named(tmp_path, run_dir, row, where):
+    path = csv_file(tmp_path, "prompt_id,model,label,annotator\n" + row + "\n")
+    with pytest.raises(HumanImportError) as err:
+        import_human(run_dir, path)
+    assert where in str(err.value)
+    assert not (run_dir / "human_ratings.jsonl").exists()

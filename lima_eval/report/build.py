@@ -170,7 +170,9 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         for r in rows:
             w.writerow(r.as_dict())
     figure = winrate_figure(rows, out / "win_tie_loss.png") if rows else None
-    text = _markdown(cfg, rows, notes, len(prompts), figure) + _ratings_markdown(rating_rows) + _cards_markdown(cards)
+    sections = [_markdown(cfg, rows, notes, len(prompts), figure), _ratings_markdown(rating_rows),
+                _cards_markdown(cards)]
+    text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
     (out / "report.md").write_text(text, encoding="utf-8")
     return out
 
