@@ -125,7 +125,8 @@ class Rating:
 
 
 def to_dict(record: Any) -> dict[str, Any]:
-    return dataclasses.asdict(record)
+    """A record as a plain dict. Shallow: record fields hold only JSON values (str, numbers, lists, dicts)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

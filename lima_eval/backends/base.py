@@ -49,6 +49,9 @@ class Backend:
     supports_prefill = False
     #: Whether generate() can return token log-probabilities (LogprobRequest).
     supports_logprobs = False
+    #: Whether generate() takes on_result(i, completion), called as each request finishes (API backends),
+    #: so callers can save results while the rest are in flight.
+    streams_results = False
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.spec = spec

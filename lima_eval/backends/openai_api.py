@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
+from typing import Any, Callable
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
 from lima_eval.config import Endpoint, Sampling
@@ -91,6 +91,7 @@ class OpenAIBackend(Backend):
     """Chat completions over HTTP: asyncio with at most `concurrency` requests in flight."""
 
     supports_logprobs = True
+    streams_results = True  # generate() reports each completion as it finishes (on_result)
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
@@ -108,6 +109,8 @@ class OpenAIBackend(Backend):
                 )
             key = "EMPTY"  # local servers usually ignore it
         self._secret = key
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http: Any = None
         self.compatible_server = spec.base_url is not None
         if not self.compatible_server:
             self.repetition_penalty_scope = "not sent (the OpenAI API has no repetition_penalty)"
@@ -122,11 +125,13 @@ class OpenAIBackend(Backend):
                    logprobs: LogprobRequest | None) -> Completion:
         payload = build_payload(self.spec.model, messages, self.spec.sampling, self.seed, self.compatible_server,
                                 self.spec.system_prompt, logprobs)
-        extra = {k: payload.pop(k) for k in ("repetition_penalty",) if k in payload}
         try:
             async with limit:  # retries (inside the client) keep their slot: the bound holds under 429 storms
-                raw = await client.chat.completions.with_raw_response.create(**payload, extra_body=extra or None)
-            text = raw.http_response.text
+                # The client's own request path (auth, retries, Retry-After, timeouts) with the JSON body we
+                # built: the typed `chat.completions.create` re-validates every message, which costs more CPU
+                # than a local server's whole reply at high concurrency. The body is read as text, so a
+                # malformed one becomes a recorded error below.
+                text = await client.post("/chat/completions", body=payload, cast_to=str)
         except self._openai.APIStatusError as exc:
             return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
         except self._openai.APITimeoutError:
@@ -142,15 +147,38 @@ class OpenAIBackend(Backend):
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret and self._secret != "EMPTY" else message
 
-    async def _all(self, requests: list[Messages], logprobs: LogprobRequest | None) -> list[Completion]:
-        limit = asyncio.Semaphore(max(1, self.spec.concurrency))
-        async with self._openai.AsyncOpenAI(api_key=self._secret, base_url=self.spec.base_url,
-                                            timeout=self.spec.timeout, max_retries=self.spec.max_retries) as client:
-            return list(await asyncio.gather(*(self._one(client, limit, m, logprobs) for m in requests)))
+    def _client(self) -> Any:
+        """One client (and connection pool) for the backend's life, on the backend's own event loop."""
+        if self._http is None:
+            import httpx2 as httpx  # the openai client's HTTP library
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+            conc = max(1, self.spec.concurrency)
+            limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+            self._http = self._openai.AsyncOpenAI(
+                api_key=self._secret, base_url=self.spec.base_url, timeout=self.spec.timeout,
+                max_retries=self.spec.max_retries, http_client=self._openai.DefaultAsyncHttpxClient(limits=limits))
+        return self._http
+
+    async def _all(self, requests: list[Messages], logprobs: LogprobRequest | None,
+                   on_result: Callable[[int, Completion], None] | None) -> list[Completion]:
+        limit = asyncio.Semaphore(max(1, self.spec.concurrency))
+        client = self._client()
+
+        async def one(i: int, m: Messages) -> Completion:
+            c = await self._one(client, limit, m, logprobs)
+            if on_result is not None:
+                on_result(i, c)
+            return c
+
+        return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(requests))))
+
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None,
+                 on_result: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+        """All requests with at most `concurrency` in flight; on_result(i, completion) as each one finishes."""
         self.calls += len(requests)
-        return asyncio.run(self._all(requests, logprobs))
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self._all(requests, logprobs, on_result))
 
     def sampling_record(self) -> dict[str, Any]:
         out = super().sampling_record()
@@ -158,4 +186,9 @@ class OpenAIBackend(Backend):
         return out
 
     def close(self) -> None:
-        """Nothing to release: each generate() call opens and closes its own HTTP client."""
+        """Close the HTTP client (its connections) and the event loop."""
+        if self._loop is not None:
+            if self._http is not None:
+                self._loop.run_until_complete(self._http.close())
+            self._loop.close()
+        self._http, self._loop = None, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ class JudgeDefinition:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> USD per 1M input/output tokens
     source: str = "built-in"
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Changes whenever the judge would be asked something different."""
         return content_id("judge-definition", self.kind, self.template, self.parser, self.system, self.reply_prefix)

@@ -71,20 +71,18 @@ def identity(spec: JudgeSpec, seed: int) -> dict:
     return spec.identity() | {"seed": seed} | ({"logprobs": spec.top_logprobs} if spec.logprobs else {})
 
 
-def pair_items(definition: JudgeDefinition, spec: JudgeSpec, seed: int, prompt: Prompt,
+def pair_items(definition: JudgeDefinition, ident: dict, order: str, seed: int, prompt: Prompt,
                a: tuple[Generation, ...], b: tuple[Generation, ...]) -> list[PairItem]:
-    """One item (order random) or two (order both) for a pair of answers."""
-    ident = identity(spec, seed)
+    """One item (order random) or two (order both) for a pair of answers; `ident` is identity(spec, seed)."""
     # Single-turn ids keep the scheme they had before multi-turn judges existed, so old runs still resume.
     gens = [a[0].id, b[0].id] if len(a) == 1 else [g.id for g in a] + ["|"] + [g.id for g in b]
-    firsts = ["a", "b"] if spec.order == "both" else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)]
+    firsts = ["a", "b"] if order == "both" else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)]
     return [PairItem(id=content_id("judgment", definition.fingerprint, ident, *gens, first),
                      prompt=prompt, a=a, b=b, first=first) for first in firsts]
 
 
-def rating_item(definition: JudgeDefinition, spec: JudgeSpec, seed: int, prompt: Prompt,
-                gen: Generation) -> RatingItem:
-    return RatingItem(id=content_id("rating", definition.fingerprint, identity(spec, seed), gen.id), prompt=prompt, gen=gen)
+def rating_item(definition: JudgeDefinition, ident: dict, prompt: Prompt, gen: Generation) -> RatingItem:
+    return RatingItem(id=content_id("rating", definition.fingerprint, ident, gen.id), prompt=prompt, gen=gen)
 
 
 def read_option(definition: JudgeDefinition, raw: str, completion: Completion, use_logprobs: bool,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Union
 
-from lima_eval.backends.base import Completion, LogprobRequest, open_backend
+from lima_eval.backends.base import Completion, LogprobRequest, Messages, open_backend
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
@@ -16,6 +17,7 @@ from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
 Item = Union[PairItem, RatingItem]
+SAVE_EVERY, SAVE_SECONDS = 256, 2.0  # streaming backends: save after this many results or seconds
 
 
 @dataclass
@@ -42,6 +44,7 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
     """The items this judge is asked about, given the answers on disk."""
     definition = load_definition(spec.name)
     answers = _answers(cfg, prompts, store)
+    ident = identity(spec, cfg.seed)
     items: list[Item] = []
     skipped = 0
     if definition.is_rating:
@@ -51,7 +54,7 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
                 if g is None:
                     skipped += 1
                     continue
-                items.append(rating_item(definition, spec, cfg.seed, p, g))
+                items.append(rating_item(definition, ident, p, g))
         return Plan(definition, items, skipped)
     turns = 2 if definition.kind == "pairwise-multiturn" else 1
     usable = [p for p in prompts if len(p.user_turns) >= turns]
@@ -65,7 +68,7 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
             if any(g is None for g in a + b):
                 skipped += 1
                 continue
-            items.extend(pair_items(definition, spec, cfg.seed, p, a, b))  # type: ignore[arg-type]
+            items.extend(pair_items(definition, ident, spec.order, cfg.seed, p, a, b))  # type: ignore[arg-type]
     return Plan(definition, items, skipped)
 
 
@@ -126,12 +129,34 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
                 continue
             if backend is None:
                 backend = open_backend(spec, seed=cfg.seed)
+
+            def finished(batch: list[tuple[Item, Messages, str]], outs: list[Completion]) -> None:
+                save([record(i, o, prefix, False) for (i, _, _), o in zip(batch, outs)])
+                if cache is not None:
+                    cache.put_many([(k, o) for (_, _, k), o in zip(batch, outs)])
+
+            if backend.streams_results:
+                # Every request of the block in one go, `concurrency` in flight all the time; results are
+                # saved in small batches as they arrive, so no slot waits for a chunk to finish.
+                pending: list[tuple[int, Completion]] = []
+                last = [time.monotonic()]
+
+                def arrived(idx: int, out: Completion) -> None:
+                    pending.append((idx, out))
+                    if len(pending) >= SAVE_EVERY or time.monotonic() - last[0] > SAVE_SECONDS:
+                        flush()
+
+                def flush() -> None:
+                    finished([rest[i] for i, _ in pending], [o for _, o in pending])
+                    pending.clear()
+                    last[0] = time.monotonic()
+
+                backend.generate([m for _, m, _ in rest], logprobs=want, on_result=arrived)
+                flush()
+                continue
             for c0 in range(0, len(rest), backend.chunk_size):
                 chunk = rest[c0:c0 + backend.chunk_size]
-                outs = backend.generate([m for _, m, _ in chunk], logprobs=want)
-                save([record(i, o, prefix, False) for (i, _, _), o in zip(chunk, outs)])
-                if cache is not None:
-                    cache.put_many([(k, o) for (_, _, k), o in zip(chunk, outs)])
+                finished(chunk, backend.generate([m for _, m, _ in chunk], logprobs=want))
     finally:
         if backend is not None:
             counts.calls += backend.calls

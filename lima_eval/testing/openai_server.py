@@ -28,6 +28,13 @@ def echo(body: dict[str, Any]) -> str:
     return f"echo: {last[:60]}"
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of new connections (a client opening 64 at once)
+    # would see dropped SYNs and one-second reconnect delays that no real server imposes.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class OpenAITestServer:
     """Start with `with OpenAITestServer(...) as server:`; point clients at `server.base_url`."""
 
@@ -56,6 +63,9 @@ class OpenAITestServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; with Nagle's algorithm on, the body would wait for the
+            # client's delayed ACK (tens of ms) on every keep-alive request.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
@@ -129,7 +139,7 @@ class OpenAITestServer:
                         server.answered += 1
                     self._send(200, json.dumps(reply).encode())
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
