@@ -59,3 +59,13 @@ def test_bad_yaml_names_the_line(tmp_path):
     path.write_text("name: t\nmodels: [\n  - oops: : :\n")
     with pytest.raises(ConfigError, match=r"c.yaml, line \d+: not valid YAML"):
         load_config(path)
+
+
+def test_every_example_run_config_loads():
+    from pathlib import Path
+
+    examples = [p for p in (Path(__file__).parent.parent / "examples").glob("*.yaml")]
+    assert len(examples) >= 3
+    for path in examples:
+        cfg = load_config(path)
+        assert cfg.models and cfg.all_judges()
