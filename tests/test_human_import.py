@@ -124,6 +124,7 @@ def test_rating_labels_import_into_ratings_and_the_report(tmp_path, run_dir):
     summary = json.loads((build_report(run_dir) / "summary.json").read_text())
     mine = next(r for r in summary["ratings"] if r["model"] == "mine" and r["scale"] == "absolute")
     assert mine["judge"] == "human" and mine["counts"] == {"fail": 1, "pass": 1, "excellent": 1}
+    assert mine["shares"]["pass"]["share"] == pytest.approx(1 / 3, abs=1e-6)
     assert import_human(run_dir, csv_file(tmp_path, RATINGS)).already == 6
 
 

@@ -1,4 +1,4 @@
-"""Write the report of a run directory: summary.json, summary.csv, report.md and the win/tie/loss figure."""
+"""Write the report of a run directory: summary.json, CSVs, report.md, figures and a self-contained report.html."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from lima_eval.config import JudgeSpec, RunConfig, _build, validate
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import Judgment, Prompt, Rating
-from lima_eval.report.metrics import (RatingTally, Tally, combine_orders, position_stats, tally, tally_ratings,
-                                      usage_totals)
+from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
+from lima_eval.report.summary import Inputs, bt_ratings, judge_agreement, pair_table, pairwise_rows, rating_rows, row_keys
 from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)
 
 HUMAN = "human"
-SUMMARY_KEYS = ("model", "baseline", "judge", "n", "win", "tie", "loss", "errors", "win_pct", "tie_pct", "loss_pct")
 
 
 def load_run_config(store: RunStore) -> RunConfig:
@@ -54,24 +53,6 @@ def _current(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> list[Jud
                                 [judgments[i] for i in wanted if i in judgments],
                                 [ratings[i] for i in wanted if i in ratings]))
     return out
-
-
-def _rows(cfg: RunConfig, judgments: list[Judgment]) -> list[Tally]:
-    judges = list(dict.fromkeys(j.judge for j in judgments if j.judge != HUMAN))
-    if any(j.judge == HUMAN for j in judgments):
-        judges.append(HUMAN)
-    pairs = list(cfg.pairs())
-    for j in judgments:  # human labels may cover pairs the config does not list
-        pair = (j.model_b, j.model_a) if j.model_a in cfg.baselines else (j.model_a, j.model_b)
-        if pair not in pairs and (pair[1], pair[0]) not in pairs:
-            pairs.append(pair)
-    rows = []
-    for judge in judges:
-        for model, baseline in pairs:
-            t = tally(judgments, model, baseline, judge)
-            if t.n or t.errors:
-                rows.append(t)
-    return rows
 
 
 def _sft_steps(cfg: RunConfig) -> int | None:
@@ -118,6 +99,34 @@ def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
     return cards
 
 
+def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: int = 1000) -> tuple[Inputs,
+                                                                                                list[JudgeRecords]]:
+    """Everything the report counts: this config's judge records (order-both combined), human and imported
+    labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
+    groups = _current(store, cfg, prompts)
+    judgments: list[Judgment] = []
+    for g in groups:
+        judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
+    judgments += list(store.judgments(human=True).values()) + list(store.imported().values())
+    ratings = [r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
+    labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
+    labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
+    inp = Inputs(judgments=judgments, ratings=ratings, generations=store.generations(), pairs=list(cfg.pairs()),
+                 baselines=list(cfg.baselines), rating_labels=labels,
+                 tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
+                 seed=cfg.seed, resamples=resamples)
+    return inp, groups
+
+
+def summarize(inp: Inputs) -> dict[str, object]:
+    """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
+    keys = row_keys(inp)
+    table, prompt_index, errors = pair_table(inp, keys)
+    rows, st = pairwise_rows(inp, keys, table, len(prompt_index), errors)
+    return {"rows": rows, "bradley_terry": bt_ratings(keys, st, inp.baselines) if keys else [],
+            "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
+
+
 def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prompt] | None = None) -> Path:
     """Rebuild run_dir/report/ from what is on disk; returns the report folder."""
     store = RunStore(Path(run_dir))
@@ -127,19 +136,15 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         from lima_eval.benchmarks import load_prompts
 
         prompts = load_prompts(cfg.benchmark)
-    groups = _current(store, cfg, prompts)
-    judgments: list[Judgment] = []
-    for g in groups:
-        judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
-    judgments += list(store.judgments(human=True).values()) + list(store.imported().values())
-    rows = _rows(cfg, judgments)
-    rating_rows = _rating_rows(cfg, groups, list(store.ratings(human=True).values()))
+    inp, groups = gather(store, cfg, prompts)
+    numbers = summarize(inp)
     cards = _judge_cards(groups)
+    rows = numbers["rows"]
     out = store.report_dir
     out.mkdir(parents=True, exist_ok=True)
 
     notes = [n for n in [_weak_judge_note(cfg)] if n]
-    caps = sorted({m.sampling.max_new_tokens for m in cfg.models})
+    caps = sorted({m.sampling.max_new_tokens for m in cfg.models if m.backend != "imported"})
     if caps and caps[0] < 512:
         notes.append(f"Answers were capped at {', '.join(map(str, caps))} new tokens (LIMA used 2,048).")
     if cfg.sft is not None:
@@ -147,7 +152,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         if steps is not None and steps < 100:
             notes.append(f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that demonstrates the "
                          "path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU work).")
-    errors = sum(r.errors for r in rows) + sum(r.errors for r in rating_rows)
+    errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in numbers["ratings"] if r["subset"] == "all")
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
     failed = sum(int(c["failed_calls"]) for c in cards)  # type: ignore[call-overload]
@@ -158,55 +163,103 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         "benchmark": cfg.benchmark.name,
         "n_prompts": len(prompts),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rows": [r.as_dict() for r in rows],
-        "ratings": [r.as_dict() for r in rating_rows],
+        "bootstrap": {"resamples": inp.resamples, "seed": inp.seed, "level": 0.95, "over": "prompts"},
+        **numbers,
         "judges": cards,
         "notes": notes,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with (out / "summary.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(SUMMARY_KEYS))
-        w.writeheader()
-        for r in rows:
-            w.writerow(r.as_dict())
-    figure = winrate_figure(rows, out / "win_tie_loss.png") if rows else None
-    sections = [_markdown(cfg, rows, notes, len(prompts), figure), _ratings_markdown(rating_rows),
-                _cards_markdown(cards)]
+    _csv(out / "summary.csv", rows)
+    _csv(out / "bradley_terry.csv", numbers["bradley_terry"])
+    _csv(out / "agreement.csv", numbers["agreement"])
+    _csv(out / "ratings.csv", [_flat_rating(r) for r in numbers["ratings"]])
+    from lima_eval.report.plots import ratings_figure
+
+    figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
+               "ratings": ratings_figure(numbers["ratings"], out / "ratings.png")}
+    sections = [_markdown(cfg, rows, notes, len(prompts), figures["win_tie_loss"]), _bt_markdown(summary),
+                _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
+                _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
     (out / "report.md").write_text(text, encoding="utf-8")
+    from lima_eval.report.html import write_html
+
+    write_html(out / "report.html", cfg, summary, figures, inp, prompts)
     return out
 
 
-def _rating_rows(cfg: RunConfig, groups: list[JudgeRecords], human: list[Rating]) -> list[RatingTally]:
-    rows = []
-    for g in groups:
-        if g.definition.is_rating:
-            for m in cfg.models:
-                t = tally_ratings(g.ratings, m.name, g.label, g.definition.labels, g.definition.scale)
-                if t.n or t.errors:
-                    rows.append(t)
-    for scale, labels in (("absolute", ABSOLUTE), ("likert", LIKERT)):
-        mine = [r for r in human if r.scale == scale]
-        for model in dict.fromkeys(r.model for r in mine):
-            rows.append(tally_ratings(mine, model, HUMAN, labels, scale))
-    return rows
+def _csv(path: Path, rows: list[dict]) -> None:  # type: ignore[type-arg]
+    with path.open("w", newline="", encoding="utf-8") as f:
+        if not rows:
+            return
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        w.writeheader()
+        w.writerows(rows)
 
 
-def _ratings_markdown(rows: list[RatingTally]) -> str:
+def _flat_rating(r: dict) -> dict:  # type: ignore[type-arg]
+    flat = {k: v for k, v in r.items() if k not in ("counts", "shares", "labels")}
+    for label, share in r.get("shares", {}).items():
+        flat[f"share_{label}"] = share["share"]
+        flat[f"share_{label}_ci_low"], flat[f"share_{label}_ci_high"] = share["ci_low"], share["ci_high"]
+    return flat
+
+
+def _pct(x: object) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}"  # type: ignore[arg-type]
+
+
+def _bt_markdown(summary: dict) -> str:  # type: ignore[type-arg]
+    bt = summary["bradley_terry"]
+    if not bt:
+        return ""
+    lines = ["## Bradley-Terry ratings", "", "| judge | model | rating | 95% interval | P(beats anchor) |",
+             "|---|---|---:|---:|---:|"]
+    for r in sorted(bt, key=lambda r: (r["judge"], -(r["rating"] or 0))):
+        lines.append(f"| {r['judge']} | {r['model']}{' (anchor)' if r['model'] == r['anchor'] else ''} | "
+                     f"{r['rating']:.0f} | {r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f} | "
+                     f"{r['p_beats_anchor']:.2f} |")
+    lines += ["", "Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
+              "anchor at 1000; intervals from the same prompt resamples as the win rates."]
+    return "\n".join(lines) + "\n"
+
+
+def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:  # type: ignore[type-arg]
     if not rows:
         return ""
     lines = ["## Absolute ratings", ""]
-    for scale in dict.fromkeys(r.scale for r in rows):
-        mine = [r for r in rows if r.scale == scale]
-        labels = mine[0].labels
-        lines += ["| judge | model | n | " + " | ".join(labels) + " | mean | errors |",
-                  "|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
+    if figure is not None:
+        lines += [f"![ratings]({figure.name})", ""]
+    for scale in dict.fromkeys(r["scale"] for r in rows):
+        mine = [r for r in rows if r["scale"] == scale]
+        labels = mine[0]["labels"]
+        lines += ["| judge | model | subset | n | " + " | ".join(labels) + " | mean [95%] | errors |",
+                  "|---|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
         for r in mine:
-            cells = " | ".join(f"{r.counts.get(k, 0)} ({100.0 * r.counts.get(k, 0) / r.n:.0f}%)" if r.n else "0"
+            cells = " | ".join(f"{r['counts'].get(k, 0)} ({_pct(r['shares'].get(k, {}).get('share'))}%)"
                                for k in labels)
-            mean = f"{r.mean_score:.2f}" if r.mean_score is not None else "-"
-            lines.append(f"| {r.judge} | {r.model} | {r.n} | {cells} | {mean} | {r.errors} |")
+            mean = "-" if r["mean_score"] is None else (
+                f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]")
+            lines.append(f"| {r['judge']} | {r['model']} | {r['subset']} | {r['n']} | {cells} | {mean} | "
+                         f"{r['errors']} |")
         lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _agreement_markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
+    if not rows:
+        return ""
+    lines = ["## Judge agreement", "", "| judge A | judge B | n | tie-discounted accuracy | agreement (with ties) | "
+             "agreement (without ties) | Cohen's kappa | longer-answer floor (vs A / vs B) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        floor = "-" if r.get("longer_answer_vs_a") is None else (
+            f"{_pct(r['longer_answer_vs_a'])}% / {_pct(r['longer_answer_vs_b'])}%")
+        kappa = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
+        lines.append(f"| {r['judge_a']} | {r['judge_b']} | {r['n']} | {_pct(r['tie_discounted'])}% | "
+                     f"{_pct(r['with_ties'])}% | {_pct(r['without_ties'])}% | {kappa} | {floor} |")
+    lines += ["", "Tie-discounted accuracy is LIMA's: 1 when both judges agree, 0.5 when exactly one says tie, 0 "
+              "otherwise. The floor is the same figure for a judge that always picks the longer answer."]
     return "\n".join(lines) + "\n"
 
 
@@ -227,22 +280,31 @@ def _cards_markdown(cards: list[dict[str, object]]) -> str:
               "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none.",
               ""]
     return "\n".join(lines) + "\n"
-def _markdown(cfg: RunConfig, rows: list[Tally], notes: list[str], n_prompts: int, figure: Path | None) -> str:
+def _ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
+    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+    return f"{_pct(r[key])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int,  # type: ignore[type-arg]
+              figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
              f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "
              + ", ".join(f"`{m}`" for m in dict.fromkeys(m for m, _ in cfg.pairs()))
              + "; baselines: " + ", ".join(f"`{b}`" for b in cfg.baselines) + ".", ""]
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
-    lines += ["| judge | model | baseline | n | win | tie | loss | errors |",
-              "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["| judge | model | baseline | n | win | tie | loss | errors | win rate % [95%] | equal or better % | "
+              "length-controlled % |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r.judge} | {r.model} | {r.baseline} | {r.n} | {r.win} ({r.win_pct:.0f}%) | "
-                     f"{r.tie} ({r.tie_pct:.0f}%) | {r.loss} ({r.loss_pct:.0f}%) | {r.errors} |")
+        lines.append(f"| {r['judge']} | {r['model']} | {r['baseline']} | {r['n']} | {r['win']} ({r['win_pct']:.0f}%) | "
+                     f"{r['tie']} ({r['tie_pct']:.0f}%) | {r['loss']} ({r['loss_pct']:.0f}%) | {r['errors']} | "
+                     f"{_ci(r, 'win_rate')} | {_ci(r, 'equal_or_better')} | {_pct(r['length_controlled_win_rate'])} |")
     if not rows:
-        lines.append("| (no judgments yet) | | | | | | | |")
+        lines.append("| (no judgments yet) | | | | | | | | | | |")
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "
-              "verdicts (n), errors excluded.", ""]
+              "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
+              "averaged); equal or better is win + tie (LIMA's abstract). Intervals: 95% percentile bootstrap over "
+              "prompts (1,000 resamples, seeded).", ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

@@ -1,32 +1,12 @@
-"""Pure counting: judgments -> win / tie / loss, order effects, rating breakdowns and token usage."""
+"""Pure counting over records: orientation, combining both-order judgments, order effects, token usage."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable
 
 from lima_eval.records import Judgment, Rating
-
-
-@dataclass
-class Tally:
-    """summary.json row. n counts readable verdicts (win + tie + loss); errors are counted apart."""
-
-    model: str
-    baseline: str
-    judge: str
-    n: int = 0
-    win: int = 0
-    tie: int = 0
-    loss: int = 0
-    errors: int = 0
-    win_pct: float = 0.0
-    tie_pct: float = 0.0
-    loss_pct: float = 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def oriented(j: Judgment, model: str, baseline: str) -> str | None:
@@ -37,22 +17,6 @@ def oriented(j: Judgment, model: str, baseline: str) -> str | None:
         return "tie"
     winner = j.model_a if j.verdict == "a" else j.model_b
     return "win" if winner == model else "loss"
-
-
-def tally(judgments: Iterable[Judgment], model: str, baseline: str, judge: str) -> Tally:
-    t = Tally(model=model, baseline=baseline, judge=judge)
-    for j in judgments:
-        if j.judge != judge or {j.model_a, j.model_b} != {model, baseline}:
-            continue
-        if j.error or j.verdict is None:
-            t.errors += 1
-            continue
-        side = oriented(j, model, baseline)
-        setattr(t, side, getattr(t, side) + 1)  # type: ignore[arg-type]
-    t.n = t.win + t.tie + t.loss
-    if t.n:
-        t.win_pct, t.tie_pct, t.loss_pct = (round(100.0 * x / t.n, 2) for x in (t.win, t.tie, t.loss))
-    return t
 
 
 def combine_orders(judgments: list[Judgment], rule: str) -> list[Judgment]:
@@ -123,43 +87,6 @@ def position_stats(judgments: list[Judgment], judge: str) -> PositionStats:
             st.pairs_both_orders += 1
             st.consistent += int(both["a"] == both["b"])
     return st
-
-
-@dataclass
-class RatingTally:
-    """Absolute ratings of one model by one judge: the count of each label, and the mean score."""
-
-    model: str
-    judge: str
-    scale: str
-    labels: tuple[str, ...]
-    counts: dict[str, int]
-    n: int = 0
-    errors: int = 0
-    mean_score: float | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        pct = {k: round(100.0 * v / self.n, 2) if self.n else 0.0 for k, v in self.counts.items()}
-        return {"model": self.model, "judge": self.judge, "scale": self.scale, "n": self.n, "errors": self.errors,
-                "counts": self.counts, "pct": pct, "mean_score": self.mean_score}
-
-
-def tally_ratings(ratings: Iterable[Rating], model: str, judge: str, labels: tuple[str, ...],
-                  scale: str) -> RatingTally:
-    t = RatingTally(model=model, judge=judge, scale=scale, labels=labels, counts={k: 0 for k in labels})
-    scores = []
-    for r in ratings:
-        if r.model != model or r.judge != judge:
-            continue
-        if r.error or r.label is None:
-            t.errors += 1
-            continue
-        t.counts[r.label] = t.counts.get(r.label, 0) + 1
-        if r.score is not None:
-            scores.append(r.score)
-    t.n = sum(t.counts.values())
-    t.mean_score = round(sum(scores) / len(scores), 4) if scores else None
-    return t
 
 
 def usage_totals(records: Iterable[Judgment | Rating]) -> tuple[int, int]:

@@ -1,35 +1,42 @@
-"""LIMA Figure 1 style: stacked horizontal win / tie / loss bars, one panel per judge."""
+"""Figures: LIMA Figure 1 style win / tie / loss bars (a panel per judge), Figure 3 style fail / pass /
+excellent shares, Likert means with intervals, and the leaderboard chart."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lima_eval.report.metrics import Tally
+from typing import Any
 
 COLOURS = {"win": "#4C9A6A", "tie": "#C9C9C9", "loss": "#C8553D"}
 
 
-def winrate_figure(rows: list[Tally], path: Path) -> Path:
+def _plt() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    judges = list(dict.fromkeys(r.judge for r in rows))
-    labels = list(dict.fromkeys(f"{r.model}\nvs {r.baseline}" for r in rows))
+    return plt
+
+
+def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
+    plt = _plt()
+
+    judges = list(dict.fromkeys(r["judge"] for r in rows))
+    labels = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
     height = 1.0 + 0.55 * max(1, len(labels))
     fig, axes = plt.subplots(1, len(judges), figsize=(5.2 * len(judges), height), squeeze=False, sharey=True)
     for ax, judge in zip(axes[0], judges):
-        mine = {f"{r.model}\nvs {r.baseline}": r for r in rows if r.judge == judge}
+        mine = {f"{r['model']}\nvs {r['baseline']}": r for r in rows if r["judge"] == judge}
         for y, label in enumerate(labels):
             r = mine.get(label)
-            if r is None or r.n == 0:
-                ax.text(50, y, "no verdicts" if r is None else f"no verdicts ({r.errors} errors)",
+            if r is None or r["n"] == 0:
+                ax.text(50, y, "no verdicts" if r is None else f"no verdicts ({r['errors']} errors)",
                         ha="center", va="center", fontsize=8, color="#666")
                 continue
             left = 0.0
             for key in ("win", "tie", "loss"):
-                pct = getattr(r, f"{key}_pct")
+                pct = r[f"{key}_pct"]
                 ax.barh(y, pct, left=left, color=COLOURS[key], edgecolor="white",
                         label=key.capitalize() if y == 0 else None)
                 if pct >= 7:
@@ -47,6 +54,78 @@ def winrate_figure(rows: list[Tally], path: Path) -> Path:
                frameon=False)
     fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+RATING_COLOURS = ["#C8553D", "#E8B04B", "#4C9A6A", "#2E6F8E", "#6A4C93", "#8FB339"]
+
+
+def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """A panel per (judge, scale): label shares as stacked bars (LIMA Figure 3) for absolute scales, and
+    the mean with its 95% interval for the 1-6 Likert scale. One bar per model and prompt subset."""
+    panels = list(dict.fromkeys((r["judge"], r["scale"]) for r in rows if r["n"]))
+    if not panels:
+        return None
+    plt = _plt()
+    sizes = [sum(1 for r in rows if (r["judge"], r["scale"]) == p and r["n"]) for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, sum(0.9 + 0.32 * n for n in sizes)), squeeze=False,
+                             gridspec_kw={"height_ratios": sizes})
+    for ax, (judge, scale) in zip(axes[:, 0], panels):
+        mine = [r for r in rows if (r["judge"], r["scale"]) == (judge, scale) and r["n"]]
+        names = [r["model"] if r["subset"] == "all" else f"{r['model']} · {r['subset']}" for r in mine]
+        if scale == "likert":
+            means = [r["mean_score"] for r in mine]
+            lo = [r["mean_score"] - r["mean_score_ci_low"] for r in mine]
+            hi = [r["mean_score_ci_high"] - r["mean_score"] for r in mine]
+            ax.errorbar(means, range(len(mine)), xerr=[lo, hi], fmt="o", color="#2E6F8E", capsize=3)
+            ax.set_xlim(1, 6)
+            ax.set_xlabel("mean helpfulness (1-6), 95% interval", fontsize=8)
+        else:
+            labels = mine[0]["labels"]
+            for y, r in enumerate(mine):
+                left = 0.0
+                for k, label in enumerate(labels):
+                    pct = 100 * (r["shares"].get(label, {}).get("share") or 0.0)
+                    ax.barh(y, pct, left=left, color=RATING_COLOURS[k % len(RATING_COLOURS)], edgecolor="white",
+                            label=label if y == 0 else None)
+                    if pct >= 8:
+                        ax.text(left + pct / 2, y, f"{pct:.0f}%", ha="center", va="center", fontsize=7)
+                    left += pct
+            ax.set_xlim(0, 100)
+            ax.set_xlabel("% of answers", fontsize=8)
+            ax.legend(fontsize=7, ncol=len(labels), loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
+        ax.set_yticks(range(len(mine)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(f"{judge} ({scale})", fontsize=9, loc="left")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Win rate with its 95% interval, one bar per model, best on top."""
+    plt = _plt()
+    rows = sorted(rows, key=lambda r: -(r["win_rate"] or 0))
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.3 * len(rows)))
+    y = range(len(rows))
+    rate = [100 * (r["win_rate"] or 0) for r in rows]
+    err = [[100 * ((r["win_rate"] or 0) - (r["win_rate_ci_low"] or 0)) for r in rows],
+           [100 * ((r["win_rate_ci_high"] or 0) - (r["win_rate"] or 0)) for r in rows]]
+    ax.barh(y, rate, xerr=err, color="#4C9A6A", ecolor="#333", capsize=2)
+    ax.set_yticks(list(y), [f"{r['model']} (n={r['n']})" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.axvline(50, color="#999", lw=0.8, ls="--")
+    ax.set_xlabel("win rate % vs baseline (ties half), 95% interval", fontsize=8)
+    ax.set_title(title, fontsize=9, loc="left")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path

@@ -1,0 +1,209 @@
+"""report.html: one self-contained page (figures embedded) with the tables and an answer browser.
+
+Model answers, prompts and judge replies are untrusted text. Every one of them goes through html.escape, so
+markup in an answer shows as text; and the page's Content-Security-Policy allows only its own script (by
+hash) and data: images, so even a mistake in escaping could not run injected code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from pathlib import Path
+from typing import Any
+
+from lima_eval.config import RunConfig
+from lima_eval.records import Prompt
+from lima_eval.report.summary import Inputs
+
+MAX_BROWSER_PROMPTS = 2000
+
+SCRIPT = """
+(function () {
+  var q = document.getElementById('q'), pair = document.getElementById('pair');
+  var items = Array.prototype.slice.call(document.querySelectorAll('section.item'));
+  var shown = document.getElementById('shown');
+  function update() {
+    var text = q.value.toLowerCase(), want = pair.value, n = 0;
+    items.forEach(function (el) {
+      var ok = (!text || el.textContent.toLowerCase().indexOf(text) >= 0) &&
+               (!want || (' ' + el.getAttribute('data-models') + ' ').indexOf(' ' + want + ' ') >= 0);
+      el.hidden = !ok; if (ok) { n += 1; }
+    });
+    shown.textContent = n + ' of ' + items.length + ' prompts';
+  }
+  q.addEventListener('input', update); pair.addEventListener('change', update); update();
+  document.body.setAttribute('data-ready', '1');
+})();
+"""
+
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;
+color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 7px;
+text-align:right;vertical-align:top}th{background:#f4f4f4}td:first-child,th:first-child,td.l{text-align:left}
+img{max-width:100%}.note{color:#555}.item{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:10px 0}
+.answers{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:10px}
+pre{white-space:pre-wrap;word-wrap:break-word;background:#fafafa;border:1px solid #eee;padding:6px;margin:4px 0;
+font:12.5px/1.4 ui-monospace,Menlo,monospace;max-height:360px;overflow:auto}
+.v-win{color:#2f7d4f;font-weight:600}.v-loss{color:#b23b28;font-weight:600}.v-tie{color:#777;font-weight:600}
+.v-err{color:#a0a;font-weight:600}.controls{position:sticky;top:0;background:#fff;padding:6px 0;z-index:1}
+input,select{font-size:14px;padding:3px 6px}
+"""
+
+
+def e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}"
+
+
+def _img(path: Path | None, alt: str) -> str:
+    if path is None or not Path(path).exists():
+        return ""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<p><img alt="{e(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
+    return f"{_pct(r.get(key))} [{_pct(r.get(key + '_ci_low'))}, {_pct(r.get(key + '_ci_high'))}]"
+
+
+def _mean(r: dict) -> str:  # type: ignore[type-arg]
+    if r.get("mean_score") is None:
+        return "-"
+    return f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]"
+
+
+def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
+    out = ["<h2>Win / tie / loss</h2>", _img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
+           _table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
+                   "equal or better % [95%]", "length-controlled %", "prefers longer %"],
+                  [[r["judge"], r["model"], r["baseline"], r["n"], r["win"], r["tie"], r["loss"], r["errors"],
+                    _ci(r, "win_rate"), _ci(r, "equal_or_better"), _pct(r["length_controlled_win_rate"]),
+                    _pct(r["prefers_longer"])] for r in summary["rows"]]),
+           '<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. Intervals: 95% '
+           'percentile bootstrap over prompts.</p>']
+    if summary["bradley_terry"]:
+        out += ["<h2>Bradley-Terry ratings</h2>",
+                _table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],
+                       [[r["judge"], r["model"] + (" (anchor)" if r["model"] == r["anchor"] else ""),
+                         f"{r['rating']:.0f}", f"{r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f}",
+                         f"{r['p_beats_anchor']:.2f}"]
+                        for r in summary["bradley_terry"]])]
+    ratings = summary["ratings"]
+    if ratings:
+        out += ["<h2>Absolute ratings</h2>", _img(figures.get("ratings"), "rating shares")]
+        for scale in dict.fromkeys(r["scale"] for r in ratings):
+            mine = [r for r in ratings if r["scale"] == scale]
+            labels = mine[0]["labels"]
+            out.append(_table(["judge", "model", "subset", "n"] + [f"{k} %" for k in labels] + ["mean [95%]", "errors"],
+                              [[r["judge"], r["model"], r["subset"], r["n"]]
+                               + [_pct(r["shares"].get(k, {}).get("share")) for k in labels]
+                               + [_mean(r), r["errors"]] for r in mine]))
+    if summary["judges"]:
+        out += ["<h2>Judges</h2>", _table(
+            ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",
+             "tokens in / out", "cost (USD)"],
+            [[c["judge"], c["order"], c["records"], c["errors"], c["failed_calls"],
+              _pct(c.get("position_consistency")), _pct(c.get("first_position_win_rate")),
+              f"{c['prompt_tokens']:,} / {c['completion_tokens']:,}",
+              "-" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in summary["judges"]])]
+    if summary["agreement"]:
+        out += ["<h2>Judge agreement</h2>", _table(
+            ["judge A", "judge B", "n", "tie-discounted %", "with ties %", "without ties %", "Cohen's kappa",
+             "longer-answer floor vs A / B %"],
+            [[r["judge_a"], r["judge_b"], r["n"], _pct(r["tie_discounted"]), _pct(r["with_ties"]),
+              _pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
+              f"{_pct(r.get('longer_answer_vs_a'))} / {_pct(r.get('longer_answer_vs_b'))}"]
+             for r in summary["agreement"]])]
+    if summary["notes"]:
+        out += ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in summary["notes"]] + ["</ul>"]
+    return out
+
+
+VERDICT_CLASS = {"win": "v-win", "loss": "v-loss", "tie": "v-tie"}
+
+
+def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
+    """The answer browser: each prompt, every model's answers, and every verdict and rating on it."""
+    answers: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    for g in inp.generations.values():
+        if g.error is None:
+            answers.setdefault(g.prompt_id, {}).setdefault(g.model, []).append((g.turn, g.text))
+    verdicts: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    for j in inp.judgments:
+        model, base = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
+        if j.verdict is None:
+            outcome = "error"
+        elif j.verdict == "tie":
+            outcome = "tie"
+        else:
+            outcome = "win" if (j.model_a if j.verdict == "a" else j.model_b) == model else "loss"
+        who = j.judge + (f" ({j.annotator})" if j.annotator else "")
+        verdicts.setdefault(j.prompt_id, []).append((who, model, base, outcome, j.error or ""))
+    ratings: dict[str, list[str]] = {}
+    for r in inp.ratings:
+        ratings.setdefault(r.prompt_id, []).append(f"{r.judge}: {r.model} = {r.label or 'error'}")
+    ids = [p.id for p in prompts] or list(dict.fromkeys(list(answers) + list(verdicts)))
+    text = {p.id: p.user_turns for p in prompts}
+    pairs = sorted({f"{m}|{b}" for vs in verdicts.values() for _, m, b, _, _ in vs})
+    parts = []
+    for pid in ids[:MAX_BROWSER_PROMPTS]:
+        vs = verdicts.get(pid, [])
+        models = " ".join(sorted({f"{m}|{b}" for _, m, b, _, _ in vs}))
+        turns = text.get(pid, ())
+        body = [f'<section class="item" data-models="{e(models)}"><h3>{e(pid)}</h3>']
+        for k, turn in enumerate(turns):
+            body.append(f"<p><b>User{f' (turn {k + 1})' if len(turns) > 1 else ''}:</b></p><pre>{e(turn)}</pre>")
+        body.append('<div class="answers">')
+        for model, texts in sorted(answers.get(pid, {}).items()):
+            shown = "".join(f"<pre>{e(t)}</pre>" for _, t in sorted(texts))
+            body.append(f"<div><b>{e(model)}</b>{shown}</div>")
+        body.append("</div>")
+        if vs:
+            body.append("<ul>" + "".join(
+                f'<li>{e(who)}: {e(m)} vs {e(b)}: <span class="{VERDICT_CLASS.get(o, "v-err")}">{e(o)}</span>'
+                + (f" ({e(err)})" if err else "") + "</li>" for who, m, b, o, err in vs) + "</ul>")
+        if ratings.get(pid):
+            body.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in ratings[pid]) + "</ul>")
+        body.append("</section>")
+        parts.append("".join(body))
+    if len(ids) > MAX_BROWSER_PROMPTS:
+        parts.append(f'<p class="note">The first {MAX_BROWSER_PROMPTS} of {len(ids)} prompts are shown.</p>')
+    return "".join(parts), pairs
+
+
+def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dict[str, Path | None], inp: Inputs,
+               prompts: list[Prompt]) -> Path:
+    browser, pairs = _browser(inp, prompts)
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'")
+    options = '<option value="">all pairs</option>' + "".join(
+        f'<option value="{e(p)}">{e(p.replace("|", " vs "))}</option>' for p in pairs)
+    page = [
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">',
+        f"<title>lima-eval: {e(cfg.name)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>lima-eval report: {e(cfg.name)}</h1>",
+        f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
+        f'{e(summary["created_at"])}.</p>',
+        *_sections(summary, figures),
+        "<h2>Answers</h2>",
+        '<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '
+        f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>',
+        browser,
+        f"<script>{SCRIPT}</script></body></html>",
+    ]
+    path.write_text("\n".join(page), encoding="utf-8")
+    return path

@@ -1,0 +1,270 @@
+"""Judgments and ratings -> the numbers of a report (the `summary.json` contract), computed column-wise.
+
+Rows are (model, baseline, judge). Human labels count per annotator (pooled in the `human` row); a judge
+with `order: both` counts per its `combine` rule. Rates are fractions of readable verdicts; errors are
+counted apart and never enter a rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, Iterable
+
+import numpy as np
+
+from lima_eval.records import Generation, Judgment, Rating
+from lima_eval.report.stats import (BOOTSTRAP, PairTable, agreement, bootstrap_weights, bradley_terry, elo,
+                                    interval, length_controlled, row_stats)
+
+HUMAN = "human"
+
+
+def _r(x: Any, nd: int = 6) -> Any:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else round(x, nd)
+
+
+@dataclass
+class Inputs:
+    """What a summary is computed from."""
+
+    judgments: list[Judgment]  # model, human and imported judgments (order-both already combined)
+    ratings: list[Rating]
+    generations: dict[str, Generation]
+    pairs: list[tuple[str, str]]  # (model, baseline) the config asks for, in order
+    baselines: list[str]
+    rating_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # judge or scale name -> labels
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags
+    seed: int = 0
+    resamples: int = BOOTSTRAP
+
+
+def _lengths(gens: dict[str, Generation]) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
+    by_id, by_key = {}, {}
+    for g in gens.values():
+        if g.error is None:
+            by_id[g.id] = len(g.text)
+            by_key[(g.prompt_id, g.model, g.turn)] = len(g.text)
+    return by_id, by_key
+
+
+def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
+    """(model, baseline, judge) in report order: judges as first seen (human last), config pairs first."""
+    judges = list(dict.fromkeys(j.judge for j in inp.judgments if j.judge != HUMAN))
+    if any(j.judge == HUMAN for j in inp.judgments):
+        judges.append(HUMAN)
+    pairs = list(inp.pairs)
+    known = set(pairs) | {(b, a) for a, b in pairs}
+    for j in inp.judgments:
+        pair = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
+        if pair not in known:
+            pairs.append(pair)
+            known |= {pair, (pair[1], pair[0])}
+    present = {(j.judge, frozenset((j.model_a, j.model_b))) for j in inp.judgments}
+    return [(m, b, judge) for judge in judges for m, b in pairs if (judge, frozenset((m, b))) in present]
+
+
+def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable, dict[str, int], np.ndarray]:
+    """The readable judgments as a PairTable, the prompt index, and errors per row."""
+    index = {(frozenset((m, b)), judge): i for i, (m, b, judge) in enumerate(rows)}
+    model_of = [m for m, _, _ in rows]
+    by_id, by_key = _lengths(inp.generations)
+    prompts: dict[str, int] = {}
+    errors = np.zeros(len(rows), dtype=np.int64)
+    cols: dict[str, list] = {k: [] for k in ("prompt", "row", "score", "verdict", "len_model", "len_base")}
+    for j in inp.judgments:
+        r = index.get((frozenset((j.model_a, j.model_b)), j.judge))
+        if r is None:
+            continue
+        if j.verdict is None:
+            errors[r] += 1
+            continue
+        model_is_a = j.model_a == model_of[r]
+        sb = j.score_b
+        cols["prompt"].append(prompts.setdefault(j.prompt_id, len(prompts)))
+        cols["row"].append(r)
+        cols["score"].append(1.0 - sb if model_is_a else sb)
+        cols["verdict"].append(0 if j.verdict == "tie" else (1 if (j.verdict == "a") == model_is_a else -1))
+        la = by_id.get(j.generation_a or "", by_key.get((j.prompt_id, j.model_a, j.turn), math.nan))
+        lb = by_id.get(j.generation_b or "", by_key.get((j.prompt_id, j.model_b, j.turn), math.nan))
+        cols["len_model"].append(la if model_is_a else lb)
+        cols["len_base"].append(lb if model_is_a else la)
+    t = PairTable(np.asarray(cols["prompt"], dtype=np.int64), np.asarray(cols["row"], dtype=np.int64),
+                  np.asarray(cols["score"], dtype=np.float64), np.asarray(cols["verdict"], dtype=np.int8),
+                  np.asarray(cols["len_model"], dtype=np.float64), np.asarray(cols["len_base"], dtype=np.float64))
+    return t, prompts, errors
+
+
+def pairwise_rows(inp: Inputs, rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int,
+                  errors: np.ndarray) -> tuple[list[dict[str, Any]], Any]:
+    st = row_stats(t, len(rows), n_prompts, inp.resamples, inp.seed)
+    out = []
+    for i, (model, baseline, judge) in enumerate(rows):
+        n = int(st.n[i])
+        mine = t.row == i
+        lc, longer = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine]) if n else (None, None)
+        pct = (lambda x: round(100.0 * float(x) / n, 2)) if n else (lambda x: 0.0)
+        out.append({
+            "model": model, "baseline": baseline, "judge": judge, "n": n,
+            "win": int(st.wins[i]), "tie": int(st.ties[i]), "loss": int(st.losses[i]), "errors": int(errors[i]),
+            "win_pct": pct(st.wins[i]), "tie_pct": pct(st.ties[i]), "loss_pct": pct(st.losses[i]),
+            "win_rate": _r(st.win_rate[i]), "standard_error": _r(st.standard_error[i]) if n > 1 else None,
+            "discrete_win_rate": _r(st.discrete_win_rate[i]), "equal_or_better": _r(st.equal_or_better[i]),
+            "win_rate_ci_low": _r(st.win_rate_ci[0][i]), "win_rate_ci_high": _r(st.win_rate_ci[1][i]),
+            "discrete_win_rate_ci_low": _r(st.discrete_win_rate_ci[0][i]),
+            "discrete_win_rate_ci_high": _r(st.discrete_win_rate_ci[1][i]),
+            "equal_or_better_ci_low": _r(st.equal_or_better_ci[0][i]),
+            "equal_or_better_ci_high": _r(st.equal_or_better_ci[1][i]),
+            "length_controlled_win_rate": _r(lc), "prefers_longer": _r(longer),
+        })
+    return out, st
+
+
+def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str]) -> list[dict[str, Any]]:
+    """Bradley-Terry per judge over all its pairwise rows, anchored at the first baseline (1000), with
+    bootstrap intervals from the same prompt resamples as the win rates."""
+    out = []
+    n_rows = len(rows)
+    for judge in dict.fromkeys(j for _, _, j in rows):
+        mine = [i for i, r in enumerate(rows) if r[2] == judge]
+        models = list(dict.fromkeys([m for i in mine for m in rows[i][:2]]))
+        if len(models) < 2:
+            continue
+        pos = {m: k for k, m in enumerate(models)}
+        anchor_name = next((b for b in baselines if b in pos), models[-1])
+        anchor = pos[anchor_name]
+        point = np.zeros((len(models), len(models)))
+        reps = np.zeros((st.sums.shape[0], len(models), len(models)))
+        for i in mine:
+            a, b = pos[rows[i][0]], pos[rows[i][1]]
+            won, n = st.wins[i] + st.ties[i] / 2, st.n[i]
+            point[a, b] += won
+            point[b, a] += n - won
+            rep_won = st.sums[:, n_rows + i] + st.sums[:, 2 * n_rows + i] / 2
+            reps[:, a, b] += rep_won
+            reps[:, b, a] += st.counts[:, i] - rep_won
+        rating = elo(bradley_terry(point), anchor)
+        lo, hi = interval(elo(bradley_terry(reps), anchor))
+        for m, k in pos.items():
+            out.append({"judge": judge, "model": m, "anchor": anchor_name, "rating": _r(rating[k], 2),
+                        "rating_ci_low": _r(lo[k], 2), "rating_ci_high": _r(hi[k], 2),
+                        "p_beats_anchor": _r(1 / (1 + 10 ** ((1000 - rating[k]) / 400)), 4)})
+    return out
+
+
+def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
+    """Per (judge, model, scale, subset): label shares with bootstrap intervals, and the mean score with one.
+    Subsets: all prompts, then each tag carried by some prompts (LIMA splits by such subsets)."""
+    out = []
+    groups: dict[tuple[str, str, str], list[Rating]] = {}
+    for r in inp.ratings:
+        groups.setdefault((r.judge, r.scale, r.model), []).append(r)
+    all_tags = sorted({t for tags in inp.tags.values() for t in tags})
+    for (judge, scale, model), rs in groups.items():
+        labels = (inp.rating_labels.get(judge) or inp.rating_labels.get(scale)
+                  or tuple(dict.fromkeys(r.label for r in rs if r.label)))
+        subsets = [("all", rs)] + [(tag, [r for r in rs if tag in inp.tags.get(r.prompt_id, ())]) for tag in all_tags]
+        for subset, mine in subsets:
+            good = [r for r in mine if r.label is not None and r.error is None]
+            if not good and subset != "all":
+                continue
+            out.append(_rating_row(judge, scale, model, subset, labels, good, len(mine) - len(good), inp))
+    return out
+
+
+def _rating_row(judge: str, scale: str, model: str, subset: str, labels: tuple[str, ...], good: list[Rating],
+                errors: int, inp: Inputs) -> dict[str, Any]:
+    n = len(good)
+    row: dict[str, Any] = {"judge": judge, "model": model, "scale": scale, "subset": subset, "n": n,
+                           "errors": errors, "labels": list(labels)}
+    if not n:
+        return row | {"counts": {k: 0 for k in labels}, "shares": {}, "mean_score": None}
+    prompts = {p: i for i, p in enumerate(dict.fromkeys(r.prompt_id for r in good))}
+    p_idx = np.array([prompts[r.prompt_id] for r in good])
+    lab = np.array([labels.index(r.label) if r.label in labels else -1 for r in good])
+    score = np.array([r.score if r.score is not None else math.nan for r in good], dtype=float)
+    w = bootstrap_weights(len(prompts), inp.resamples, inp.seed)
+    counts_pp = np.bincount(p_idx, minlength=len(prompts)).astype(float)
+    rep_n = w @ counts_pp
+    shares, counts = {}, {}
+    for k, name in enumerate(labels):
+        hits = np.bincount(p_idx, weights=(lab == k), minlength=len(prompts))
+        lo, hi = interval((w @ hits) / rep_n)
+        counts[name] = int(hits.sum())
+        shares[name] = {"share": _r(hits.sum() / n), "ci_low": _r(lo), "ci_high": _r(hi)}
+    ok = np.isfinite(score)
+    mean = float(score[ok].mean()) if ok.any() else None
+    mean_lo = mean_hi = None
+    if ok.any():
+        s_pp = np.bincount(p_idx[ok], weights=score[ok], minlength=len(prompts))
+        c_pp = np.bincount(p_idx[ok], minlength=len(prompts)).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_lo, mean_hi = interval((w @ s_pp) / (w @ c_pp))
+    return row | {"counts": counts, "shares": shares, "mean_score": _r(mean, 4),
+                  "mean_score_ci_low": _r(mean_lo, 4), "mean_score_ci_high": _r(mean_hi, 4)}
+
+
+# --- judge agreement ------------------------------------------------------------------------------
+
+
+def _verdict_sets(judgments: Iterable[Judgment]) -> dict[str, dict[tuple, int]]:
+    """judge key -> {item: verdict (+1 the alphabetically first model wins, 0 tie, -1)}.
+    Humans are keyed per annotator; with two or more annotators, their majority is a judge too."""
+    out: dict[str, dict[tuple, int]] = {}
+    for j in judgments:
+        if j.verdict is None:
+            continue
+        first, second = sorted((j.model_a, j.model_b))
+        item = (j.prompt_id, first, second, j.turn)
+        v = 0 if j.verdict == "tie" else (1 if (j.model_a if j.verdict == "a" else j.model_b) == first else -1)
+        key = f"{HUMAN}:{j.annotator}" if j.judge == HUMAN and j.annotator else j.judge
+        out.setdefault(key, {})[item] = v
+    annotators = [k for k in out if k.startswith(HUMAN + ":")]
+    if len(annotators) >= 2:
+        votes: dict[tuple, list[int]] = {}
+        for k in annotators:
+            for item, v in out[k].items():
+                votes.setdefault(item, []).append(v)
+        majority = {}
+        for item, vs in votes.items():
+            top = max(set(vs), key=vs.count)
+            if vs.count(top) * 2 > len(vs):  # a strict majority, else no majority label
+                majority[item] = top
+        out[f"{HUMAN} (majority)"] = majority
+    return out
+
+
+def judge_agreement(inp: Inputs, max_annotator_pairs: int = 6) -> list[dict[str, Any]]:
+    """Every pair of judges that labelled the same items, with the longer-answer judge as a floor."""
+    sets = _verdict_sets(inp.judgments)
+    _, by_key = _lengths(inp.generations)
+    annotators = [k for k in sets if k.startswith(HUMAN + ":")]
+    out = []
+    for a, b in combinations(sets, 2):
+        if a in annotators and b in annotators and len(annotators) > max_annotator_pairs:
+            continue  # many annotators: compare each judge with their majority instead of every pair
+        if (a in annotators and b == f"{HUMAN} (majority)") or (b in annotators and a == f"{HUMAN} (majority)"):
+            continue  # an annotator is part of the majority
+        items = sorted(set(sets[a]) & set(sets[b]))
+        if not items:
+            continue
+        x = np.array([sets[a][i] for i in items])
+        y = np.array([sets[b][i] for i in items])
+        row: dict[str, Any] = {"judge_a": a, "judge_b": b} | {k: _r(v) if isinstance(v, float) else v
+                                                             for k, v in agreement(x, y).items()}
+        longer = []
+        for (pid, first, second, turn) in items:
+            l1, l2 = by_key.get((pid, first, turn)), by_key.get((pid, second, turn))
+            longer.append(None if l1 is None or l2 is None else (0 if l1 == l2 else (1 if l1 > l2 else -1)))
+        known = np.array([v is not None for v in longer])
+        if known.any():
+            ln = np.array([v for v in longer if v is not None])
+            row["longer_answer_vs_a"] = _r(agreement(ln, x[known])["tie_discounted"])
+            row["longer_answer_vs_b"] = _r(agreement(ln, y[known])["tie_discounted"])
+            row["longer_answer_n"] = int(known.sum())
+        out.append(row)
+    return out
