@@ -98,11 +98,24 @@ def sft(base: str, data: str, out: str, overrides: tuple[str, ...], select_on: s
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 def report(run_dir: Path) -> None:
-    """Rebuild RUN_DIR/report/ from what is on disk (no model or judge calls)."""
+    """Rebuild RUN_DIR/report/ from what is on disk (no model or judge calls): summary.json, CSVs, report.md,
+    figures and report.html."""
     from lima_eval.report.build import build_report
 
     out = build_report(run_dir)
     click.echo(f"report: {out / 'report.md'}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write it (default: RESULTS/leaderboard).")
+def leaderboard(results: Path, out: Path | None) -> None:
+    """Merge every run under RESULTS into one table per judge and benchmark (CSV, Markdown, HTML, PNG)."""
+    from lima_eval.report.leaderboard import write_leaderboard
+
+    folder = write_leaderboard(results, out)
+    click.echo(f"leaderboard: {folder / 'leaderboard.md'}")
 
 
 @cli.command("import-human")

@@ -316,7 +316,7 @@ def validate(cfg: RunConfig) -> None:
     for b in cfg.baselines:
         if b not in names:
             raise ConfigError(f"config key 'baselines': '{b}' is not a model in 'models'{suggest(b, names)}")
-    if not cfg.pairs():
+    if not cfg.pairs() and not all(m.backend == "imported" for m in cfg.models):  # imports may pair a model with itself
         raise ConfigError("config: every model is a baseline; leave at least one model under test")
     for i, j in enumerate(cfg.all_judges()):
         where = "judge" if i == 0 else f"judges.{i - 1}"

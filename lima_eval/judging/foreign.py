@@ -15,13 +15,13 @@ written. Imported records go to RUN/imported_judgments.jsonl; rows already there
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
-from lima_eval.records import Judgment, content_id
+from lima_eval.records import Generation, Judgment, content_id
 
 HUMAN = "human"
 
@@ -55,10 +55,22 @@ def _verdict_from_preference(p: float | None) -> str | None:
 
 @dataclass
 class Context:
-    """What the run already knows: instruction text -> prompt id, and prompt id -> the pair it compares."""
+    """What the run already knows (instruction text -> prompt id; prompt id -> the pair it compares and
+    the generations), and what a reader found besides judgments: the answers and the prompt texts."""
 
     prompt_ids: dict[str, str]
-    pairs: dict[str, tuple[str, str]]
+    pairs: dict[str, tuple[str, str, str | None, str | None]]
+    answers: dict[str, Generation] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def answer(self, prompt_id: str, model: str, text: Any) -> str | None:
+        """Keep an answer from the file as an imported Generation; returns its id."""
+        if not isinstance(text, str):
+            return None
+        gid = content_id("imported-answer", prompt_id, model, text)
+        self.answers.setdefault(gid, Generation(id=gid, prompt_id=prompt_id, model=model, text=text,
+                                                backend="imported"))
+        return gid
 
 
 def read_alpaca_eval(path: Path, ctx: Context) -> list[Judgment]:
@@ -75,9 +87,11 @@ def read_alpaca_eval(path: Path, ctx: Context) -> list[Judgment]:
             raise InputError(path, f"expected 1, 2, 1.5, 0 or a number in [1, 2], got {pref!r}", line=n,
                              field="preference")
         pid = ctx.prompt_ids.get(instruction, str(n - 1))  # the eval set's row index, as the alpaca-eval benchmark
+        ctx.texts.setdefault(pid, instruction)
         verdict = _verdict_from_preference(pref)
         out.append(Judgment(
             id=content_id("alpaca-eval", annotator, instruction, g1, g2), prompt_id=pid, model_a=g1, model_b=g2,
+            generation_a=ctx.answer(pid, g1, row.get("output_1")), generation_b=ctx.answer(pid, g2, row.get("output_2")),
             judge=f"alpaca-eval:{annotator}", verdict=verdict,  # type: ignore[arg-type]
             preference=float(pref) if pref is not None else None,
             error=None if verdict else "no preference (the annotator's output was not parsed)",
@@ -137,18 +151,24 @@ def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
             raise InputError(path, "no label: expected annotator1..3, gpt_result or pandalm_result", line=n,
                              field="annotator1")
         key = row.get("cmp_key")
-        # Judge result files carry no model names: they come from the test set imported before, by idx.
-        m1, m2 = key.split("_", 1) if isinstance(key, str) and "_" in key else ctx.pairs.get(
-            idx, ("response1", "response2"))
-        for field, annotator, judge in judges:
-            value = str(row[field]).strip().lower()
+        # Judge result files carry no model names or answers: they come from the test set imported before.
+        m1, m2, ga, gb = ctx.pairs.get(idx, ("response1", "response2", None, None))
+        if isinstance(key, str) and "_" in key:
+            m1, m2 = key.split("_", 1)
+            ga, gb = ctx.answer(idx, m1, row.get("response1")), ctx.answer(idx, m2, row.get("response2"))
+        if isinstance(row.get("instruction"), str):
+            extra = row.get("input")
+            ctx.texts.setdefault(idx, row["instruction"] + (f"\n\n{extra}" if isinstance(extra, str) and extra else ""))
+        for key_name, annotator, judge in judges:
+            value = str(row[key_name]).strip().lower()
             verdict = _PANDA.get(value)
             if verdict is None and value != "garbage":
-                raise InputError(path, f"'{row[field]}' is not one of 0 (tie), 1, 2", line=n, field=field)
+                raise InputError(path, f"'{row[key_name]}' is not one of 0 (tie), 1, 2", line=n, field=key_name)
             out.append(Judgment(
                 id=content_id("pandalm", judge, annotator, idx), prompt_id=idx, model_a=m1, model_b=m2, judge=judge,
+                generation_a=ga, generation_b=gb,
                 annotator=annotator, verdict=verdict,  # type: ignore[arg-type]
-                error=None if verdict else f"unparsed judge output ({row[field]!r})",
+                error=None if verdict else f"unparsed judge output ({row[key_name]!r})",
                 error_kind=None if verdict else "parse"))
     return out
 
@@ -163,11 +183,14 @@ def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
 
     store = RunStore(Path(run_dir))
     existing = store.imported()
-    ctx = Context(_prompt_ids(store), {j.prompt_id: (j.model_a, j.model_b) for j in existing.values()})
+    ctx = Context(_prompt_ids(store), {j.prompt_id: (j.model_a, j.model_b, j.generation_a, j.generation_b)
+                                       for j in existing.values()})
     records = READERS[fmt](Path(path), ctx)
     unique = list({r.id: r for r in reversed(records)}.values())[::-1]  # first of any repeated row
     new = [r for r in unique if r.id not in existing]
-    _ensure_config(store, new, fmt)
+    _ensure_config(store, new, fmt, ctx.texts)
+    have = store.generations()
+    store.append_generations([g for gid, g in ctx.answers.items() if gid not in have])
     store.append_imported(new)
     return ForeignResult(imported=len(new), already=len(unique) - len(new),
                          unparsed=sum(1 for r in new if r.verdict is None))
@@ -189,8 +212,9 @@ def _prompt_ids(store: Any) -> dict[str, str]:
 IMPORTED = "imported"
 
 
-def _ensure_config(store: Any, records: list[Judgment], fmt: str) -> None:
-    """A run made by imports gets a config naming the imported models (the report needs models and baselines)."""
+def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[str, str]) -> None:
+    """A run made by imports gets a config naming the imported models (the report needs models and baselines)
+    and, when the file had them, the prompt texts in RUN/prompts.jsonl (for the answer browser)."""
     from lima_eval.config import to_plain
 
     path = store.root / "config.yaml"
@@ -208,7 +232,20 @@ def _ensure_config(store: Any, records: list[Judgment], fmt: str) -> None:
                 names.append(m)
         if fmt == "alpaca-eval" and r.model_a not in baselines:
             baselines.append(r.model_a)
-    cfg = RunConfig(name=store.root.name, benchmark=BenchmarkSpec(name=IMPORTED), baselines=baselines,
+    prompts_path = store.root / "prompts.jsonl"
+    if texts:
+        import json
+
+        known = {}
+        if prompts_path.exists():
+            known = {str(r["id"]): r["prompt"] for r in map(json.loads, prompts_path.read_text().splitlines()) if r}
+        store.root.mkdir(parents=True, exist_ok=True)
+        with prompts_path.open("a", encoding="utf-8") as f:
+            for pid, text in texts.items():
+                if pid not in known:
+                    f.write(json.dumps({"id": pid, "prompt": text}, ensure_ascii=False) + "\n")
+    bench = BenchmarkSpec(name=IMPORTED, path=str(prompts_path) if prompts_path.exists() else None)
+    cfg = RunConfig(name=store.root.name, benchmark=bench, baselines=baselines,
                     round_robin=not baselines,
                     models=[ModelSpec(name=n, backend="imported", model=f"imported:{n}") for n in names])
     store.write_config(to_plain(cfg))

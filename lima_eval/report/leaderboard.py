@@ -1,0 +1,106 @@
+"""`lima-eval leaderboard RESULTS`: every run under RESULTS merged into one table per (judge, benchmark).
+
+Each run's numbers are recomputed from its files (the same code as its report), so a leaderboard never shows
+a stale summary. Rows are (model, baseline) with the run they come from, n, the win rate with its bootstrap
+interval, equal-or-better, the length-controlled win rate, errors, and the judge's cost in that run.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from lima_eval.errors import LimaEvalError
+
+COLUMNS = ("judge", "benchmark", "model", "baseline", "run", "n", "errors", "win_rate", "win_rate_ci_low",
+           "win_rate_ci_high", "standard_error", "discrete_win_rate", "equal_or_better", "length_controlled_win_rate",
+           "cost_usd")
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Run directories directly under root (or root itself), recognised by their config.yaml."""
+    if (root / "config.yaml").exists():
+        return [root]
+    return sorted(p.parent for p in root.glob("*/config.yaml"))
+
+
+def collect(root: Path) -> list[dict[str, Any]]:
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.report.build import _judge_cards, gather, load_run_config, summarize
+    from lima_eval.store import RunStore
+
+    runs = run_dirs(Path(root))
+    if not runs:
+        raise LimaEvalError(f"{root}: no run directories (folders with a config.yaml) found")
+    out = []
+    for run in runs:
+        store = RunStore(run)
+        cfg = load_run_config(store)
+        inp, groups = gather(store, cfg, load_prompts(cfg.benchmark))
+        cost = {c["judge"]: c["cost_usd"] for c in _judge_cards(groups)}
+        for r in summarize(inp)["rows"]:
+            out.append({"judge": r["judge"], "benchmark": cfg.benchmark.name, "model": r["model"],
+                        "baseline": r["baseline"], "run": run.name} | {k: r.get(k) for k in COLUMNS[5:-1]}
+                       | {"cost_usd": cost.get(r["judge"])})
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def write_leaderboard(root: Path, out: Path | None = None) -> Path:
+    from lima_eval.report.html import e
+    from lima_eval.report.plots import leaderboard_figure
+
+    rows = collect(Path(root))
+    out = Path(out) if out is not None else Path(root) / "leaderboard"
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["judge"], r["benchmark"]), []).append(r)
+    for g in groups.values():
+        g.sort(key=lambda r: -(r["win_rate"] or 0))
+    with (out / "leaderboard.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(COLUMNS))
+        w.writeheader()
+        for g in groups.values():
+            w.writerows(g)
+
+    def pct(x: Any) -> str:
+        return "-" if x is None else f"{100 * x:.1f}"
+
+    md = ["# lima-eval leaderboard", "", f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
+          f"`{root}`. Win rate counts ties as half; intervals are 95% bootstrap over prompts.", ""]
+    html = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'\"><title>lima-eval leaderboard</title><style>body{font:14px system-ui,"
+            "sans-serif;max-width:1100px;margin:0 auto;padding:16px}table{border-collapse:collapse}td,th{border:1px "
+            "solid #ddd;padding:3px 7px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}"
+            "img{max-width:100%}</style></head><body><h1>lima-eval leaderboard</h1>"]
+    import base64
+
+    for (judge, bench), g in groups.items():
+        title = f"{judge} on {bench}"
+        png = leaderboard_figure(g, out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png", title)
+        md += [f"## {title}", "", f"![{title}]({png.name})", "",
+               "| # | model | baseline | run | n | win rate % [95%] | equal or better % | LC % | errors | cost (USD) |",
+               "|---:|---|---|---|---:|---:|---:|---:|---:|---:|"]
+        cells = []
+        for i, r in enumerate(g, 1):
+            row = [str(i), r["model"], r["baseline"], r["run"], str(r["n"]),
+                   f"{pct(r['win_rate'])} [{pct(r['win_rate_ci_low'])}, {pct(r['win_rate_ci_high'])}]",
+                   pct(r["equal_or_better"]), pct(r["length_controlled_win_rate"]), str(r["errors"]),
+                   "-" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"]
+            md.append("| " + " | ".join(row) + " |")
+            cells.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+        md.append("")
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        html += [f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>",
+                 "<table><tr><th>#</th><th>model</th><th>baseline</th><th>run</th><th>n</th><th>win rate % [95%]</th>"
+                 "<th>equal or better %</th><th>LC %</th><th>errors</th><th>cost (USD)</th></tr>", *cells, "</table>"]
+    (out / "leaderboard.md").write_text("\n".join(md), encoding="utf-8")
+    (out / "leaderboard.html").write_text("\n".join(html + ["</body></html>"]), encoding="utf-8")
+    return out
