@@ -90,3 +90,24 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Headless Chromium (Debian's `chromium`, installed by .ci/run). Missing is a failure on CI."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed (.ci/run installs it with apt-get)")
+    pytest.skip("chromium is not installed")
+
+
+def browse(chromium: str, page: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run headless Chromium on a local file (root in containers needs --no-sandbox)."""
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=3000",
+           *args, page.resolve().as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -103,12 +103,13 @@ def row_stats(t: PairTable, n_rows: int, n_prompts: int, resamples: int = BOOTST
 # --- Bradley-Terry --------------------------------------------------------------------------------
 
 
-def bradley_terry(wins: np.ndarray, iterations: int = 200, prior: float = 0.01) -> np.ndarray:
+def bradley_terry(wins: np.ndarray, iterations: int = 200, prior: float = 1.0) -> np.ndarray:
     """Strengths from win matrices (... x M x M; wins[i, j] = score model i earned against j, ties as half).
 
     Hunter's MM algorithm, vectorised over any leading (bootstrap) axes. `prior` adds that many virtual ties
-    to every pair that met, so a model that never won (or never lost) still has a finite rating. Returns log
-    strengths (natural log), centred per leading index.
+    to every pair that met (one, by default: negligible against hundreds of judgments, but a model that won
+    all of six comparisons gets a large finite rating, not an infinite one). Returns log strengths (natural
+    log), centred per leading index.
     """
     w = np.asarray(wins, dtype=np.float64)
     games = w + np.swapaxes(w, -1, -2)
