@@ -97,12 +97,13 @@ def sft(base: str, data: str, out: str, overrides: tuple[str, ...], select_on: s
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def report(run_dir: Path) -> None:
+@click.option("--anchor", default=None, help="Model whose Bradley-Terry rating is 1000 (default: the first baseline).")
+def report(run_dir: Path, anchor: str | None) -> None:
     """Rebuild RUN_DIR/report/ from what is on disk (no model or judge calls): summary.json, CSVs, report.md,
     figures and report.html."""
     from lima_eval.report.build import build_report
 
-    out = build_report(run_dir)
+    out = build_report(run_dir, anchor=anchor)
     click.echo(f"report: {out / 'report.md'}")
 
 

@@ -75,3 +75,16 @@ def test_leaderboard_merges_runs(shared_data, tmp_path):
     png = next((results / "leaderboard").glob("leaderboard_*.png"))
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "data:image/png;base64," in (results / "leaderboard/leaderboard.html").read_text()
+
+
+def test_report_anchor_option(shared_data, tmp_path):
+    run = tmp_path / "c2"
+    import_judgments(run, shared_data / "alpaca_eval/results/claude-2/weighted_alpaca_eval_gpt4_turbo/annotations.json",
+                     "alpaca-eval")
+    out = run_cli("report", str(run), "--anchor", "claude-2")
+    assert out.returncode == 0, out.stderr
+    bt = {r["model"]: r for r in json.loads((run / "report/summary.json").read_text())["bradley_terry"]}
+    assert bt["claude-2"]["rating"] == 1000 and bt["claude-2"]["anchor"] == "claude-2"
+    assert bt["gpt4_1106_preview"]["rating"] > 1200  # claude-2 wins 17% -> about 280 Elo below
+    bad = run_cli("report", str(run), "--anchor", "claud")
+    assert bad.returncode == 1 and "did you mean 'claude-2'" in bad.stderr

@@ -118,17 +118,19 @@ def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: in
     return inp, groups
 
 
-def summarize(inp: Inputs) -> dict[str, object]:
+def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, object]:
     """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
     keys = row_keys(inp)
     table, prompt_index, errors = pair_table(inp, keys)
     rows, st = pairwise_rows(inp, keys, table, len(prompt_index), errors)
-    return {"rows": rows, "bradley_terry": bt_ratings(keys, st, inp.baselines) if keys else [],
+    return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
 
 
-def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prompt] | None = None) -> Path:
-    """Rebuild run_dir/report/ from what is on disk; returns the report folder."""
+def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prompt] | None = None,
+                 anchor: str | None = None) -> Path:
+    """Rebuild run_dir/report/ from what is on disk; returns the report folder. Bradley-Terry ratings are
+    anchored at `anchor` (default: the first baseline) = 1000."""
     store = RunStore(Path(run_dir))
     if cfg is None:
         cfg = load_run_config(store)
@@ -137,7 +139,13 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
 
         prompts = load_prompts(cfg.benchmark)
     inp, groups = gather(store, cfg, prompts)
-    numbers = summarize(inp)
+    if anchor is not None and anchor not in {m for j in inp.judgments for m in (j.model_a, j.model_b)}:
+        from lima_eval.errors import ConfigError
+        from lima_eval.registry import suggest
+
+        known = sorted({m for j in inp.judgments for m in (j.model_a, j.model_b)})
+        raise ConfigError(f"--anchor: no judgments involve '{anchor}'{suggest(anchor, known)}")
+    numbers = summarize(inp, anchor)
     cards = _judge_cards(groups)
     rows = numbers["rows"]
     out = store.report_dir

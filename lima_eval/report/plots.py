@@ -42,11 +42,13 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
                 if pct >= 7:
                     ax.text(left + pct / 2, y, f"{pct:.0f}%", ha="center", va="center", fontsize=8)
                 left += pct
+            # LIMA's headline figure: equal or better (win + tie).
+            ax.text(101, y, f"≥ {r['win_pct'] + r['tie_pct']:.0f}%", va="center", fontsize=7, color="#333")
         ax.set_xlim(0, 100)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_title(judge, fontsize=9)
-        ax.set_xlabel("% of prompts (errors excluded)", fontsize=8)
+        ax.set_xlabel("% of prompts (errors excluded); ≥ equal or better", fontsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("win", "tie", "loss")]
