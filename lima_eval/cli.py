@@ -119,6 +119,40 @@ def leaderboard(results: Path, out: Path | None) -> None:
     click.echo(f"leaderboard: {folder / 'leaderboard.md'}")
 
 
+@cli.command()
+@click.argument("new_run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--against", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The last good run: rules compare with it, paired over the prompts both runs share.")
+@click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A thresholds YAML (min_win_rate / max_drop / max_fail_share rules; see README).")
+@click.option("--max-drop", type=float, default=0.0, show_default=True,
+              help="Without --rules: the largest allowed drop of every win rate both runs have.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the results as JSON here.")
+def check(new_run: Path, against: Path | None, rules_path: Path | None, max_drop: float,
+          json_out: Path | None) -> None:
+    """Regression gate on runs already on disk: exit 0 if every rule holds, 1 if one fails, 2 if the input
+    cannot be checked. A rule fails only when its whole 95% interval is on the wrong side (noise passes)."""
+    import json
+
+    from lima_eval.check import CheckInputError, as_dict, run_check, table
+
+    try:
+        results = run_check(new_run, against, rules_path, max_drop)
+    except CheckInputError:
+        raise
+    except LimaEvalError as exc:  # a run that cannot be read is input the gate cannot use
+        raise CheckInputError(str(exc)) from exc
+    click.echo(table(results))
+    if json_out is not None:
+        json_out.write_text(json.dumps([as_dict(r) for r in results], indent=2) + "\n", encoding="utf-8")
+    failed = [r for r in results if not r.passed]
+    if failed:
+        click.echo(f"{len(failed)} of {len(results)} rule(s) failed", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(results)} rule(s) hold", err=True)
+
+
 @cli.command("import-human")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
@@ -205,7 +239,7 @@ def main(argv: list[str] | None = None) -> Any:
         if debug:
             raise
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted: finished work is saved; run the same command again to continue", err=True)
         sys.exit(130)

@@ -1,10 +1,13 @@
-"""One error hierarchy; the CLI turns these into one-line messages and exit code 1."""
+"""One error hierarchy; the CLI turns these into one-line messages and their exit code (1 unless a class says
+otherwise: `lima-eval check` uses 2 for input it cannot use)."""
 
 from __future__ import annotations
 
 
 class LimaEvalError(Exception):
     """Base class for every error lima-eval reports to a user."""
+
+    exit_code = 1
 
 
 class ConfigError(LimaEvalError):

@@ -12,6 +12,8 @@ import yaml
 
 from lima_eval.testing.openai_server import OpenAITestServer
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 

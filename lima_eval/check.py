@@ -1,0 +1,345 @@
+"""Regression gates on runs already on disk (no model or judge call): `lima-eval check` and the pytest helpers.
+
+Rules:
+  min_win_rate     the model's win rate vs a baseline under a judge is at least X
+  max_drop         vs an older run, the win rate drops by no more than D (paired over the shared prompts)
+  max_fail_share   the share of the model's answers a rating judge calls `fail` is at most F
+
+Every decision comes with a bootstrap interval over prompts (paired: the same resampled prompts in both runs).
+By default a rule fails only when its whole interval is on the wrong side of the threshold, so noise does not
+turn a build red; `strict: true` asks for the whole interval on the right side instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lima_eval.errors import LimaEvalError
+
+METRICS = ("win_rate", "equal_or_better", "discrete_win_rate")
+RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"}
+
+
+class CheckInputError(LimaEvalError):
+    """The runs or rules cannot be checked (no shared prompts, unknown model or judge, bad rules file)."""
+
+    exit_code = 2
+
+
+@dataclass
+class RunData:
+    """One run's labels, by (model, baseline, judge) and prompt: per judgment (score, discrete, equal-or-better)."""
+
+    path: Path
+    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]]
+    ratings: dict[tuple[str, str], dict[str, list[str]]]
+    rows: list[tuple[str, str, str]] = field(default_factory=list)  # (model, baseline, judge) as the report has them
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def models(self) -> set[str]:
+        return {m for m, _, _ in self.pairs} | {b for _, b, _ in self.pairs} | {m for m, _ in self.ratings}
+
+
+def load_run(path: Path | str) -> RunData:
+    """Read a run directory (its config, judgments, human and imported labels, ratings) as the report does."""
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.report.build import gather, load_run_config
+    from lima_eval.store import RunStore
+
+    path = Path(path)
+    if not (path / "config.yaml").exists():
+        raise CheckInputError(f"{path}: not a lima-eval run directory (no config.yaml)")
+    store = RunStore(path)
+    cfg = load_run_config(store)
+    inp, _ = gather(store, cfg, load_prompts(cfg.benchmark), resamples=0)
+    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]] = {}
+    for j in inp.judgments:
+        if j.verdict is None:
+            continue
+        sb = j.score_b
+        for model, base, score, won in ((j.model_a, j.model_b, 1 - sb, "a"), (j.model_b, j.model_a, sb, "b")):
+            discrete = 0.5 if j.verdict == "tie" else float(j.verdict == won)
+            eob = 1.0 if j.verdict in ("tie", won) else 0.0
+            pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append((score, discrete, eob))
+    ratings: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for r in inp.ratings:
+        if r.label is not None:
+            ratings.setdefault((r.model, r.judge), {}).setdefault(r.prompt_id, []).append(r.label)
+    from lima_eval.report.summary import row_keys
+
+    return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp))
+
+
+@dataclass
+class Rule:
+    kind: str  # min_win_rate | max_drop | max_fail_share
+    threshold: float
+    model: str
+    baseline: str | None = None
+    judge: str | None = None
+    metric: str = "win_rate"
+    old_model: str | None = None  # max_drop: the model's name in the old run (default: the same)
+    strict: bool = False
+
+
+@dataclass
+class Result:
+    rule: Rule
+    run: str
+    passed: bool
+    value: float
+    low: float
+    high: float
+    n: int
+    baseline: str = ""
+    judge: str = ""
+    detail: str = ""
+
+    def describe(self) -> str:
+        r = self.rule
+        if r.kind == "max_fail_share":
+            what = f"fail share of {r.model} [{self.judge}]"
+            return f"{what} <= {r.threshold:.3f}"
+        who = f"{r.metric} of {r.model} vs {self.baseline} [{self.judge}]"
+        if r.kind == "max_drop":
+            old = f" ({r.old_model} in the old run)" if r.old_model and r.old_model != r.model else ""
+            return f"drop in {who}{old} <= {r.threshold:.3f}"
+        return f"{who} >= {r.threshold:.3f}"
+
+    def message(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        value = f"{self.value:+.4f}" if self.rule.kind == "max_drop" else f"{self.value:.4f}"
+        return (f"{verdict}: {self.describe()}: {value}, 95% interval [{self.low:.4f}, {self.high:.4f}], "
+                f"n={self.n}{'; ' + self.detail if self.detail else ''}")
+
+
+def _pick(options: list[str], given: str | None, what: str, where: str) -> str:
+    if given is not None:
+        if given not in options:
+            from lima_eval.registry import suggest
+
+            raise CheckInputError(f"{where}: no {what} '{given}'{suggest(given, options)}; "
+                                  f"known: {', '.join(sorted(options)) or '(none)'}")
+        return given
+    if len(options) != 1:
+        raise CheckInputError(f"{where}: name the {what} (one of: {', '.join(sorted(options)) or '(none)'})")
+    return options[0]
+
+
+def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+    if model not in run.models():
+        from lima_eval.registry import suggest
+
+        raise CheckInputError(f"{run.path}: no model '{model}'{suggest(model, sorted(run.models()))}; "
+                              f"known: {', '.join(sorted(run.models()))}")
+    bases = sorted({b for m, b, _ in run.pairs if m == model})
+    base = _pick(bases, baseline, "baseline", f"{run.path} (model {model})")
+    judges = sorted({j for m, b, j in run.pairs if m == model and b == base})
+    jd = _pick(judges, judge, "judge", f"{run.path} ({model} vs {base})")
+    return base, jd, run.pairs[(model, base, jd)]
+
+
+def _columns(by_prompt: dict[str, list[tuple[float, float, float]]], prompts: list[str], metric: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    k = METRICS.index(metric)
+    sums = np.array([sum(x[k] for x in by_prompt[p]) for p in prompts])
+    counts = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
+    return sums, counts
+
+
+def _weights(n: int, resamples: int, seed: int) -> np.ndarray:
+    from lima_eval.report.stats import bootstrap_weights
+
+    return bootstrap_weights(n, resamples, seed)
+
+
+def _decide(value_ok_low: float, value_ok_high: float, strict: bool) -> bool:
+    """passed, given whether the interval's ends are on the passing side."""
+    return bool(value_ok_low and value_ok_high) if strict else bool(value_ok_low or value_ok_high)
+
+
+def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: int = 1000, seed: int = 0,
+             level: float = 0.95) -> Result:
+    from lima_eval.report.stats import interval
+
+    if rule.metric not in METRICS:
+        raise CheckInputError(f"metric '{rule.metric}' is not one of {', '.join(METRICS)}")
+    if rule.kind == "max_fail_share":
+        judges = sorted(j for m, j in new.ratings if m == rule.model)
+        if rule.model not in new.models():
+            _row(new, rule.model, None, None)  # raises the unknown-model error
+        jd = _pick(judges, rule.judge, "rating judge", f"{new.path} (model {rule.model})")
+        by_prompt = new.ratings[(rule.model, jd)]
+        prompts = sorted(by_prompt)
+        fails = np.array([sum(label == "fail" for label in by_prompt[p]) for p in prompts], dtype=float)
+        counts = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
+        w = _weights(len(prompts), resamples, seed)
+        lo, hi = interval((w @ fails) / (w @ counts), level)
+        value = fails.sum() / counts.sum()
+        passed = _decide(lo <= rule.threshold, hi <= rule.threshold, rule.strict)
+        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(counts.sum()), judge=jd)
+    base, jd, by_new = _row(new, rule.model, rule.baseline, rule.judge)
+    if rule.kind == "min_win_rate":
+        prompts = sorted(by_new)
+        s, c = _columns(by_new, prompts, rule.metric)
+        w = _weights(len(prompts), resamples, seed)
+        lo, hi = interval((w @ s) / (w @ c), level)
+        value = s.sum() / c.sum()
+        passed = _decide(lo >= rule.threshold, hi >= rule.threshold, rule.strict)
+        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(c.sum()), base, jd)
+    if rule.kind != "max_drop":
+        raise CheckInputError(f"unknown rule '{rule.kind}' (one of {', '.join(sorted(RULE_KEYS))})")
+    if old is None:
+        raise CheckInputError(f"rule max_drop for {rule.model} needs an older run (--against OLD_RUN)")
+    _, _, by_old = _row(old, rule.old_model or rule.model, base, jd)
+    shared = sorted(set(by_new) & set(by_old))
+    if not shared:
+        raise CheckInputError(f"{new.path} and {old.path} share no prompts for {rule.model} vs {base} [{jd}]; a "
+                              "paired comparison needs the same prompts in both runs")
+    sn, cn = _columns(by_new, shared, rule.metric)
+    so, co = _columns(by_old, shared, rule.metric)
+    w = _weights(len(shared), resamples, seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo, hi = interval((w @ sn) / (w @ cn) - (w @ so) / (w @ co), level)
+    diff = sn.sum() / cn.sum() - so.sum() / co.sum()
+    passed = _decide(lo >= -rule.threshold, hi >= -rule.threshold, rule.strict)
+    detail = (f"new {sn.sum() / cn.sum():.4f} vs old {so.sum() / co.sum():.4f} on {len(shared)} shared prompts "
+              f"(paired bootstrap)")
+    return Result(rule, new.name, passed, float(diff), float(lo), float(hi), len(shared), base, jd, detail)
+
+
+@dataclass
+class Gate:
+    rules: list[Rule] = field(default_factory=list)
+    against: str | None = None
+    resamples: int = 1000
+    seed: int = 0
+    level: float = 0.95
+
+
+def read_rules(path: Path) -> Gate:
+    """A thresholds YAML: optional against / resamples / seed / level, and a list of rules."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise CheckInputError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise CheckInputError(f"{path}: not valid YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or not data["rules"]:
+        raise CheckInputError(f"{path}: expected a mapping with a non-empty 'rules' list")
+    unknown = set(data) - {"rules", "against", "resamples", "seed", "level"}
+    if unknown:
+        raise CheckInputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    gate = Gate(against=data.get("against"), resamples=int(data.get("resamples", 1000)),
+                seed=int(data.get("seed", 0)), level=float(data.get("level", 0.95)))
+    allowed = RULE_KEYS | {"model", "baseline", "judge", "metric", "old_model", "strict"}
+    for i, raw in enumerate(data["rules"]):
+        where = f"{path}, rules[{i}]"
+        if not isinstance(raw, dict):
+            raise CheckInputError(f"{where}: expected a mapping")
+        bad = set(raw) - allowed
+        if bad:
+            raise CheckInputError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+        kinds = RULE_KEYS & set(raw)
+        if len(kinds) != 1:
+            raise CheckInputError(f"{where}: give exactly one of {', '.join(sorted(RULE_KEYS))}")
+        if "model" not in raw:
+            raise CheckInputError(f"{where}: 'model' is missing")
+        kind = kinds.pop()
+        try:
+            threshold = float(raw[kind])
+        except (TypeError, ValueError):
+            raise CheckInputError(f"{where}, {kind}: expected a number, got {raw[kind]!r}") from None
+        gate.rules.append(Rule(kind=kind, threshold=threshold, model=str(raw["model"]), baseline=raw.get("baseline"),
+                               judge=raw.get("judge"), metric=raw.get("metric", "win_rate"),
+                               old_model=raw.get("old_model"), strict=bool(raw.get("strict", False))))
+    return gate
+
+
+def default_rules(new: RunData, old: RunData, max_drop: float) -> list[Rule]:
+    """Without a rules file: no drop beyond max_drop for every (model, baseline, judge) both runs have."""
+    rows = [k for k in new.rows if k in old.pairs]
+    if not rows:
+        raise CheckInputError(f"{new.path} and {old.path} have no (model, baseline, judge) in common")
+    return [Rule(kind="max_drop", threshold=max_drop, model=m, baseline=b, judge=j) for m, b, j in rows]
+
+
+def run_check(new_path: Path, against: Path | None = None, rules_path: Path | None = None,
+              max_drop: float = 0.0) -> list[Result]:
+    new = load_run(new_path)
+    gate = read_rules(rules_path) if rules_path else Gate()
+    old_path = against or (Path(gate.against) if gate.against else None)
+    old = load_run(old_path) if old_path else None
+    if not gate.rules:
+        if old is None:
+            raise CheckInputError("nothing to check: give --against OLD_RUN and/or --rules THRESHOLDS.yaml")
+        gate.rules = default_rules(new, old, max_drop)
+    return [evaluate(r, new, old, gate.resamples, gate.seed, gate.level) for r in gate.rules]
+
+
+def table(results: list[Result]) -> str:
+    rows = [("result", "rule", "value", "95% interval", "n")]
+    for r in results:
+        value = f"{r.value:+.4f}" if r.rule.kind == "max_drop" else f"{r.value:.4f}"
+        rows.append(("ok" if r.passed else "FAILED", r.describe(), value, f"[{r.low:.4f}, {r.high:.4f}]", str(r.n)))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def as_dict(r: Result) -> dict[str, Any]:
+    return {"rule": r.rule.kind, "description": r.describe(), "passed": r.passed, "value": r.value,
+            "ci_low": r.low, "ci_high": r.high, "n": r.n, "model": r.rule.model, "baseline": r.baseline,
+            "judge": r.judge, "threshold": r.rule.threshold, "strict": r.rule.strict, "detail": r.detail}
+
+
+# --- assertions for tests (the pytest plugin's helpers) ----------------------------------------------------
+
+
+def _as_run(run: RunData | Path | str) -> RunData:
+    return run if isinstance(run, RunData) else load_run(run)
+
+
+def _assert(result: Result) -> Result:
+    __tracebackhide__ = True
+    if not result.passed:
+        raise AssertionError(result.message())
+    return result
+
+
+def assert_no_regression(new: RunData | Path | str, old: RunData | Path | str, *, model: str,
+                         baseline: str | None = None, judge: str | None = None, max_drop: float = 0.0,
+                         old_model: str | None = None, metric: str = "win_rate", strict: bool = False,
+                         resamples: int = 1000, seed: int = 0) -> Result:
+    """Fail if the model's win rate in `new` is below `old`'s by more than max_drop, beyond the paired
+    bootstrap interval over the prompts both runs share. Returns the Result (value, interval, n)."""
+    __tracebackhide__ = True
+    rule = Rule("max_drop", max_drop, model, baseline, judge, metric, old_model, strict)
+    return _assert(evaluate(rule, _as_run(new), _as_run(old), resamples, seed))
+
+
+def assert_win_rate(run: RunData | Path | str, *, model: str, at_least: float, baseline: str | None = None,
+                    judge: str | None = None, metric: str = "win_rate", strict: bool = False,
+                    resamples: int = 1000, seed: int = 0) -> Result:
+    """Fail if the model's win rate is below at_least (beyond its bootstrap interval unless strict)."""
+    __tracebackhide__ = True
+    rule = Rule("min_win_rate", at_least, model, baseline, judge, metric, strict=strict)
+    return _assert(evaluate(rule, _as_run(run), None, resamples, seed))
+
+
+def assert_fail_share(run: RunData | Path | str, *, model: str, at_most: float, judge: str | None = None,
+                      strict: bool = False, resamples: int = 1000, seed: int = 0) -> Result:
+    """Fail if the share of the model's answers rated `fail` is above at_most (beyond its interval unless strict)."""
+    __tracebackhide__ = True
+    rule = Rule("max_fail_share", at_most, model, judge=judge, strict=strict)
+    return _assert(evaluate(rule, _as_run(run), None, resamples, seed))
