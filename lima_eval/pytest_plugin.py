@@ -1,12 +1,14 @@
 """pytest plugin (entry point `pytest11`): load lima-eval runs in tests and gate on them.
 
+    from lima_eval.check import assert_no_regression
+
     def test_new_checkpoint_is_no_worse(lima_run):
         new, old = lima_run("results/ckpt-1200"), lima_run("results/ckpt-1100")
         assert_no_regression(new, old, model="my-sft", judge="lima-pairwise:gpt-4o", max_drop=0.05)
 
-`lima_run(path)` reads a run directory (relative paths are from pytest's rootdir) once per test session;
-the assertion helpers live in lima_eval.check and are re-exported here. Nothing heavy is imported until a
-test asks for a run.
+`lima_run(path)` reads a run directory (relative paths are from pytest's rootdir) once per test session.
+The assertion helpers live in lima_eval.check. This module is imported by every pytest session where
+lima-eval is installed, so it imports nothing heavy until a test asks for a run.
 """
 
 from __future__ import annotations
@@ -15,17 +17,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
-__all__ = ["assert_fail_share", "assert_no_regression", "assert_win_rate"]
-
-
-def __getattr__(name: str) -> Any:  # lazy re-exports: importing the plugin stays cheap for every pytest run
-    if name in __all__:
-        from lima_eval import check
-
-        return getattr(check, name)
-    raise AttributeError(name)
-
 
 @pytest.fixture(scope="session")
 def lima_run(request: pytest.FixtureRequest) -> Callable[[str | Path], Any]:

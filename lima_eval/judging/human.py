@@ -11,6 +11,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 from lima_eval.errors import InputError, LimaEvalError
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
@@ -69,27 +70,36 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
                                f"{', '.join(required)} (and optionally comment)", line=1, field=missing[0])
 
 
+def _walk(path: Path, required: tuple[str, ...], problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, stripped values) for each row with every required field; an empty one goes to problems."""
+    reader, header = open_csv(path)
+    _check_header(path, header, required)
+    line = 1
+    for row in reader:
+        start, line = line + 1, reader.line_num  # a quoted field may span lines: report where the row starts
+        values = {k: (row.get(k) or "").strip() for k in required + OPTIONAL}
+        empty = [k for k in required if not values[k]]
+        if empty:
+            problems.append(f"line {start}, field '{empty[0]}': empty")
+            continue
+        yield start, values
+
+
+def _reporter(problems: list[str], line: int) -> Callable[[str, str], None]:
+    def bad(fieldname: str, message: str) -> None:
+        problems.append(f"line {line}, field '{fieldname}': {message}")
+    return bad
+
+
 def read_labels(path: Path, prompt_ids: set[str], models: set[str],
                 existing: dict[str, Judgment]) -> tuple[list[Judgment], list[str], int]:
     """Validate every row; return (new judgments, problems, rows already imported)."""
-    reader, header = open_csv(path)
-    _check_header(path, header, REQUIRED)
     out: list[Judgment] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     already = 0
-    line = 1
-    for row in reader:
-        start, line = line + 1, reader.line_num
-
-        def bad(fieldname: str, message: str) -> None:
-            problems.append(f"line {start}, field '{fieldname}': {message}")
-
-        values = {k: (row.get(k) or "").strip() for k in REQUIRED + OPTIONAL}
-        empty = [k for k in REQUIRED if not values[k]]
-        if empty:
-            bad(empty[0], "empty")
-            continue
+    for start, values in _walk(path, REQUIRED, problems):
+        bad = _reporter(problems, start)
         pid, a, b, label, annotator = (values[k] for k in REQUIRED)
         if pid not in prompt_ids:
             bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
@@ -129,24 +139,12 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str],
 def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
                        existing: dict[str, Rating]) -> tuple[list[Rating], list[str], int]:
     """Validate every row of a ratings CSV; return (new ratings, problems, rows already imported)."""
-    reader, header = open_csv(path)
-    _check_header(path, header, RATING_REQUIRED)
     out: list[Rating] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     already = 0
-    line = 1
-    for row in reader:
-        start, line = line + 1, reader.line_num
-
-        def bad(fieldname: str, message: str) -> None:
-            problems.append(f"line {start}, field '{fieldname}': {message}")
-
-        values = {k: (row.get(k) or "").strip() for k in RATING_REQUIRED + OPTIONAL}
-        empty = [k for k in RATING_REQUIRED if not values[k]]
-        if empty:
-            bad(empty[0], "empty")
-            continue
+    for start, values in _walk(path, RATING_REQUIRED, problems):
+        bad = _reporter(problems, start)
         pid, model, label, annotator = (values[k] for k in RATING_REQUIRED)
         if pid not in prompt_ids:
             bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")

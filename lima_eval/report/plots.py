@@ -101,12 +101,8 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
         ax.set_yticks(range(len(mine)), names, fontsize=7)
         ax.invert_yaxis()
         ax.set_title(f"{judge} ({scale})", fontsize=9, loc="left")
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+        _plain(ax)
+    return _save(plt, fig, path)
 
 
 def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -125,9 +121,18 @@ def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Pa
     ax.axvline(50, color="#999", lw=0.8, ls="--")
     ax.set_xlabel("win rate % vs baseline (ties half), 95% interval", fontsize=8)
     ax.set_title(title, fontsize=9, loc="left")
+    _plain(ax)
+    return _save(plt, fig, path)
+
+
+def _plain(ax: Any) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path
