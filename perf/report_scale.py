@@ -5,7 +5,8 @@
 Every pair of models (round robin) is judged on the same prompts, with verdicts drawn from a Bradley-Terry
 model with known strengths (ties included). Timed: the full summary from Judgment records in memory, i.e.
 the report's own code path (records -> columns -> win rates, standard errors, 1,000-resample bootstrap
-intervals, length control, Bradley-Terry with bootstrap intervals, agreement). Not timed: making the records.
+intervals, length control with its intervals (every answer has a length), Bradley-Terry with bootstrap
+intervals, agreement). Not timed: making the records.
 Also printed: how well the fitted ratings recover the true strengths (Spearman), as a check on the numbers.
 """
 
@@ -23,13 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # noqa: E402
 
 
 def synthetic(n_models: int, n_judgments: int, seed: int = 0):  # type: ignore[no-untyped-def]
-    from lima_eval.records import Judgment
+    from lima_eval.records import Generation, Judgment
 
     rng = np.random.default_rng(seed)
     models = [f"model-{i:02d}" for i in range(n_models)]
     strength = np.linspace(-1.5, 1.5, n_models)  # log strengths
     pairs = [(a, b) for a in range(n_models) for b in range(a + 1, n_models)]
     n_prompts = -(-n_judgments // len(pairs))
+    # Every model answers every prompt; answer lengths feed the length-controlled win rate.
+    gens = {f"g{m}-{k}": Generation(id=f"g{m}-{k}", prompt_id=f"p{k}", model=models[m], text="x" * int(length))
+            for m in range(n_models) for k, length in enumerate(rng.integers(50, 1500, n_prompts))}
     out = []
     for a, b in pairs:
         p_a = 1 / (1 + np.exp(strength[b] - strength[a]))
@@ -42,8 +46,8 @@ def synthetic(n_models: int, n_judgments: int, seed: int = 0):  # type: ignore[n
                                 judge="synthetic", verdict=verdict, generation_a=f"g{a}-{k}",  # type: ignore[arg-type]
                                 generation_b=f"g{b}-{k}", shown_first="a" if k % 2 else "b"))
             if len(out) == n_judgments:
-                return models, strength, out
-    return models, strength, out
+                return models, strength, out, gens
+    return models, strength, out, gens
 
 
 def main() -> None:
@@ -56,9 +60,9 @@ def main() -> None:
     from lima_eval.report.build import summarize
     from lima_eval.report.summary import Inputs
 
-    models, strength, judgments = synthetic(args.models, args.judgments)
+    models, strength, judgments, gens = synthetic(args.models, args.judgments)
     pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
-    inp = Inputs(judgments=judgments, ratings=[], generations={}, pairs=pairs, baselines=[models[0]],
+    inp = Inputs(judgments=judgments, ratings=[], generations=gens, pairs=pairs, baselines=[models[0]],
                  resamples=args.resamples)
     start = time.perf_counter()
     summary = summarize(inp)

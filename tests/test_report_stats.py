@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lima_eval.report.stats import (PairTable, agreement, bootstrap_weights, bradley_terry, elo, length_controlled,
-                                    row_stats)
+                                    length_controlled_interval, longer_answer_share, row_stats)
 
 
 def table(scores, prompts=None, rows=None):
@@ -85,6 +85,20 @@ def test_length_control_removes_a_pure_length_preference():
     assert y.mean() > 0.65
     assert lc == pytest.approx(0.5, abs=0.04)
     assert longer > 0.6
+    # The interval holds the estimate and the truth, and matches a real prompt bootstrap (refit per resample).
+    lo, hi = length_controlled_interval(y, len_model, len_base, np.arange(n))
+    assert lo < 0.5 < hi and lo <= lc <= hi and hi - lo < 0.1
+    rng2 = np.random.default_rng(5)
+    boot = []
+    for _ in range(200):
+        k = rng2.integers(0, n, n)
+        boot.append(length_controlled(y[k], len_model[k], len_base[k])[0])
+    assert np.percentile(boot, 2.5) == pytest.approx(lo, abs=0.01)
+    assert np.percentile(boot, 97.5) == pytest.approx(hi, abs=0.01)
+    t = PairTable(np.arange(n), np.zeros(n, dtype=int), y, np.where(y > 0.5, 1, -1).astype(np.int8), len_model,
+                  len_base)
+    share, s_lo, s_hi = longer_answer_share(t, 1, bootstrap_weights(n, 300))
+    assert share[0] == pytest.approx(longer) and s_lo[0] < longer < s_hi[0]
     # A real quality difference survives length control.
     p2 = 1 / (1 + np.exp(-(1.0 + 1.5 * np.tanh(delta))))
     lc2, _ = length_controlled((rng.random(n) < p2).astype(float), len_model, len_base)

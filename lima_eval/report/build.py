@@ -302,11 +302,11 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
     lines += ["| judge | model | baseline | n | win | tie | loss | errors | win rate % [95%] | equal or better % | "
-              "length-controlled % |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "length-controlled % [95%] |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['judge']} | {r['model']} | {r['baseline']} | {r['n']} | {r['win']} ({r['win_pct']:.0f}%) | "
                      f"{r['tie']} ({r['tie_pct']:.0f}%) | {r['loss']} ({r['loss_pct']:.0f}%) | {r['errors']} | "
-                     f"{_ci(r, 'win_rate')} | {_ci(r, 'equal_or_better')} | {_pct(r['length_controlled_win_rate'])} |")
+                     f"{_ci(r, 'win_rate')} | {_ci(r, 'equal_or_better')} | {_ci(r, 'length_controlled_win_rate')} |")
     if not rows:
         lines.append("| (no judgments yet) | | | | | | | | | | |")
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "

@@ -88,10 +88,10 @@ def _mean(r: dict) -> str:  # type: ignore[type-arg]
 def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
     out = ["<h2>Win / tie / loss</h2>", _img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
            _table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
-                   "equal or better % [95%]", "length-controlled %", "prefers longer %"],
+                   "equal or better % [95%]", "length-controlled % [95%]", "prefers longer % [95%]"],
                   [[r["judge"], r["model"], r["baseline"], r["n"], r["win"], r["tie"], r["loss"], r["errors"],
-                    _ci(r, "win_rate"), _ci(r, "equal_or_better"), _pct(r["length_controlled_win_rate"]),
-                    _pct(r["prefers_longer"])] for r in summary["rows"]]),
+                    _ci(r, "win_rate"), _ci(r, "equal_or_better"), _ci(r, "length_controlled_win_rate"),
+                    _ci(r, "prefers_longer")] for r in summary["rows"]]),
            '<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. Intervals: 95% '
            'percentile bootstrap over prompts.</p>']
     if summary["bradley_terry"]:

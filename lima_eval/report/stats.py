@@ -9,6 +9,7 @@ judges) and `verdict` its discrete outcome (+1 win, 0 tie, -1 loss).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +74,7 @@ class RowStats:
     equal_or_better_ci: tuple[np.ndarray, np.ndarray]
     sums: np.ndarray  # (B x 4R) bootstrap replicate sums, reused for Bradley-Terry
     counts: np.ndarray  # (B x R)
+    weights: np.ndarray  # (B x P) the prompt resamples, reused for length control
 
 
 def row_stats(t: PairTable, n_rows: int, n_prompts: int, resamples: int = BOOTSTRAP, seed: int = 0) -> RowStats:
@@ -97,7 +99,7 @@ def row_stats(t: PairTable, n_rows: int, n_prompts: int, resamples: int = BOOTST
             n=n, wins=wins, ties=ties, losses=n - wins - ties, win_rate=mean, standard_error=se,
             discrete_win_rate=(wins + ties / 2) / n, equal_or_better=(wins + ties) / n,
             win_rate_ci=interval(rep_win_rate), discrete_win_rate_ci=interval(rep_discrete),
-            equal_or_better_ci=interval(rep_eob), sums=rep_sums, counts=rep_counts)
+            equal_or_better_ci=interval(rep_eob), sums=rep_sums, counts=rep_counts, weights=w)
 
 
 # --- Bradley-Terry --------------------------------------------------------------------------------
@@ -138,24 +140,19 @@ def elo(log_strength: np.ndarray, anchor: int) -> np.ndarray:
 # --- length control -------------------------------------------------------------------------------
 
 
-def length_controlled(score: np.ndarray, len_model: np.ndarray, len_base: np.ndarray,
-                      iterations: int = 50) -> tuple[float | None, float | None]:
-    """(length-controlled win rate, share of decisive verdicts that went to the longer answer).
-
-    A logistic model of the preference on a model term and tanh of the standardised length difference:
-    P(model preferred) = sigmoid(theta + phi * tanh(delta / sd(delta))), fitted by Newton's method on the
-    (possibly continuous) scores; the length-controlled win rate is sigmoid(theta), the prediction at zero
-    length difference. AlpacaEval's published LC also has an instruction-difficulty term (not available
-    here), so numbers differ from theirs.
-    """
+def _length_design(score: np.ndarray, len_model: np.ndarray, len_base: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(usable mask, y, tanh of the standardised length difference, delta) or None if < 2 usable."""
     ok = np.isfinite(len_model) & np.isfinite(len_base)
     if ok.sum() < 2:
-        return None, None
+        return None
     y, delta = score[ok], (len_model - len_base)[ok]
-    decisive = (y != 0.5) & (delta != 0)
-    longer = float(np.mean((y[decisive] > 0.5) == (delta[decisive] > 0))) if decisive.any() else None
     sd = delta.std()
-    x = np.tanh(delta / sd) if sd > 0 else np.zeros_like(delta)
+    return ok, y, (np.tanh(delta / sd) if sd > 0 else np.zeros_like(delta)), delta
+
+
+def _logistic_fit(y: np.ndarray, x: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """(intercept, slope) of the logistic fit y ~ sigmoid(a + b x) (y may be continuous), by Newton's method."""
     X = np.stack([np.ones_like(x), x], axis=1)
     beta = np.zeros(2)
     ridge = 1e-6 * np.eye(2)  # keeps Newton finite when the preference is perfectly separable
@@ -167,7 +164,75 @@ def length_controlled(score: np.ndarray, len_model: np.ndarray, len_base: np.nda
         beta += step
         if np.abs(step).max() < 1e-10:
             break
-    return float(1 / (1 + np.exp(-beta[0]))), longer
+    return float(beta[0]), float(beta[1])
+
+
+def length_controlled(score: np.ndarray, len_model: np.ndarray, len_base: np.ndarray
+                      ) -> tuple[float | None, float | None]:
+    """(length-controlled win rate, share of decisive verdicts that went to the longer answer).
+
+    A logistic model of the preference on a model term and tanh of the standardised length difference:
+    P(model preferred) = sigmoid(theta + phi * tanh(delta / sd(delta))), fitted by Newton's method on the
+    (possibly continuous) scores; the length-controlled win rate is sigmoid(theta), the prediction at zero
+    length difference. AlpacaEval's published LC also has an instruction-difficulty term (not available
+    here), so numbers differ from theirs.
+    """
+    design = _length_design(score, len_model, len_base)
+    if design is None:
+        return None, None
+    _, y, x, delta = design
+    decisive = (y != 0.5) & (delta != 0)
+    longer = float(np.mean((y[decisive] > 0.5) == (delta[decisive] > 0))) if decisive.any() else None
+    theta, _ = _logistic_fit(y, x)
+    return float(1 / (1 + np.exp(-theta))), longer
+
+
+def length_controlled_interval(score: np.ndarray, len_model: np.ndarray, len_base: np.ndarray,
+                               prompt: np.ndarray, level: float = LEVEL) -> tuple[Any, Any]:
+    """95% interval (low, high) of the length-controlled win rate.
+
+    A refit per prompt resample would take minutes at a million judgments, so this is the interval the
+    prompt bootstrap tends to: a normal interval on the intercept with the sandwich variance clustered by
+    prompt, mapped through the sigmoid.
+    """
+    design = _length_design(score, len_model, len_base)
+    if design is None:
+        return None, None
+    ok, y, x, _ = design
+    theta, phi = _logistic_fit(y, x)
+    X = np.stack([np.ones_like(x), x], axis=1)
+    p = 1 / (1 + np.exp(-(X @ np.array([theta, phi]))))
+    bread = np.linalg.inv((X * (p * (1 - p))[:, None]).T @ X + 1e-6 * np.eye(2))
+    _, cluster = np.unique(prompt[ok], return_inverse=True)
+    scores = np.zeros((cluster.max() + 1, 2))
+    np.add.at(scores, cluster, X * (y - p)[:, None])
+    var = bread @ (scores.T @ scores) @ bread
+    half = _z(level) * float(np.sqrt(max(var[0, 0], 0.0)))
+    return float(1 / (1 + np.exp(-(theta - half)))), float(1 / (1 + np.exp(-(theta + half))))
+
+
+def longer_answer_share(t: PairTable, n_rows: int, weights: np.ndarray, level: float = LEVEL
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the share of decisive verdicts (lengths known and different) that went to the longer answer,
+    and its bootstrap interval over the same prompt resamples (weights: B x P)."""
+    known = np.isfinite(t.len_model) & np.isfinite(t.len_base)
+    delta = np.where(known, t.len_model - t.len_base, 0.0)
+    decisive = known & (t.score != 0.5) & (delta != 0)
+    hit = decisive & ((t.score > 0.5) == (delta > 0))
+    n_prompts = weights.shape[1]
+    cell = t.prompt * n_rows + t.row
+    per = [np.bincount(cell, weights=v, minlength=n_prompts * n_rows).reshape(n_prompts, n_rows)
+           for v in (hit, decisive)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = per[0].sum(axis=0) / per[1].sum(axis=0)
+        lo, hi = interval((weights @ per[0]) / (weights @ per[1]), level)
+    return share, lo, hi
+
+
+def _z(level: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf((1 + level) / 2)
 
 
 # --- agreement ------------------------------------------------------------------------------------

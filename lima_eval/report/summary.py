@@ -16,7 +16,8 @@ import numpy as np
 
 from lima_eval.records import Generation, Judgment, Rating
 from lima_eval.report.stats import (BOOTSTRAP, PairTable, agreement, bootstrap_weights, bradley_terry, elo,
-                                    interval, length_controlled, row_stats)
+                                    interval, length_controlled, length_controlled_interval, longer_answer_share,
+                                    row_stats)
 
 HUMAN = "human"
 
@@ -102,11 +103,15 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
 def pairwise_rows(inp: Inputs, rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int,
                   errors: np.ndarray) -> tuple[list[dict[str, Any]], Any]:
     st = row_stats(t, len(rows), n_prompts, inp.resamples, inp.seed)
+    longer, longer_lo, longer_hi = longer_answer_share(t, len(rows), st.weights)
     out = []
     for i, (model, baseline, judge) in enumerate(rows):
         n = int(st.n[i])
         mine = t.row == i
-        lc, longer = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine]) if n else (None, None)
+        lc, _ = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine]) if n else (None, None)
+        lc_ci = (None, None)
+        if lc is not None:
+            lc_ci = length_controlled_interval(t.score[mine], t.len_model[mine], t.len_base[mine], t.prompt[mine])
         pct = (lambda x: round(100.0 * float(x) / n, 2)) if n else (lambda x: 0.0)
         out.append({
             "model": model, "baseline": baseline, "judge": judge, "n": n,
@@ -119,7 +124,9 @@ def pairwise_rows(inp: Inputs, rows: list[tuple[str, str, str]], t: PairTable, n
             "discrete_win_rate_ci_high": _r(st.discrete_win_rate_ci[1][i]),
             "equal_or_better_ci_low": _r(st.equal_or_better_ci[0][i]),
             "equal_or_better_ci_high": _r(st.equal_or_better_ci[1][i]),
-            "length_controlled_win_rate": _r(lc), "prefers_longer": _r(longer),
+            "length_controlled_win_rate": _r(lc), "length_controlled_win_rate_ci_low": _r(lc_ci[0]),
+            "length_controlled_win_rate_ci_high": _r(lc_ci[1]), "prefers_longer": _r(longer[i]),
+            "prefers_longer_ci_low": _r(longer_lo[i]), "prefers_longer_ci_high": _r(longer_hi[i]),
         })
     return out, st
 
