@@ -8,6 +8,7 @@ judges) and `verdict` its discrete outcome (+1 win, 0 tie, -1 loss).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,9 @@ def bootstrap_weights(n_prompts: int, resamples: int = BOOTSTRAP, seed: int = 0)
 def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval over axis 0 (nan where a resample had no data)."""
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return np.nanpercentile(replicates, lo, axis=0), np.nanpercentile(replicates, hi, axis=0)
+    with warnings.catch_warnings():  # a row with no data at all has an all-nan column: its interval is nan
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(replicates, lo, axis=0), np.nanpercentile(replicates, hi, axis=0)
 
 
 @dataclass
