@@ -51,6 +51,7 @@ def load_run(path: Path | str) -> RunData:
     """Read a run directory (its config, judgments, human and imported labels, ratings) as the report does."""
     from lima_eval.benchmarks import load_prompts
     from lima_eval.report.build import gather, load_run_config
+    from lima_eval.report.summary import row_keys
     from lima_eval.store import RunStore
 
     path = Path(path)
@@ -63,17 +64,14 @@ def load_run(path: Path | str) -> RunData:
     for j in inp.judgments:
         if j.verdict is None:
             continue
-        sb = j.score_b
-        for model, base, score, won in ((j.model_a, j.model_b, 1 - sb, "a"), (j.model_b, j.model_a, sb, "b")):
-            discrete = 0.5 if j.verdict == "tie" else float(j.verdict == won)
-            eob = 1.0 if j.verdict in ("tie", won) else 0.0
-            pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append((score, discrete, eob))
+        for model, base in ((j.model_a, j.model_b), (j.model_b, j.model_a)):  # either side may be asked about
+            side = j.outcome(model)
+            values = (j.share(model), (side + 1) / 2, float(side >= 0))  # score, discrete, equal or better
+            pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append(values)
     ratings: dict[tuple[str, str], dict[str, list[str]]] = {}
     for r in inp.ratings:
         if r.label is not None:
             ratings.setdefault((r.model, r.judge), {}).setdefault(r.prompt_id, []).append(r.label)
-    from lima_eval.report.summary import row_keys
-
     return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp))
 
 
@@ -101,6 +99,7 @@ class Result:
     baseline: str = ""
     judge: str = ""
     detail: str = ""
+    level: float = 0.95
 
     def describe(self) -> str:
         r = self.rule
@@ -116,7 +115,7 @@ class Result:
     def message(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
         value = f"{self.value:+.4f}" if self.rule.kind == "max_drop" else f"{self.value:.4f}"
-        return (f"{verdict}: {self.describe()}: {value}, 95% interval [{self.low:.4f}, {self.high:.4f}], "
+        return (f"{verdict}: {self.describe()}: {value}, {self.level:.0%} interval [{self.low:.4f}, {self.high:.4f}], "
                 f"n={self.n}{'; ' + self.detail if self.detail else ''}")
 
 
@@ -133,12 +132,16 @@ def _pick(options: list[str], given: str | None, what: str, where: str) -> str:
     return options[0]
 
 
-def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+def _known(run: RunData, model: str) -> None:
     if model not in run.models():
         from lima_eval.registry import suggest
 
         raise CheckInputError(f"{run.path}: no model '{model}'{suggest(model, sorted(run.models()))}; "
                               f"known: {', '.join(sorted(run.models()))}")
+
+
+def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+    _known(run, model)
     bases = sorted({b for m, b, _ in run.pairs if m == model})
     base = _pick(bases, baseline, "baseline", f"{run.path} (model {model})")
     judges = sorted({j for m, b, j in run.pairs if m == model and b == base})
@@ -160,9 +163,9 @@ def _weights(n: int, resamples: int, seed: int) -> np.ndarray:
     return bootstrap_weights(n, resamples, seed)
 
 
-def _decide(value_ok_low: float, value_ok_high: float, strict: bool) -> bool:
-    """passed, given whether the interval's ends are on the passing side."""
-    return bool(value_ok_low and value_ok_high) if strict else bool(value_ok_low or value_ok_high)
+def _decide(low_ok: bool, high_ok: bool, strict: bool) -> bool:
+    """Passed, given which ends of the interval are on the passing side: strict needs both, else one."""
+    return bool(low_ok and high_ok) if strict else bool(low_ok or high_ok)
 
 
 def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: int = 1000, seed: int = 0,
@@ -172,9 +175,8 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
     if rule.metric not in METRICS:
         raise CheckInputError(f"metric '{rule.metric}' is not one of {', '.join(METRICS)}")
     if rule.kind == "max_fail_share":
+        _known(new, rule.model)
         judges = sorted(j for m, j in new.ratings if m == rule.model)
-        if rule.model not in new.models():
-            _row(new, rule.model, None, None)  # raises the unknown-model error
         jd = _pick(judges, rule.judge, "rating judge", f"{new.path} (model {rule.model})")
         by_prompt = new.ratings[(rule.model, jd)]
         prompts = sorted(by_prompt)
@@ -184,7 +186,8 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
         lo, hi = interval((w @ fails) / (w @ counts), level)
         value = fails.sum() / counts.sum()
         passed = _decide(lo <= rule.threshold, hi <= rule.threshold, rule.strict)
-        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(counts.sum()), judge=jd)
+        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(counts.sum()), judge=jd,
+                      level=level)
     base, jd, by_new = _row(new, rule.model, rule.baseline, rule.judge)
     if rule.kind == "min_win_rate":
         prompts = sorted(by_new)
@@ -193,7 +196,7 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
         lo, hi = interval((w @ s) / (w @ c), level)
         value = s.sum() / c.sum()
         passed = _decide(lo >= rule.threshold, hi >= rule.threshold, rule.strict)
-        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(c.sum()), base, jd)
+        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(c.sum()), base, jd, level=level)
     if rule.kind != "max_drop":
         raise CheckInputError(f"unknown rule '{rule.kind}' (one of {', '.join(sorted(RULE_KEYS))})")
     if old is None:
@@ -212,7 +215,7 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
     passed = _decide(lo >= -rule.threshold, hi >= -rule.threshold, rule.strict)
     detail = (f"new {sn.sum() / cn.sum():.4f} vs old {so.sum() / co.sum():.4f} on {len(shared)} shared prompts "
               f"(paired bootstrap)")
-    return Result(rule, new.name, passed, float(diff), float(lo), float(hi), len(shared), base, jd, detail)
+    return Result(rule, new.name, passed, float(diff), float(lo), float(hi), len(shared), base, jd, detail, level)
 
 
 @dataclass
@@ -239,8 +242,10 @@ def read_rules(path: Path) -> Gate:
     unknown = set(data) - {"rules", "against", "resamples", "seed", "level"}
     if unknown:
         raise CheckInputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
-    gate = Gate(against=data.get("against"), resamples=int(data.get("resamples", 1000)),
-                seed=int(data.get("seed", 0)), level=float(data.get("level", 0.95)))
+    gate = Gate(against=data.get("against"), resamples=_number(path, data, "resamples", 1000, int),
+                seed=_number(path, data, "seed", 0, int), level=_number(path, data, "level", 0.95, float))
+    if not 0 < gate.level < 1 or gate.resamples < 1:
+        raise CheckInputError(f"{path}: level must be in (0, 1) and resamples at least 1")
     allowed = RULE_KEYS | {"model", "baseline", "judge", "metric", "old_model", "strict"}
     for i, raw in enumerate(data["rules"]):
         where = f"{path}, rules[{i}]"
@@ -259,10 +264,22 @@ def read_rules(path: Path) -> Gate:
             threshold = float(raw[kind])
         except (TypeError, ValueError):
             raise CheckInputError(f"{where}, {kind}: expected a number, got {raw[kind]!r}") from None
+        strict = raw.get("strict", False)
+        if not isinstance(strict, bool):
+            raise CheckInputError(f"{where}, strict: expected true or false, got {strict!r}")
+        if raw.get("metric", "win_rate") not in METRICS:
+            raise CheckInputError(f"{where}, metric: '{raw['metric']}' is not one of {', '.join(METRICS)}")
         gate.rules.append(Rule(kind=kind, threshold=threshold, model=str(raw["model"]), baseline=raw.get("baseline"),
                                judge=raw.get("judge"), metric=raw.get("metric", "win_rate"),
-                               old_model=raw.get("old_model"), strict=bool(raw.get("strict", False))))
+                               old_model=raw.get("old_model"), strict=strict))
     return gate
+
+
+def _number(path: Path, data: dict, key: str, default: Any, kind: type) -> Any:  # type: ignore[type-arg]
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise CheckInputError(f"{path}, {key}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+    return kind(value)
 
 
 def default_rules(new: RunData, old: RunData, max_drop: float) -> list[Rule]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Verdict = Literal["a", "b", "tie"]
+HUMAN = "human"  # the judge of every human label (annotators are told apart by `annotator`)
 VERDICTS: tuple[str, ...] = ("a", "b", "tie")
 
 
@@ -100,6 +101,23 @@ class Judgment:
         if self.probs:
             return self.probs.get("b", 0.0) + 0.5 * self.probs.get("tie", 0.0)
         return {"a": 0.0, "tie": 0.5, "b": 1.0}[self.verdict]
+
+    @property
+    def winner(self) -> str | None:
+        """The winning model's name, "tie", or None without a verdict."""
+        if self.verdict is None or self.verdict == "tie":
+            return self.verdict
+        return self.model_a if self.verdict == "a" else self.model_b
+
+    def outcome(self, model: str) -> int | None:
+        """The verdict from `model`'s side: +1 win, 0 tie, -1 loss; None without a verdict."""
+        w = self.winner
+        return None if w is None else 0 if w == "tie" else (1 if w == model else -1)
+
+    def share(self, model: str) -> float | None:
+        """`model`'s share of the win in [0, 1] (score_b seen from `model`'s side)."""
+        sb = self.score_b
+        return None if sb is None else (sb if model == self.model_b else 1.0 - sb)
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,19 @@ def test_the_shipped_example_through_pytester(pytester, runs):
     unusable = gate("worse", model="nobody")
     unusable.assert_outcomes(failed=2)  # CheckInputError, not an AssertionError: the message says why
     assert "no model 'nobody'" in unusable.stdout.str()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("resamples: many\nrules:\n  - {model: ckpt, min_win_rate: 0.5}\n", "resamples: expected an integer, got 'many'"),
+    ("level: 2\nrules:\n  - {model: ckpt, min_win_rate: 0.5}\n", "level must be in (0, 1)"),
+    ("rules:\n  - {model: ckpt, min_win_rate: 0.5, strict: 'yes'}\n", "rules[0], strict: expected true or false"),
+    ("rules:\n  - {model: ckpt, min_win_rate: 0.5, metric: accuracy}\n", "rules[0], metric: 'accuracy'"),
+    ("rules:\n  - {model: ckpt, min_win_rate: high}\n", "rules[0], min_win_rate: expected a number"),
+    ("rules: [\n", "not valid YAML"),
+])
+def test_bad_rules_files_exit_2_naming_the_key(tmp_path, text, message):
+    run = mt_bench_run(tmp_path, "new", range(1, 10))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(text)
+    out = run_cli("check", str(run), "--rules", str(rules))
+    assert out.returncode == 2 and message in out.stderr and f"{rules}" in out.stderr

@@ -21,9 +21,8 @@ from typing import Any, Callable
 
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
-from lima_eval.records import Generation, Judgment, content_id
+from lima_eval.records import HUMAN, Generation, Judgment, content_id
 
-HUMAN = "human"
 
 
 @dataclass

@@ -15,13 +15,12 @@ from typing import Callable, Iterator
 
 from lima_eval.errors import InputError, LimaEvalError
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
-from lima_eval.records import VERDICTS, Judgment, Rating, content_id
+from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
 
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
 RATING_REQUIRED = ("prompt_id", "model", "label", "annotator")
 OPTIONAL = ("comment",)
-HUMAN = "human"
 
 
 class HumanImportError(LimaEvalError):
@@ -126,7 +125,7 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str],
                      annotator=annotator, comment=values["comment"] or None)
         prior = existing.get(jid)
         if prior is not None:
-            if _same_label(prior, j):
+            if prior.winner == j.winner:
                 already += 1
                 continue
             bad("label", f"'{annotator}' already labelled prompt '{pid}' ({a} vs {b}) differently in an earlier "
@@ -177,12 +176,6 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
             continue
         out.append(r)
     return out, problems, already
-
-
-def _same_label(x: Judgment, y: Judgment) -> bool:
-    def winner(j: Judgment) -> str:
-        return "tie" if j.verdict == "tie" else (j.model_a if j.verdict == "a" else j.model_b)
-    return winner(x) == winner(y)
 
 
 def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:

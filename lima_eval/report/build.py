@@ -20,8 +20,6 @@ from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)
 
-HUMAN = "human"
-
 
 def load_run_config(store: RunStore) -> RunConfig:
     cfg = _build(RunConfig, store.read_config(), "")

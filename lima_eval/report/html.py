@@ -144,12 +144,7 @@ def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
     verdicts: dict[str, list[tuple[str, str, str, str, str]]] = {}
     for j in inp.judgments:
         model, base = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
-        if j.verdict is None:
-            outcome = "error"
-        elif j.verdict == "tie":
-            outcome = "tie"
-        else:
-            outcome = "win" if (j.model_a if j.verdict == "a" else j.model_b) == model else "loss"
+        outcome = {None: "error", 1: "win", 0: "tie", -1: "loss"}[j.outcome(model)]
         who = j.judge + (f" ({j.annotator})" if j.annotator else "")
         verdicts.setdefault(j.prompt_id, []).append((who, model, base, outcome, j.error or ""))
     ratings: dict[str, list[str]] = {}

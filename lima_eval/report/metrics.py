@@ -1,4 +1,4 @@
-"""Pure counting over records: orientation, combining both-order judgments, order effects, token usage."""
+"""Pure counting over records: combining both-order judgments, order effects, token usage."""
 
 from __future__ import annotations
 
@@ -7,16 +7,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from lima_eval.records import Judgment, Rating
-
-
-def oriented(j: Judgment, model: str, baseline: str) -> str | None:
-    """The verdict from `model`'s side: win / tie / loss; None if the judgment is about another pair."""
-    if {j.model_a, j.model_b} != {model, baseline} or j.verdict is None:
-        return None
-    if j.verdict == "tie":
-        return "tie"
-    winner = j.model_a if j.verdict == "a" else j.model_b
-    return "win" if winner == model else "loss"
 
 
 def combine_orders(judgments: list[Judgment], rule: str) -> list[Judgment]:

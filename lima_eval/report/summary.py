@@ -14,12 +14,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from lima_eval.records import Generation, Judgment, Rating
+from lima_eval.records import HUMAN, Generation, Judgment, Rating
 from lima_eval.report.stats import (BOOTSTRAP, PairTable, agreement, bootstrap_weights, bradley_terry, elo,
                                     interval, length_controlled, length_controlled_interval, longer_answer_share,
                                     row_stats)
 
-HUMAN = "human"
 
 
 def _r(x: Any, nd: int = 6) -> Any:
@@ -84,12 +83,12 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
         if j.verdict is None:
             errors[r] += 1
             continue
-        model_is_a = j.model_a == model_of[r]
-        sb = j.score_b
+        model = model_of[r]
+        model_is_a = j.model_a == model
         cols["prompt"].append(prompts.setdefault(j.prompt_id, len(prompts)))
         cols["row"].append(r)
-        cols["score"].append(1.0 - sb if model_is_a else sb)
-        cols["verdict"].append(0 if j.verdict == "tie" else (1 if (j.verdict == "a") == model_is_a else -1))
+        cols["score"].append(j.share(model))
+        cols["verdict"].append(j.outcome(model))
         la = by_id.get(j.generation_a or "", by_key.get((j.prompt_id, j.model_a, j.turn), math.nan))
         lb = by_id.get(j.generation_b or "", by_key.get((j.prompt_id, j.model_b, j.turn), math.nan))
         cols["len_model"].append(la if model_is_a else lb)
@@ -227,7 +226,7 @@ def _verdict_sets(judgments: Iterable[Judgment]) -> dict[str, dict[tuple, int]]:
             continue
         first, second = sorted((j.model_a, j.model_b))
         item = (j.prompt_id, first, second, j.turn)
-        v = 0 if j.verdict == "tie" else (1 if (j.model_a if j.verdict == "a" else j.model_b) == first else -1)
+        v = j.outcome(first)
         key = f"{HUMAN}:{j.annotator}" if j.judge == HUMAN and j.annotator else j.judge
         out.setdefault(key, {})[item] = v
     annotators = [k for k in out if k.startswith(HUMAN + ":")]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from lima_eval.config import BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, _build, parse_overrides, validate
 from lima_eval.errors import LimaEvalError
-from lima_eval.report.metrics import oriented
 from lima_eval.sft.recipe import SFTConfig
 
 
@@ -48,9 +47,8 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
     rows = []
     for e in epochs:
         name = f"epoch-{e}"
-        res = [oriented(j, name, j.model_b if j.model_a == name else j.model_a)
-               for j in judgments if name in (j.model_a, j.model_b)]
-        counts = {k: sum(1 for r in res if r == k) for k in ("win", "tie", "loss")}
+        res = [j.outcome(name) for j in judgments if name in (j.model_a, j.model_b)]
+        counts = {k: sum(1 for r in res if r == v) for k, v in (("win", 1), ("tie", 0), ("loss", -1))}
         errors = sum(1 for r in res if r is None)
         n = sum(counts.values())
         score = (counts["win"] + 0.5 * counts["tie"]) / n if n else float("nan")
