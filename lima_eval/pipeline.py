@@ -97,11 +97,12 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
 def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True,
               use_cache: bool = True) -> tuple[StageCounts, int]:
     """Every judge of the config in turn (the pairwise `judge`, then `judges`)."""
-    from lima_eval.judging.stage import judge_stage
+    from lima_eval.judging.stage import answers_on_disk, judge_stage
 
     total, skipped = StageCounts(), 0
+    answers = answers_on_disk(cfg, prompts, store.generations())  # judging writes no answers: read them once
     for spec in cfg.all_judges():
-        counts, missing = judge_stage(cfg, spec, prompts, store, show, use_cache)
+        counts, missing = judge_stage(cfg, spec, prompts, store, show, use_cache, answers)
         total.add(counts)
         skipped += missing
     return total, skipped

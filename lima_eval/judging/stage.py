@@ -27,8 +27,11 @@ class Plan:
     skipped: int  # prompts (or pairs) where an answer the judge needs is missing
 
 
-def _answers(cfg: RunConfig, prompts: list[Prompt], store: RunStore) -> dict[tuple[str, str, int], Generation]:
-    gens = store.generations()
+Answers = dict[tuple[str, str, int], Generation]
+
+
+def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]) -> Answers:
+    """(prompt id, model, turn) -> this config's answer, for every answer without an error."""
     out: dict[tuple[str, str, int], Generation] = {}
     for spec in cfg.models:
         ident = spec.identity() | {"seed": cfg.seed}
@@ -40,10 +43,12 @@ def _answers(cfg: RunConfig, prompts: list[Prompt], store: RunStore) -> dict[tup
     return out
 
 
-def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore) -> Plan:
-    """The items this judge is asked about, given the answers on disk."""
+def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore,
+         answers: Answers | None = None) -> Plan:
+    """The items this judge is asked about, given the answers on disk (pass `answers` to share one read)."""
     definition = load_definition(spec.name)
-    answers = _answers(cfg, prompts, store)
+    if answers is None:
+        answers = answers_on_disk(cfg, prompts, store.generations())
     ident = identity(spec, cfg.seed)
     items: list[Item] = []
     skipped = 0
@@ -73,10 +78,10 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
 
 
 def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore, show: bool = True,
-                use_cache: bool = True) -> tuple[StageCounts, int]:
+                use_cache: bool = True, answers: Answers | None = None) -> tuple[StageCounts, int]:
     """Judge what is not on disk yet; returns the counts and how many items lacked an answer."""
     counts = StageCounts()
-    p = plan(cfg, spec, prompts, store)
+    p = plan(cfg, spec, prompts, store, answers)
     definition, label = p.definition, judge_label(spec)
     rating = definition.is_rating
     done = store.ratings() if rating else store.judgments()

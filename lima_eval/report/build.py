@@ -12,7 +12,7 @@ from pathlib import Path
 from lima_eval.config import JudgeSpec, RunConfig, _build, validate
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
-from lima_eval.records import Judgment, Prompt, Rating
+from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.summary import Inputs, bt_ratings, judge_agreement, pair_table, pairwise_rows, rating_rows, row_keys
@@ -38,14 +38,16 @@ class JudgeRecords:
     ratings: list[Rating]
 
 
-def _current(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> list[JudgeRecords]:
+def _current(store: RunStore, cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]
+             ) -> list[JudgeRecords]:
     """Model judgments and ratings of the items this config asks for (not leftovers of an older config)."""
     from lima_eval.judging.items import judge_label
-    from lima_eval.judging.stage import plan
+    from lima_eval.judging.stage import answers_on_disk, plan
 
     judgments, ratings, out = store.judgments(), store.ratings(), []
+    answers = answers_on_disk(cfg, prompts, gens)
     for spec in cfg.all_judges():
-        p = plan(cfg, spec, prompts, store)
+        p = plan(cfg, spec, prompts, store, answers)
         wanted = [i.id for i in p.items]
         out.append(JudgeRecords(spec, judge_label(spec), p.definition,
                                 [judgments[i] for i in wanted if i in judgments],
@@ -101,7 +103,8 @@ def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: in
                                                                                                 list[JudgeRecords]]:
     """Everything the report counts: this config's judge records (order-both combined), human and imported
     labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
-    groups = _current(store, cfg, prompts)
+    gens = store.generations()
+    groups = _current(store, cfg, prompts, gens)
     judgments: list[Judgment] = []
     for g in groups:
         judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
@@ -109,7 +112,7 @@ def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: in
     ratings = [r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
     labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
-    inp = Inputs(judgments=judgments, ratings=ratings, generations=store.generations(), pairs=list(cfg.pairs()),
+    inp = Inputs(judgments=judgments, ratings=ratings, generations=gens, pairs=list(cfg.pairs()),
                  baselines=list(cfg.baselines), rating_labels=labels,
                  tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
                  seed=cfg.seed, resamples=resamples)

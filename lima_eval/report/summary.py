@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations
 from typing import Any, Iterable
 
@@ -42,14 +43,15 @@ class Inputs:
     seed: int = 0
     resamples: int = BOOTSTRAP
 
-
-def _lengths(gens: dict[str, Generation]) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
-    by_id, by_key = {}, {}
-    for g in gens.values():
-        if g.error is None:
-            by_id[g.id] = len(g.text)
-            by_key[(g.prompt_id, g.model, g.turn)] = len(g.text)
-    return by_id, by_key
+    @cached_property
+    def lengths(self) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
+        """Answer lengths in characters, by generation id and by (prompt id, model, turn)."""
+        by_id, by_key = {}, {}
+        for g in self.generations.values():
+            if g.error is None:
+                by_id[g.id] = len(g.text)
+                by_key[(g.prompt_id, g.model, g.turn)] = len(g.text)
+        return by_id, by_key
 
 
 def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
@@ -72,7 +74,7 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
     """The readable judgments as a PairTable, the prompt index, and errors per row."""
     index = {(frozenset((m, b)), judge): i for i, (m, b, judge) in enumerate(rows)}
     model_of = [m for m, _, _ in rows]
-    by_id, by_key = _lengths(inp.generations)
+    by_id, by_key = inp.lengths
     prompts: dict[str, int] = {}
     errors = np.zeros(len(rows), dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("prompt", "row", "score", "verdict", "len_model", "len_base")}
@@ -247,7 +249,7 @@ def _verdict_sets(judgments: Iterable[Judgment]) -> dict[str, dict[tuple, int]]:
 def judge_agreement(inp: Inputs, max_annotator_pairs: int = 6) -> list[dict[str, Any]]:
     """Every pair of judges that labelled the same items, with the longer-answer judge as a floor."""
     sets = _verdict_sets(inp.judgments)
-    _, by_key = _lengths(inp.generations)
+    _, by_key = inp.lengths
     annotators = [k for k in sets if k.startswith(HUMAN + ":")]
     out = []
     for a, b in combinations(sets, 2):
