@@ -56,6 +56,23 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def server_run_config(tmp_path: Path, base_url: str, benchmark: dict[str, Any], name: str = "run",
+                      endpoint: dict[str, Any] | None = None, model_ids: tuple[str, str] = ("mine", "base"),
+                      model_extra: dict[str, Any] | None = None, judge: dict[str, Any] | None = None,
+                      judges: tuple[dict[str, Any], ...] = (), **top: Any) -> Path:
+    """A run config whose two models ("mine" under test, "base" the baseline) and judge(s) all talk to one
+    OpenAI-compatible test server; the server sees the models as `model_ids`."""
+    ep = {"backend": "openai", "base_url": base_url, "max_retries": 0, "concurrency": 4} | (endpoint or {})
+    data = {
+        "name": name, "output_dir": str(tmp_path / "results"), "benchmark": benchmark,
+        "models": [{"name": n, "model": m, **ep, **(model_extra or {})} for n, m in zip(("mine", "base"), model_ids)],
+        "baselines": ["base"],
+        "judge": {"model": "gpt-4o", **ep, **(judge or {})},
+        "judges": [{"model": "gpt-4o", **ep, **j} for j in judges],
+    } | top
+    return write_config(tmp_path / f"{name}.yaml", data)
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess:
     full_env = dict(os.environ) | {"TRANSFORMERS_VERBOSITY": "error"} | (env or {})

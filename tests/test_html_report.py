@@ -3,7 +3,7 @@
 import json
 import re
 
-from conftest import browse, write_config
+from conftest import browse, server_run_config
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.testing.openai_server import OpenAITestServer
@@ -28,11 +28,8 @@ def test_report_html_renders_and_model_text_runs_nothing(tmp_path, chromium):
         {"id": f"q{i}", "prompt": f"Question {i}?", "category": "general"} for i in range(5)]
     prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with OpenAITestServer(responder=responder) as server:
-        endpoint = {"backend": "openai", "base_url": server.base_url, "max_retries": 0}
-        cfg = load_config(write_config(tmp_path / "c.yaml", {
-            "name": "xss", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
-            "models": [{"name": n, "model": n, **endpoint} for n in ("mine", "base")], "baselines": ["base"],
-            "judge": {"model": "judge", "order": "both", **endpoint}}))
+        cfg = load_config(server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts)},
+                                            name="xss", judge={"model": "judge", "order": "both"}))
         run(cfg, show_progress=False)
     page = cfg.run_dir / "report" / "report.html"
     html = page.read_text()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import run_cli, write_config
+from conftest import run_cli, server_run_config
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.report.metrics import combine_orders
@@ -45,18 +45,9 @@ def judge(body):
 
 
 def config(tmp_path, server, prompts_file, name="run", judge_extra=None, judges=(), benchmark=None,
-           model_extra=None, **top):
-    endpoint = {"backend": "openai", "base_url": server.base_url, "max_retries": 0, "concurrency": 4}
-    models = [{"name": n, "model": n, **endpoint, **(model_extra or {})} for n in ("mine", "base")]
-    data = {
-        "name": name, "output_dir": str(tmp_path / "results"),
-        "benchmark": benchmark or {"name": "file", "path": str(prompts_file)},
-        "models": models,
-        "baselines": ["base"],
-        "judge": {"model": "gpt-4o", **endpoint, **(judge_extra or {})},
-        "judges": [{"model": "gpt-4o", **endpoint, **j} for j in judges],
-    } | top
-    return write_config(tmp_path / f"{name}.yaml", data)
+           model_extra=None):
+    return server_run_config(tmp_path, server.base_url, benchmark or {"name": "file", "path": str(prompts_file)},
+                             name=name, model_extra=model_extra, judge=judge_extra, judges=judges)
 
 
 def test_order_both_stores_two_judgments_per_pair_and_combines_by_the_rule(tmp_path, prompts_file):

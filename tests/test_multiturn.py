@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import longer_answer_judge, write_config
+from conftest import longer_answer_judge, server_run_config
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import BenchmarkSpec, load_config
 from lima_eval.pipeline import run
@@ -36,13 +36,9 @@ def test_second_turn_sees_first_answer_and_resume_mid_conversation(tmp_path):
         return None
 
     with OpenAITestServer(responder=responder, fault=fault) as server:
-        endpoint = {"backend": "openai", "base_url": server.base_url, "max_retries": 0, "concurrency": 2}
-        cfg_path = write_config(tmp_path / "c.yaml", {
-            "name": "mt", "output_dir": str(tmp_path / "results"),
-            "benchmark": {"name": "mt-bench", "path": str(questions)},
-            "models": [{"name": "mine", "model": "m1", **endpoint}, {"name": "base", "model": "m2", **endpoint}],
-            "baselines": ["base"], "judge": {"model": "j", **endpoint},
-        })
+        cfg_path = server_run_config(tmp_path, server.base_url, {"name": "mt-bench", "path": str(questions)},
+                                     name="mt", endpoint={"concurrency": 2}, model_ids=("m1", "m2"),
+                                     judge={"model": "j"})
         first = run(load_config(cfg_path), show_progress=False)
         assert (first.generations.new, first.generations.errors) == (20, 10)  # every turn-2 request failed
         before = server.requests

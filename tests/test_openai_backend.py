@@ -98,7 +98,7 @@ def test_official_api_without_key_is_a_clear_error(monkeypatch):
 def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path):
     import json
 
-    from conftest import write_config
+    from conftest import server_run_config
     from lima_eval.config import load_config
     from lima_eval.pipeline import run
     from lima_eval.store import RunStore
@@ -121,14 +121,9 @@ def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path)
         return ("latency", 0.05)
 
     with OpenAITestServer(fault=fault) as server:
-        endpoint = {"backend": "openai", "base_url": server.base_url, "max_retries": 2, "timeout": 0.5,
-                    "concurrency": 4}
-        cfg_path = write_config(tmp_path / "c.yaml", {
-            "name": "faults", "output_dir": str(tmp_path / "results"),
-            "benchmark": {"name": "file", "path": str(prompts)},
-            "models": [{"name": "mine", "model": "m", **endpoint}, {"name": "base", "model": "b", **endpoint}],
-            "baselines": ["base"], "judge": {"model": "j", **endpoint},
-        })
+        cfg_path = server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts)},
+                                     name="faults", endpoint={"max_retries": 2, "timeout": 0.5},
+                                     model_ids=("m", "b"), judge={"model": "j"})
         first = run(load_config(cfg_path), show_progress=False)
         gens = RunStore(tmp_path / "results" / "faults").generations().values()
         assert len(gens) == 48  # every prompt of both models has an answer or a recorded error
