@@ -55,6 +55,9 @@ def test_alpaca_eval_cli_builds_a_report_and_a_second_import_adds_nothing(shared
     assert row["n"] == 805
     again = run_cli("import-judgments", str(tmp_path / "ae2"), str(path), "--format", "alpaca-eval")
     assert "imported 0 judgment(s)" in again.stderr and "805 already there" in again.stderr
+    prompts = [json.loads(x) for x in (tmp_path / "ae2/prompts.jsonl").read_text().splitlines()]
+    assert len(prompts) == 805 and prompts[0]["id"] == "0"  # the instructions, once, for the answer browser
+    assert prompts[0]["prompt"] == json.loads(path.read_text())[0]["instruction"]
 
 
 def test_pandalm_human_labels_and_judge_results_join_on_idx(shared_data, tmp_path):

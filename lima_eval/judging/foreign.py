@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from lima_eval.benchmarks import IMPORTED
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
 from lima_eval.records import HUMAN, Generation, Judgment, content_id
@@ -208,13 +209,11 @@ def _prompt_ids(store: Any) -> dict[str, str]:
     return {p.text: p.id for p in load_prompts(cfg.benchmark)}
 
 
-IMPORTED = "imported"
-
-
 def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[str, str]) -> None:
     """A run made by imports gets a config naming the imported models (the report needs models and baselines)
     and, when the file had them, the prompt texts in RUN/prompts.jsonl (for the answer browser)."""
     from lima_eval.config import to_plain
+    from lima_eval.store import append_jsonl, read_jsonl
 
     path = store.root / "config.yaml"
     data = store.read_config() if path.exists() else None
@@ -232,17 +231,8 @@ def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[st
         if fmt == "alpaca-eval" and r.model_a not in baselines:
             baselines.append(r.model_a)
     prompts_path = store.root / "prompts.jsonl"
-    if texts:
-        import json
-
-        known = {}
-        if prompts_path.exists():
-            known = {str(r["id"]): r["prompt"] for r in map(json.loads, prompts_path.read_text().splitlines()) if r}
-        store.root.mkdir(parents=True, exist_ok=True)
-        with prompts_path.open("a", encoding="utf-8") as f:
-            for pid, text in texts.items():
-                if pid not in known:
-                    f.write(json.dumps({"id": pid, "prompt": text}, ensure_ascii=False) + "\n")
+    known = {str(r["id"]) for r in read_jsonl(prompts_path)}
+    append_jsonl(prompts_path, [{"id": pid, "prompt": text} for pid, text in texts.items() if pid not in known])
     bench = BenchmarkSpec(name=IMPORTED, path=str(prompts_path) if prompts_path.exists() else None)
     cfg = RunConfig(name=store.root.name, benchmark=bench, baselines=baselines,
                     round_robin=not baselines,
