@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,8 +27,9 @@ NAMES = ("smollm2-135m-instruct", "gemma3-270m", "tiny-random")
 
 
 def cache_root() -> Path:
-    root = os.environ.get("LIMA_EVAL_CACHE") or Path.home() / ".cache" / "lima-eval"
-    return Path(root) / "models"
+    from lima_eval.resources import cache_dir
+
+    return cache_dir() / "models"
 
 
 def resolve(model: str) -> str:

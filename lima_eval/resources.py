@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -17,3 +18,8 @@ def data_dir(kind: str) -> Path:
 
 def default_config_path() -> Path:
     return _PKG / "quickstart.yaml"
+
+
+def cache_dir() -> Path:
+    """lima-eval's cache folder (converted models, judge replies): $LIMA_EVAL_CACHE or ~/.cache/lima-eval."""
+    return Path(os.environ.get("LIMA_EVAL_CACHE") or Path.home() / ".cache" / "lima-eval")

@@ -1,7 +1,7 @@
 """A persistent judge-reply cache: one SQLite file (standard library), shared by runs and processes.
 
 Keyed by a hash of what determines the reply: the judge endpoint's identity (backend, model, sampling,
-prompt format, system prompt, dtype), the seed, the rendered messages and the logprob request. Only replies
+prompt format, system prompt, dtype, seed), the rendered messages and the logprob request. Only replies
 that came back are stored; failed calls are not, so they are retried. WAL mode and a busy timeout make
 concurrent writers from several processes safe.
 """
@@ -18,20 +18,19 @@ from typing import Any
 from lima_eval.backends.base import Completion, LogprobRequest, Messages
 from lima_eval.errors import StoreError
 from lima_eval.records import content_id
+from lima_eval.resources import cache_dir
 
 
 def default_path() -> Path:
     """$LIMA_EVAL_JUDGE_CACHE, else judge-cache.sqlite in the lima-eval cache folder."""
     explicit = os.environ.get("LIMA_EVAL_JUDGE_CACHE")
-    if explicit:
-        return Path(explicit)
-    root = os.environ.get("LIMA_EVAL_CACHE") or Path.home() / ".cache" / "lima-eval"
-    return Path(root) / "judge-cache.sqlite"
+    return Path(explicit) if explicit else cache_dir() / "judge-cache.sqlite"
 
 
-def cache_key(identity: dict[str, Any], seed: int, messages: Messages, logprobs: LogprobRequest | None) -> str:
+def cache_key(identity: dict[str, Any], messages: Messages, logprobs: LogprobRequest | None) -> str:
+    """`identity` is the judge's (judging.items.identity: endpoint, sampling, seed, logprob setting)."""
     want = None if logprobs is None else {"top": logprobs.top, "candidates": list(logprobs.candidates)}
-    return content_id("judge-cache", identity, seed, messages, want, length=40)
+    return content_id("judge-cache", identity, messages, want, length=40)
 
 
 def _encode(c: Completion) -> str:

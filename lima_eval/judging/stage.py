@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Union
+from typing import Callable, Union
 
-from lima_eval.backends.base import Completion, LogprobRequest, Messages, open_backend
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, open_backend
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
@@ -109,27 +109,25 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
         counts.failed_calls += sum(1 for r in records if r.error_kind == "call")
         progress.update(len(records))
 
+    # Whether the reply prefix is prefilled depends on the backend; the cache key on the messages sent.
+    prefill = bool(definition.reply_prefix) and _prefills(spec)
+    prefix = (definition.reply_prefix or "") if prefill else ""
+    ident = identity(spec, cfg.seed)
     backend = None
     try:
         for start in range(0, len(todo), 4096):
             block = todo[start:start + 4096]
-            # Whether the reply prefix is prefilled depends on the backend; the cache key on the messages sent.
-            prefill = bool(definition.reply_prefix) and _prefills(spec, backend)
-            prefix = (definition.reply_prefix or "") if prefill else ""
             msgs = [i.messages(definition, prefill) for i in block]
-            ident = identity(spec, cfg.seed)
-            keys = []
+            rest: list[tuple[Item, Messages, str]] = [(i, m, "") for i, m in zip(block, msgs)]
             if cache is not None:
                 from lima_eval.judging.cache import cache_key
 
-                keys = [cache_key(ident, cfg.seed, m, want) for m in msgs]
-                hits = cache.get_many(keys)
+                rest = [(i, m, cache_key(ident, m, want)) for i, m, _ in rest]
+                hits = cache.get_many([k for _, _, k in rest])
                 counts.cache_hits += len(hits)
                 if hits:
-                    save([record(i, hits[k], prefix, True) for i, k in zip(block, keys) if k in hits])
-                rest = [(i, m, k) for i, m, k in zip(block, msgs, keys) if k not in hits]
-            else:
-                rest = [(i, m, "") for i, m in zip(block, msgs)]
+                    save([record(i, hits[k], prefix, True) for i, _, k in rest if k in hits])
+                rest = [r for r in rest if r[2] not in hits]
             if not rest:
                 continue
             if backend is None:
@@ -140,28 +138,7 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
                 if cache is not None:
                     cache.put_many([(k, o) for (_, _, k), o in zip(batch, outs)])
 
-            if backend.streams_results:
-                # Every request of the block in one go, `concurrency` in flight all the time; results are
-                # saved in small batches as they arrive, so no slot waits for a chunk to finish.
-                pending: list[tuple[int, Completion]] = []
-                last = [time.monotonic()]
-
-                def arrived(idx: int, out: Completion) -> None:
-                    pending.append((idx, out))
-                    if len(pending) >= SAVE_EVERY or time.monotonic() - last[0] > SAVE_SECONDS:
-                        flush()
-
-                def flush() -> None:
-                    finished([rest[i] for i, _ in pending], [o for _, o in pending])
-                    pending.clear()
-                    last[0] = time.monotonic()
-
-                backend.generate([m for _, m, _ in rest], logprobs=want, on_result=arrived)
-                flush()
-                continue
-            for c0 in range(0, len(rest), backend.chunk_size):
-                chunk = rest[c0:c0 + backend.chunk_size]
-                finished(chunk, backend.generate([m for _, m, _ in chunk], logprobs=want))
+            ask(backend, rest, want, finished)
     finally:
         if backend is not None:
             counts.calls += backend.calls
@@ -172,10 +149,43 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
     return counts, p.skipped
 
 
-def _prefills(spec: JudgeSpec, backend: object | None) -> bool:
-    """Whether this judge endpoint continues a reply prefix (known before opening it: by backend class)."""
-    if backend is not None:
-        return bool(getattr(backend, "supports_prefill", False))
+Batch = list[tuple[Item, Messages, str]]
+
+
+def ask(backend: Backend, requests: Batch, want: LogprobRequest | None,
+        finished: Callable[[Batch, list[Completion]], None]) -> None:
+    """Send the requests; finished(batch, completions) is called as results come in.
+
+    A streaming backend (API) gets every request at once, `concurrency` in flight all the time, and results
+    are handed on every SAVE_EVERY replies or SAVE_SECONDS, so no slot waits for a chunk to finish. Other
+    backends get chunks of their chunk_size.
+    """
+    if not backend.streams_results:
+        for c0 in range(0, len(requests), backend.chunk_size):
+            chunk = requests[c0:c0 + backend.chunk_size]
+            finished(chunk, backend.generate([m for _, m, _ in chunk], logprobs=want))
+        return
+    pending: list[tuple[int, Completion]] = []
+    last = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last
+        finished([requests[i] for i, _ in pending], [o for _, o in pending])
+        pending.clear()
+        last = time.monotonic()
+
+    def arrived(idx: int, out: Completion) -> None:
+        pending.append((idx, out))
+        if len(pending) >= SAVE_EVERY or time.monotonic() - last > SAVE_SECONDS:
+            flush()
+
+    backend.generate([m for _, m, _ in requests], logprobs=want, on_result=arrived)  # type: ignore[call-arg]
+    if pending:
+        flush()
+
+
+def _prefills(spec: JudgeSpec) -> bool:
+    """Whether this judge endpoint continues a reply prefix (a class attribute: known before opening it)."""
     from lima_eval.registry import BACKENDS
 
     return bool(getattr(BACKENDS.load(spec.backend), "supports_prefill", False))
