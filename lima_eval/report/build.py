@@ -13,6 +13,7 @@ from lima_eval.config import JudgeSpec, RunConfig, _build, validate
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import Generation, Judgment, Prompt, Rating
+from lima_eval.report.html import ci, pct, write_html
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.summary import Inputs, bt_ratings, judge_agreement, pair_table, pairwise_rows, rating_rows, row_keys
@@ -191,8 +192,6 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
                 _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
     (out / "report.md").write_text(text, encoding="utf-8")
-    from lima_eval.report.html import write_html
-
     write_html(out / "report.html", cfg, summary, figures, inp, prompts)
     return out
 
@@ -212,10 +211,6 @@ def _flat_rating(r: dict) -> dict:  # type: ignore[type-arg]
         flat[f"share_{label}"] = share["share"]
         flat[f"share_{label}_ci_low"], flat[f"share_{label}_ci_high"] = share["ci_low"], share["ci_high"]
     return flat
-
-
-def _pct(x: object) -> str:
-    return "-" if x is None else f"{100 * float(x):.1f}"  # type: ignore[arg-type]
 
 
 def _bt_markdown(summary: dict) -> str:  # type: ignore[type-arg]
@@ -245,7 +240,7 @@ def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:  # type: ig
         lines += ["| judge | model | subset | n | " + " | ".join(labels) + " | mean [95%] | errors |",
                   "|---|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
         for r in mine:
-            cells = " | ".join(f"{r['counts'].get(k, 0)} ({_pct(r['shares'].get(k, {}).get('share'))}%)"
+            cells = " | ".join(f"{r['counts'].get(k, 0)} ({pct(r['shares'].get(k, {}).get('share'))}%)"
                                for k in labels)
             mean = "-" if r["mean_score"] is None else (
                 f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]")
@@ -263,10 +258,10 @@ def _agreement_markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         floor = "-" if r.get("longer_answer_vs_a") is None else (
-            f"{_pct(r['longer_answer_vs_a'])}% / {_pct(r['longer_answer_vs_b'])}%")
+            f"{pct(r['longer_answer_vs_a'])}% / {pct(r['longer_answer_vs_b'])}%")
         kappa = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
-        lines.append(f"| {r['judge_a']} | {r['judge_b']} | {r['n']} | {_pct(r['tie_discounted'])}% | "
-                     f"{_pct(r['with_ties'])}% | {_pct(r['without_ties'])}% | {kappa} | {floor} |")
+        lines.append(f"| {r['judge_a']} | {r['judge_b']} | {r['n']} | {pct(r['tie_discounted'])}% | "
+                     f"{pct(r['with_ties'])}% | {pct(r['without_ties'])}% | {kappa} | {floor} |")
     lines += ["", "Tie-discounted accuracy is LIMA's: 1 when both judges agree, 0.5 when exactly one says tie, 0 "
               "otherwise. The floor is the same figure for a judge that always picks the longer answer."]
     return "\n".join(lines) + "\n"
@@ -289,11 +284,6 @@ def _cards_markdown(cards: list[dict[str, object]]) -> str:
               "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none.",
               ""]
     return "\n".join(lines) + "\n"
-def _ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
-    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
-    return f"{_pct(r[key])} [{_pct(lo)}, {_pct(hi)}]"
-
-
 def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int,  # type: ignore[type-arg]
               figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
@@ -307,7 +297,7 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
     for r in rows:
         lines.append(f"| {r['judge']} | {r['model']} | {r['baseline']} | {r['n']} | {r['win']} ({r['win_pct']:.0f}%) | "
                      f"{r['tie']} ({r['tie_pct']:.0f}%) | {r['loss']} ({r['loss_pct']:.0f}%) | {r['errors']} | "
-                     f"{_ci(r, 'win_rate')} | {_ci(r, 'equal_or_better')} | {_ci(r, 'length_controlled_win_rate')} |")
+                     f"{ci(r, 'win_rate')} | {ci(r, 'equal_or_better')} | {ci(r, 'length_controlled_win_rate')} |")
     if not rows:
         lines.append("| (no judgments yet) | | | | | | | | | | |")
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "

@@ -58,25 +58,27 @@ def e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
 
 
-def _pct(x: Any) -> str:
+def pct(x: Any) -> str:
+    """A fraction as a percentage with one decimal ('-' for none); shared by the Markdown and HTML tables."""
     return "-" if x is None else f"{100 * float(x):.1f}"
 
 
-def _img(path: Path | None, alt: str) -> str:
+def ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
+    """'value [low, high]' in percent for a summary row's rate and its interval."""
+    return f"{pct(r.get(key))} [{pct(r.get(key + '_ci_low'))}, {pct(r.get(key + '_ci_high'))}]"
+
+
+def img(path: Path | None, alt: str) -> str:
     if path is None or not Path(path).exists():
         return ""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return f'<p><img alt="{e(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
+def table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
-    return f"{_pct(r.get(key))} [{_pct(r.get(key + '_ci_low'))}, {_pct(r.get(key + '_ci_high'))}]"
 
 
 def _mean(r: dict) -> str:  # type: ignore[type-arg]
@@ -86,46 +88,46 @@ def _mean(r: dict) -> str:  # type: ignore[type-arg]
 
 
 def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
-    out = ["<h2>Win / tie / loss</h2>", _img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
-           _table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
+    out = ["<h2>Win / tie / loss</h2>", img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
+           table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
                    "equal or better % [95%]", "length-controlled % [95%]", "prefers longer % [95%]"],
                   [[r["judge"], r["model"], r["baseline"], r["n"], r["win"], r["tie"], r["loss"], r["errors"],
-                    _ci(r, "win_rate"), _ci(r, "equal_or_better"), _ci(r, "length_controlled_win_rate"),
-                    _ci(r, "prefers_longer")] for r in summary["rows"]]),
+                    ci(r, "win_rate"), ci(r, "equal_or_better"), ci(r, "length_controlled_win_rate"),
+                    ci(r, "prefers_longer")] for r in summary["rows"]]),
            '<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. Intervals: 95% '
            'percentile bootstrap over prompts.</p>']
     if summary["bradley_terry"]:
         out += ["<h2>Bradley-Terry ratings</h2>",
-                _table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],
+                table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],
                        [[r["judge"], r["model"] + (" (anchor)" if r["model"] == r["anchor"] else ""),
                          f"{r['rating']:.0f}", f"{r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f}",
                          f"{r['p_beats_anchor']:.2f}"]
                         for r in summary["bradley_terry"]])]
     ratings = summary["ratings"]
     if ratings:
-        out += ["<h2>Absolute ratings</h2>", _img(figures.get("ratings"), "rating shares")]
+        out += ["<h2>Absolute ratings</h2>", img(figures.get("ratings"), "rating shares")]
         for scale in dict.fromkeys(r["scale"] for r in ratings):
             mine = [r for r in ratings if r["scale"] == scale]
             labels = mine[0]["labels"]
-            out.append(_table(["judge", "model", "subset", "n"] + [f"{k} %" for k in labels] + ["mean [95%]", "errors"],
+            out.append(table(["judge", "model", "subset", "n"] + [f"{k} %" for k in labels] + ["mean [95%]", "errors"],
                               [[r["judge"], r["model"], r["subset"], r["n"]]
-                               + [_pct(r["shares"].get(k, {}).get("share")) for k in labels]
+                               + [pct(r["shares"].get(k, {}).get("share")) for k in labels]
                                + [_mean(r), r["errors"]] for r in mine]))
     if summary["judges"]:
-        out += ["<h2>Judges</h2>", _table(
+        out += ["<h2>Judges</h2>", table(
             ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",
              "tokens in / out", "cost (USD)"],
             [[c["judge"], c["order"], c["records"], c["errors"], c["failed_calls"],
-              _pct(c.get("position_consistency")), _pct(c.get("first_position_win_rate")),
+              pct(c.get("position_consistency")), pct(c.get("first_position_win_rate")),
               f"{c['prompt_tokens']:,} / {c['completion_tokens']:,}",
               "-" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in summary["judges"]])]
     if summary["agreement"]:
-        out += ["<h2>Judge agreement</h2>", _table(
+        out += ["<h2>Judge agreement</h2>", table(
             ["judge A", "judge B", "n", "tie-discounted %", "with ties %", "without ties %", "Cohen's kappa",
              "longer-answer floor vs A / B %"],
-            [[r["judge_a"], r["judge_b"], r["n"], _pct(r["tie_discounted"]), _pct(r["with_ties"]),
-              _pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
-              f"{_pct(r.get('longer_answer_vs_a'))} / {_pct(r.get('longer_answer_vs_b'))}"]
+            [[r["judge_a"], r["judge_b"], r["n"], pct(r["tie_discounted"]), pct(r["with_ties"]),
+              pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
+              f"{pct(r.get('longer_answer_vs_a'))} / {pct(r.get('longer_answer_vs_b'))}"]
              for r in summary["agreement"]])]
     if summary["notes"]:
         out += ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in summary["notes"]] + ["</ul>"]
@@ -179,17 +181,25 @@ def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
     return "".join(parts), pairs
 
 
+def page(title: str, body: list[str], script: str | None = None) -> str:
+    """A self-contained page: the house style, data: images only, and at most one script (allowed by hash)."""
+    scripts = "'none'"
+    if script is not None:
+        scripts = "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src {scripts}"
+    return "\n".join([
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">',
+        f"<title>{e(title)}</title><style>{STYLE}</style></head><body>", *body,
+        f"<script>{script}</script>" if script is not None else "", "</body></html>"])
+
+
 def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dict[str, Path | None], inp: Inputs,
                prompts: list[Prompt]) -> Path:
     browser, pairs = _browser(inp, prompts)
-    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{digest}'")
     options = '<option value="">all pairs</option>' + "".join(
         f'<option value="{e(p)}">{e(p.replace("|", " vs "))}</option>' for p in pairs)
-    page = [
-        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">',
-        f"<title>lima-eval: {e(cfg.name)}</title><style>{STYLE}</style></head><body>",
+    body = [
         f"<h1>lima-eval report: {e(cfg.name)}</h1>",
         f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
         f'{e(summary["created_at"])}.</p>',
@@ -198,7 +208,6 @@ def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dic
         '<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '
         f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>',
         browser,
-        f"<script>{SCRIPT}</script></body></html>",
     ]
-    path.write_text("\n".join(page), encoding="utf-8")
+    path.write_text(page(f"lima-eval: {cfg.name}", body, SCRIPT), encoding="utf-8")
     return path

@@ -52,7 +52,7 @@ def _slug(text: str) -> str:
 
 
 def write_leaderboard(root: Path, out: Path | None = None) -> Path:
-    from lima_eval.report.html import e
+    from lima_eval.report.html import ci, e, img, page, pct, table
     from lima_eval.report.plots import leaderboard_figure
 
     rows = collect(Path(root))
@@ -69,38 +69,20 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
         for g in groups.values():
             w.writerows(g)
 
-    def pct(x: Any) -> str:
-        return "-" if x is None else f"{100 * x:.1f}"
-
     md = ["# lima-eval leaderboard", "", f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
           f"`{root}`. Win rate counts ties as half; intervals are 95% bootstrap over prompts.", ""]
-    html = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\"><title>lima-eval leaderboard</title><style>body{font:14px system-ui,"
-            "sans-serif;max-width:1100px;margin:0 auto;padding:16px}table{border-collapse:collapse}td,th{border:1px "
-            "solid #ddd;padding:3px 7px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}"
-            "img{max-width:100%}</style></head><body><h1>lima-eval leaderboard</h1>"]
-    import base64
-
+    html = ["<h1>lima-eval leaderboard</h1>"]
+    headers = ["#", "model", "baseline", "run", "n", "win rate % [95%]", "equal or better %", "LC %", "errors",
+               "cost (USD)"]
     for (judge, bench), g in groups.items():
         title = f"{judge} on {bench}"
         png = leaderboard_figure(g, out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png", title)
-        md += [f"## {title}", "", f"![{title}]({png.name})", "",
-               "| # | model | baseline | run | n | win rate % [95%] | equal or better % | LC % | errors | cost (USD) |",
-               "|---:|---|---|---|---:|---:|---:|---:|---:|---:|"]
-        cells = []
-        for i, r in enumerate(g, 1):
-            row = [str(i), r["model"], r["baseline"], r["run"], str(r["n"]),
-                   f"{pct(r['win_rate'])} [{pct(r['win_rate_ci_low'])}, {pct(r['win_rate_ci_high'])}]",
-                   pct(r["equal_or_better"]), pct(r["length_controlled_win_rate"]), str(r["errors"]),
-                   "-" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"]
-            md.append("| " + " | ".join(row) + " |")
-            cells.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
-        md.append("")
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        html += [f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{data}'>",
-                 "<table><tr><th>#</th><th>model</th><th>baseline</th><th>run</th><th>n</th><th>win rate % [95%]</th>"
-                 "<th>equal or better %</th><th>LC %</th><th>errors</th><th>cost (USD)</th></tr>", *cells, "</table>"]
+        cells = [[str(i), r["model"], r["baseline"], r["run"], str(r["n"]), ci(r, "win_rate"),
+                  pct(r["equal_or_better"]), pct(r["length_controlled_win_rate"]), str(r["errors"]),
+                  "-" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"] for i, r in enumerate(g, 1)]
+        md += [f"## {title}", "", f"![{title}]({png.name})", "", "| " + " | ".join(headers) + " |",
+               "|---:|---|---|---|" + "---:|" * 6] + ["| " + " | ".join(row) + " |" for row in cells] + [""]
+        html += [f"<h2>{e(title)}</h2>", img(png, title), table(headers, cells)]
     (out / "leaderboard.md").write_text("\n".join(md), encoding="utf-8")
-    (out / "leaderboard.html").write_text("\n".join(html + ["</body></html>"]), encoding="utf-8")
+    (out / "leaderboard.html").write_text(page("lima-eval leaderboard", html), encoding="utf-8")
     return out
