@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
+
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint
@@ -111,20 +113,19 @@ class HFBackend(Backend):
                     out.append(int(toks[0]))
         return list(dict.fromkeys(out))
 
-    def _steps(self, logits: Any, row: int, n: int, gen: list[int], want: LogprobRequest) -> list[tuple[str, dict]]:
-        """Per generated token: its text and the log-probabilities of the top-k and of every candidate token."""
+    def _steps(self, logits: Any, row: int, n: int, gen: list[int], top_k: int, extra: list[int]
+               ) -> list[tuple[str, dict]]:
+        """Per generated token: its text and the log-probabilities of the top-k and of the `extra` tokens
+        (the answer options' first tokens)."""
         torch, tok = self._torch, self.tokenizer
-        extra = self.candidate_ids(want.candidates)
         steps = []
         for t in range(n):
             lp = torch.log_softmax(logits[t][row].float(), dim=-1)
-            top = torch.topk(lp, k=max(1, want.top)).indices.tolist()
+            ids = list(dict.fromkeys(torch.topk(lp, k=max(1, top_k)).indices.tolist() + extra + [gen[t]]))
             alts: dict[str, float] = {}
-            for tid in dict.fromkeys(top + extra + [gen[t]]):
-                key = tok.decode([tid])
-                value = float(lp[tid])
-                alts[key] = value if key not in alts else float(torch.logaddexp(torch.tensor(alts[key]),
-                                                                                torch.tensor(value)))
+            for tid, value in zip(ids, lp[ids].tolist()):  # one gather, not one device read per token
+                key = tok.decode([tid])  # tokens that decode alike (rare) are one alternative
+                alts[key] = value if key not in alts else float(np.logaddexp(alts[key], value))
             steps.append((tok.decode([gen[t]]), alts))
         return steps
 
@@ -142,8 +143,10 @@ class HFBackend(Backend):
         stops = self.renderer.stops()
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=tok)
+        extra: list[int] = []
         if logprobs is not None:
             kwargs.update(output_logits=True, return_dict_in_generate=True)
+            extra = self.candidate_ids(logprobs.candidates)
         torch.manual_seed(self.seed)
         self.calls += len(ids)
         with torch.inference_mode():
@@ -161,7 +164,7 @@ class HFBackend(Backend):
                 ids = ids[: next(i for i, t in enumerate(ids) if t in eos)]
             steps = None
             if step_logits is not None and logprobs is not None:
-                steps = self._steps(step_logits, r, min(max(1, len(ids)), len(step_logits)), row, logprobs)
+                steps = self._steps(step_logits, r, min(max(1, len(ids)), len(step_logits)), row, logprobs.top, extra)
             text = tok.decode(ids, skip_special_tokens=True)
             text, stopped_str = trim_at_stops(text, stops)
             results.append(Completion(
