@@ -114,3 +114,16 @@ def test_prices_match_the_longest_prefix():
     assert d.price("gpt-4o-mini-2024-07-18") == {"input": 0.15, "output": 0.6}
     assert d.price("my-local-model") is None
     assert (REPO / "judges" / "lima-pairwise" / "judge.yaml").exists()
+
+
+@pytest.mark.parametrize("extra,problem", [
+    ("prices:\n  gpt-4o: {input: cheap, output: 10}\n", "key 'prices.gpt-4o': give input and output as numbers"),
+    ("prices: [gpt-4o]\n", "key 'prices': expected a mapping"),
+    ("options: A\n", "key 'options': expected a mapping"),
+])
+def test_bad_judge_yaml_values_are_named(tmp_path, extra, problem):
+    folder = write_judge(tmp_path / "bad", "Rate {answer} to {prompt}.")
+    (folder / "judge.yaml").write_text((folder / "judge.yaml").read_text() + extra)
+    with pytest.raises(LimaEvalError, match=re.escape(problem)) as err:
+        read_folder(folder, "bad")
+    assert str(folder / "judge.yaml") in str(err.value)

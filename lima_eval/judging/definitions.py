@@ -143,7 +143,10 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         need = ", ".join("{" + p + "}" for p in sorted(KINDS[kind]))
         raise JudgeDefinitionError(f"{template_path}: a {kind} template must use exactly {need}; "
                                    f"it uses {', '.join('{' + p + '}' for p in sorted(used)) or 'none'}")
-    labels = tuple(str(x) for x in data.get("labels", ()))
+    for key, kind_of in (("labels", list), ("options", dict), ("prices", dict)):
+        if data.get(key) is not None and not isinstance(data[key], kind_of):
+            raise JudgeDefinitionError(f"{cfg_path}, key '{key}': expected a {'list' if kind_of is list else 'mapping'}")
+    labels = tuple(str(x) for x in data.get("labels") or ())
     if kind == "rating" and len(labels) < 2:
         raise JudgeDefinitionError(f"{cfg_path}, key 'labels': a rating judge needs its scale (two or more labels)")
     options = {str(k): str(v) for k, v in (data.get("options") or {}).items()}
@@ -151,8 +154,11 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         options = {label: label for label in labels} if kind == "rating" else dict(PAIRWISE_OPTIONS)
     prices = {}
     for model, p in (data.get("prices") or {}).items():
-        if not isinstance(p, dict) or not {"input", "output"} <= set(p):
-            raise JudgeDefinitionError(f"{cfg_path}, key 'prices.{model}': give input and output (USD per 1M tokens)")
+        ok = isinstance(p, dict) and {"input", "output"} <= set(p) and all(
+            isinstance(p[k], (int, float)) and not isinstance(p[k], bool) for k in ("input", "output"))
+        if not ok:
+            raise JudgeDefinitionError(f"{cfg_path}, key 'prices.{model}': give input and output as numbers "
+                                       "(USD per 1M tokens)")
         prices[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
     return JudgeDefinition(
         name=name, kind=kind, description=" ".join(str(data.get("description", "")).split()),
