@@ -150,13 +150,18 @@ class RunConfig:
 # --- building dataclasses from plain data, strictly --------------------------------------------------
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
+    """cls from a mapping, strictly. Keys the mapping leaves out keep the value they have in `base` (the
+    section's own default: a judge's `sampling` starts from the judge's greedy defaults, not from the models'),
+    so a partial override is merged key by key at every level."""
     if dataclasses.is_dataclass(data):
         return data
     if cls is BenchmarkSpec and isinstance(data, str):
         data = {"name": data}
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    if not isinstance(base, cls):
+        base = cls()
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -164,11 +169,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
             raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
-        kwargs[key] = _coerce(hints[key], value, path)
-    return cls(**kwargs)
+        kwargs[key] = _coerce(hints[key], value, path, getattr(base, key))
+    return dataclasses.replace(base, **kwargs)
 
 
-def _coerce(tp: Any, value: Any, path: str) -> Any:
+def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -176,12 +181,12 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             return None
         for arg in args[:-1]:
             try:
-                return _coerce(arg, value, path)
+                return _coerce(arg, value, path, default)
             except ConfigError:
                 continue
-        return _coerce(args[-1], value, path)
+        return _coerce(args[-1], value, path, default)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
+        return _build(tp, value, path, default)  # type: ignore[arg-type]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{path}': expected a mapping, got {value!r}")

@@ -69,3 +69,82 @@ def test_every_example_run_config_loads():
     for path in examples:
         cfg = load_config(path)
         assert cfg.models and cfg.all_judges()
+
+
+def _sections(obj, path=""):
+    """Every nested config section (a dataclass-valued field) with its dotted path and default value."""
+    import dataclasses
+
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            here = f"{path}.{f.name}" if path else f.name
+            yield here, value
+            yield from _sections(value, here)
+
+
+def _leaves(section):
+    import dataclasses
+
+    return {f.name: getattr(section, f.name) for f in dataclasses.fields(section)
+            if not dataclasses.is_dataclass(getattr(section, f.name))}
+
+
+def _get(obj, dotted):
+    for part in dotted.split("."):
+        obj = obj[int(part)] if isinstance(obj, list) else getattr(obj, part)
+    return obj
+
+
+def _section_cases():
+    """(where the section sits in a config, its default) for the run's own sections, a model's, a further
+    judge's and the SFT section's: each must keep its own defaults under a partial override."""
+    from lima_eval.config import JudgeSpec, ModelSpec, RunConfig, SFTSection
+
+    cases = list(_sections(RunConfig()))
+    cases += [(f"models.0.{p}", v) for p, v in _sections(ModelSpec())]
+    cases += [(f"judges.0.{p}", v) for p, v in _sections(JudgeSpec())]
+    cases += [("sft", SFTSection())] + [(f"sft.{p}", v) for p, v in _sections(SFTSection())]
+    return cases
+
+
+@pytest.mark.parametrize("where,default", _section_cases(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize("how", ["yaml", "set"])
+def test_a_partial_override_merges_onto_the_sections_own_defaults(tmp_path, where, default, how):
+    """Setting one key of a nested section keeps every other key at that section's default (a judge's
+    `sampling: {max_new_tokens: 3}` stays greedy; it must not fall back to the models' sampled defaults)."""
+    import copy
+
+    leaves = _leaves(default)
+    # Change one key to a value that differs from its default, of the same type.
+    numeric = [k for k, v in leaves.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    text = [k for k, v in leaves.items() if isinstance(v, str) and k not in ("name", "base", "out", "model")]
+    if not numeric + text:
+        pytest.skip(f"{where} has no plain key to override")
+    key = (numeric + text)[0]
+    old = leaves[key]
+    new = (old + 1) if isinstance(old, (int, float)) else f"{old}x"
+    data = copy.deepcopy(BASE) | {"judges": [{"name": "lima-absolute"}]}
+    if where.startswith("sft"):
+        data["sft"] = {"name": "tuned", "base": "embedded:tiny-random"}
+        data["models"] = data["models"] + [{"name": "tuned", "backend": "hf", "model": "sft"}]
+    overrides = []
+    parts = where.split(".")
+    if how == "yaml":
+        node = data
+        for p in parts:
+            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+            if isinstance(node, str):  # benchmark: demo -> a mapping
+                break
+        if isinstance(node, dict):
+            node[key] = new
+        else:
+            data[parts[0]] = {"name": node, key: new}
+    else:
+        overrides = [f"{where}.{key}={new!r}" if isinstance(new, str) else f"{where}.{key}={new}"]
+    cfg = load_config(write_config(tmp_path / "c.yaml", data), overrides)
+    got = _get(cfg, where)
+    assert getattr(got, key) == new
+    for k, v in leaves.items():
+        if k != key and not (where.startswith("sft") and k in ("base", "name", "out")):
+            assert getattr(got, k) == v, f"{where}.{k} lost its default {v!r} after overriding {key}"
