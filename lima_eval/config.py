@@ -64,7 +64,9 @@ class Endpoint:
             "prompt_format": self.prompt_format,
             "system_prompt": self.system_prompt,
             "dtype": self.dtype,
-        } | ({"revision": self.revision} if self.revision else {})
+        } | ({"revision": self.revision} if self.revision else {}) | (
+            # Plain-format prompts gained the model's BOS: answers made without it are not reused.
+            {"plain_bos": True} if self.prompt_format == "plain" else {})
 
 
 @dataclass
@@ -79,9 +81,10 @@ class JudgeSpec(Endpoint):
     """The judge: a definition in judges/ (prompt template + parser) run on some endpoint."""
 
     name: str = "lima-pairwise"  # a judge in judges/ (see `lima-eval judges list`) or a judge folder path
-    # random: the order shown is a coin flip per prompt, seeded and recorded; both: each pair is judged in
-    # both orders (two judgments), combined per `combine`.
-    order: str = "random"
+    # both (default): each pair is judged in both orders (two judgments), combined per `combine`, so a judge's
+    # preference for the first-shown answer cancels out; random: one order, a seeded coin flip per prompt
+    # (recorded): half the calls, but a position-biased judge then adds noise (or, on few prompts, a verdict).
+    order: str = "both"
     # order: both -> tie: the two orders must agree, else the pair is a tie (MT-bench's rule);
     # separate: each order counts as its own judgment.
     combine: str = "tie"

@@ -11,6 +11,7 @@ quantization entry, load the de-quantised weights and save that (about 2 minutes
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import shutil
 import tempfile
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 PREFIX = "embedded:"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 NAMES = ("smollm2-135m-instruct", "gemma3-270m", "tiny-random")
+# Written last into a converted folder; a folder without it (or of another format) is converted again.
+# Format 2: the tokenizer carries the GGUF's add_bos_token (format 1 lost it: Gemma ran without <bos>).
+MARKER, FORMAT = "lima_eval_embedded.json", 2
 
 
 def cache_root() -> Path:
@@ -40,21 +44,31 @@ def resolve(model: str) -> str:
     if name not in NAMES:
         raise UnknownNameError(f"unknown embedded model '{name}'{suggest(name, list(NAMES))}; known: {', '.join(NAMES)}")
     target = cache_root() / name
-    if (target / "config.json").exists():
+    if _current(target):
         return str(target)
     log.info("converting embedded model %s into %s (once)", name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
         {"smollm2-135m-instruct": _smollm2, "gemma3-270m": _gemma3, "tiny-random": _tiny_random}[name](tmp)
+        (tmp / MARKER).write_text(json.dumps({"format": FORMAT}))
+        if target.exists() and not _current(target):  # an older format: replaced
+            shutil.rmtree(target, ignore_errors=True)
         try:
             tmp.rename(target)
         except OSError:  # another process finished first: theirs is as good as ours
-            if not (target / "config.json").exists():
+            if not _current(target):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return str(target)
+
+
+def _current(folder: Path) -> bool:
+    try:
+        return bool(json.loads((folder / MARKER).read_text()).get("format") == FORMAT)
+    except (OSError, ValueError):
+        return False
 
 
 def _smollm2_dir() -> Path:
@@ -78,7 +92,17 @@ def _convert_gguf(folder: Path, filename: str, out: Path) -> None:
     if unexpected or [k for k in missing if "lm_head" not in k]:
         raise BackendError(f"converting {filename}: weights do not match (missing {missing}, unexpected {unexpected})")
     model.to(torch.bfloat16).save_pretrained(str(out))
+    # transformers drops the GGUF's tokenizer.ggml.add_bos_token; without it a base model (Gemma) never sees
+    # its <bos> and degenerates. Keep it in tokenizer_config.json, where PromptRenderer reads it.
+    tok.add_bos_token = _gguf_flag(folder / filename, "tokenizer.ggml.add_bos_token")
     tok.save_pretrained(str(out))
+
+
+def _gguf_flag(path: Path, key: str) -> bool:
+    from gguf import GGUFReader
+
+    field = GGUFReader(str(path)).fields.get(key)
+    return bool(field.parts[field.data[0]][0]) if field is not None else False
 
 
 def _smollm2(out: Path) -> None:

@@ -79,3 +79,65 @@ def test_order_is_restored_after_length_grouping(greedy):
     together = greedy.generate(prompts)
     alone = [greedy.generate([p])[0] for p in prompts]
     assert [c.text for c in together] == [c.text for c in alone]
+
+
+def _tokenizer(expects_bos: bool, template: str | None):
+    """The tiny model's tokenizer, set to expect BOS (as Gemma's does) or not, with a given chat template
+    (its own ChatML one is not used: there the turn marker is this tokenizer's BOS token)."""
+    from transformers import AutoTokenizer
+
+    from lima_eval.embedded import resolve
+
+    tok = AutoTokenizer.from_pretrained(resolve("embedded:tiny-random"))
+    tok.add_bos_token = expects_bos
+    tok.chat_template = template
+    return tok
+
+
+@pytest.mark.parametrize("expects_bos,template,fmt,n_bos", [
+    (True, None, "plain", 1),         # a base model in the plain format: BOS prepended (Gemma 3 base)
+    (True, None, "auto", 1),          # auto falls back to plain without a template: the same
+    (False, None, "plain", 0),        # a model that wants no BOS gets none
+    (True, "nobos", "chat", 1),       # a template that writes no BOS: the model's expectation adds one
+    (False, "nobos", "chat", 0),      # ... and a model that wants none gets none
+    (True, "sft", "chat", 1),         # LIMA's SFT template writes {{ bos_token }}: never doubled
+    (False, "sft", "chat", 1),        # ... and keeps it even when the tokenizer would not add one
+])
+def test_bos_is_added_exactly_once_when_the_model_expects_it(expects_bos, template, fmt, n_bos):
+    from lima_eval.backends.render import PromptRenderer
+    from lima_eval.sft.data import CHAT_TEMPLATE
+
+    nobos = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    tok = _tokenizer(expects_bos, {"sft": CHAT_TEMPLATE, "nobos": nobos}.get(template or "", template))
+    renderer = PromptRenderer(tok, Endpoint(model="x", prompt_format=fmt))
+    for msgs in (MSG, MSG + [{"role": "assistant", "content": "Verdict:"}]):
+        ids = renderer.ids(msgs)
+        assert (ids[0] == tok.bos_token_id) == bool(n_bos)
+        assert ids.count(tok.bos_token_id) == n_bos  # never doubled
+
+
+def test_plain_format_answers_are_not_reused_from_before_bos():
+    """Generation ids of plain-format models changed with the BOS fix; chat-format ids did not."""
+    plain, chat = Endpoint(model="m", prompt_format="plain"), Endpoint(model="m", prompt_format="chat")
+    assert plain.identity()["plain_bos"] is True and "plain_bos" not in chat.identity()
+
+
+def _degenerate(text: str) -> bool:
+    words = text.split()
+    return len(words) < 3 or len(set(words)) / len(words) < 0.5 or text.lower().startswith("assistant")
+
+
+@pytest.mark.slow
+def test_the_embedded_base_model_gets_its_bos_and_answers_sensibly():
+    """Without <bos>, Gemma 3 270M answered 9 of these 10 prompts with 'Assistant, Assistant, ...'-style text."""
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.config import BenchmarkSpec
+
+    prompts = load_prompts(BenchmarkSpec(name="demo"))[:10]
+    spec = Endpoint(model="embedded:gemma3-270m", prompt_format="plain", batch_size=16,
+                    sampling=Sampling(max_new_tokens=32))  # LIMA's sampling, as the quickstart's baseline
+    with open_backend(spec) as base:
+        assert base.renderer.ids(MSG)[0] == base.tokenizer.bos_token_id
+        answers = base.generate([[{"role": "user", "content": p.text}] for p in prompts])
+    bad = [a.text for a in answers if _degenerate(a.text)]
+    assert len(bad) <= 1, bad

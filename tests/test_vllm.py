@@ -44,6 +44,22 @@ def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
     assert all(abs(h_alts[t] - v_alts[t]) < 2e-3 for t in shared)
 
 
+def test_vllm_greedy_equals_hf_on_the_embedded_base_model_in_plain_format():
+    """Gemma 3 270M (a base model) in the plain format: both backends feed the same ids, BOS first exactly once,
+    and decode the same greedy tokens."""
+    spec = dict(model="embedded:gemma3-270m", sampling=Sampling(temperature=0, max_new_tokens=16),
+                dtype="float32", prompt_format="plain")
+    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+        hf_ids = [hf.renderer.ids(m) for m in PROMPTS]
+        expected = hf.generate(PROMPTS)
+    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+        vllm_ids = [vllm.renderer.ids(m) for m in PROMPTS]
+        got = vllm.generate(PROMPTS)
+    bos = 2  # Gemma's <bos>
+    assert vllm_ids == hf_ids and all(ids[0] == bos and ids.count(bos) == 1 for ids in hf_ids)
+    assert [c.text for c in got] == [c.text for c in expected]
+
+
 def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
     from lima_eval.sft.recipe import EOT, SFTConfig
     from lima_eval.sft.train import train

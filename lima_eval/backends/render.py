@@ -25,6 +25,7 @@ class PromptRenderer:
         if fmt not in ("chat", "plain"):
             raise BackendError(f"prompt_format '{spec.prompt_format}' is not one of auto, chat, plain")
         self.format = fmt
+        self.bos_id = bos_to_add(tokenizer)
 
     def text(self, messages: Messages) -> str:
         msgs = list(messages)
@@ -37,11 +38,35 @@ class PromptRenderer:
         return str(self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True))
 
     def ids(self, messages: Messages) -> list[int]:
-        # Chat templates already contain the BOS token where the model wants one.
-        return list(self.tokenizer(self.text(messages), add_special_tokens=self.format == "plain")["input_ids"])
+        """Token ids with the model's BOS exactly once where it expects one: a chat template that writes BOS
+        already has it (not doubled); the plain format gets it prepended (a base model without its BOS
+        degenerates: 'Assistant, Assistant, ...')."""
+        ids = list(self.tokenizer(self.text(messages), add_special_tokens=False)["input_ids"])
+        if self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids.insert(0, self.bos_id)
+        return ids
 
     def stops(self) -> list[str]:
         return list(self.spec.sampling.stop) + (PLAIN_STOPS if self.format == "plain" else [])
+
+
+def bos_to_add(tokenizer: Any) -> int | None:
+    """The BOS id if the model expects every sequence to start with it, else None.
+
+    Read from the tokenizer itself: its `add_bos_token` setting (tokenizer_config.json; the embedded models
+    carry the GGUF's `tokenizer.ggml.add_bos_token` there), or its post-processor prepending BOS when asked to
+    add special tokens (Llama 3 style tokenizers).
+    """
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return None
+    if getattr(tokenizer, "add_bos_token", False) is True:
+        return int(bos)
+    try:
+        probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    except Exception:  # a tokenizer that cannot probe: trust its settings above
+        return None
+    return int(bos) if probe and probe[0] == bos else None
 
 
 def end_token_ids(model_dir: str, tokenizer: Any) -> list[int]:
