@@ -67,8 +67,9 @@ def server_run_config(tmp_path: Path, base_url: str, benchmark: dict[str, Any], 
         "name": name, "output_dir": str(tmp_path / "results"), "benchmark": benchmark,
         "models": [{"name": n, "model": m, **ep, **(model_extra or {})} for n, m in zip(("mine", "base"), model_ids)],
         "baselines": ["base"],
-        "judge": {"model": "gpt-4o", **ep, **(judge or {})},
-        "judges": [{"model": "gpt-4o", **ep, **j} for j in judges],
+        # One order per pair (so counts are per pair) unless a test asks for the default, both orders.
+        "judge": {"model": "gpt-4o", "order": "random", **ep, **(judge or {})},
+        "judges": [{"model": "gpt-4o", "order": "random", **ep, **j} for j in judges],
     } | top
     return write_config(tmp_path / f"{name}.yaml", data)
 

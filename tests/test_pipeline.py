@@ -46,8 +46,9 @@ def test_pipeline_end_to_end_then_rerun_makes_no_calls(config, judge_server):
     cfg = load_config(config)
     result = run(cfg, show_progress=False)
     assert (result.generations.new, result.generations.errors) == (12, 0)
-    assert (result.judgments.new, result.judgments.errors) == (6, 1)
-    assert judge_server.requests == 6
+    # The default judge order is both: 6 pairs, each judged twice; p4's reply is unreadable in both orders.
+    assert (result.judgments.new, result.judgments.errors) == (12, 2)
+    assert judge_server.requests == 12
 
     store = RunStore(cfg.run_dir)
     gens = store.generations().values()
@@ -57,20 +58,21 @@ def test_pipeline_end_to_end_then_rerun_makes_no_calls(config, judge_server):
     judgments = list(store.judgments().values())
     assert {j.shown_first for j in judgments} == {"a", "b"}  # both orders occur; verdicts are un-swapped
     bad = [j for j in judgments if j.error]
-    assert len(bad) == 1 and bad[0].prompt_id == "p4" and bad[0].verdict is None and bad[0].error_kind == "parse"
+    assert len(bad) == 2 and {j.prompt_id for j in bad} == {"p4"} and {j.shown_first for j in bad} == {"a", "b"}
+    assert all(j.verdict is None and j.error_kind == "parse" for j in bad)
 
     summary = json.loads((result.report_dir / "summary.json").read_text())
     (row,) = summary["rows"]
     assert (row["model"], row["baseline"], row["judge"]) == ("mine", "base", "lima-pairwise:judge-model")
     assert {k: row[k] for k in ("win", "tie", "loss")} == expected_tally(store)
-    assert row["n"] == 5 and row["errors"] == 1
+    assert row["n"] == 5 and row["errors"] == 1  # both orders of a pair count once (combine: tie)
     for name in ("summary.csv", "report.md", "win_tie_loss.png"):
         assert (result.report_dir / name).stat().st_size > 0
     assert "1 judgment(s) have no readable verdict" in (result.report_dir / "report.md").read_text()
 
     again = run(load_config(config), show_progress=False)
-    assert again.calls == 0 and (again.generations.cached, again.judgments.cached) == (12, 6)
-    assert judge_server.requests == 6
+    assert again.calls == 0 and (again.generations.cached, again.judgments.cached) == (12, 12)
+    assert judge_server.requests == 12
 
     shutil.rmtree(result.report_dir)
     proc = run_cli("report", str(cfg.run_dir))
@@ -83,7 +85,7 @@ def test_changed_sampling_makes_new_work_and_the_report_uses_only_it(config, jud
     changed = load_config(config, ["models.mine.sampling.max_new_tokens=4"])
     result = run(changed, show_progress=False)
     assert (result.generations.new, result.generations.cached) == (6, 6)
-    assert result.judgments.new == 6
+    assert result.judgments.new == 12  # 6 pairs in both orders
     row = json.loads((result.report_dir / "summary.json").read_text())["rows"][0]
     assert row["n"] + row["errors"] == 6  # not 12: the old judgments belong to the old config
 
@@ -97,4 +99,4 @@ def test_cli_run_prints_counts_and_a_second_run_says_nothing_to_do(config, judge
     assert second.returncode == 0
     assert "generations: 0 new, 12 already on disk" in second.stderr
     assert "0 new model or judge calls" in second.stderr
-    assert judge_server.requests == 6
+    assert judge_server.requests == 12

@@ -31,7 +31,7 @@ def test_kill_and_rerun_finishes_the_rest_without_duplicates(tmp_path):
             "benchmark": {"name": "file", "path": str(prompts)},
             "models": [{"name": "mine", "model": "m1", **endpoint}, {"name": "base", "model": "m2", **endpoint}],
             "baselines": ["base"],
-            "judge": {"model": "judge", **endpoint},
+            "judge": {"model": "judge", "order": "random", **endpoint},
         })
         gens_file = tmp_path / "results" / "resume" / "generations.jsonl"
         cmd = [sys.executable, "-m", "lima_eval.cli", "run", str(cfg), "--no-progress"]

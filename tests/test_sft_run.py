@@ -28,7 +28,7 @@ def test_sft_section_makes_the_model_under_test(tmp_path, prompts_file, judge_se
     tuned = cfg.model("tuned")
     assert tuned.model == str(tmp_path / "results" / "sftrun" / "sft" / "tuned") and tuned.revision
     result = run(cfg, show_progress=False)
-    assert (result.generations.new, result.judgments.new) == (12, 6)
+    assert (result.generations.new, result.judgments.new) == (12, 12)  # 6 pairs, each judged in both orders
     resolved = RunStore(cfg.run_dir).read_config()
     assert resolved["sft"]["epochs"] == 1 and resolved["sft"]["adam_beta2"] == 0.95  # the recipe is recorded
     assert json.loads((tmp_path / "results/sftrun/sft/tuned/lima_sft.json").read_text())["steps"] == 2

@@ -35,6 +35,11 @@ class SFTConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     dtype: str = "auto"  # auto: float32 on CPU, bfloat16 on CUDA (weights in fp32 with bf16 autocast)
+    # The saved model's dtype: auto keeps the base model's (a bf16 base gives a bf16 model: half the disk).
+    save_dtype: str = "auto"
+    # A full resumable checkpoint (weights + optimiser state: ~4x the model) at each epoch end, so a killed run
+    # resumes; removed once training completes. Off for short demos, which simply start again.
+    checkpoints: bool = True
     seed: int = 0
 
 

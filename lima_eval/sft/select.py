@@ -43,7 +43,11 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
         m.sampling.max_new_tokens = cfg.dev_max_new_tokens
     validate(run_cfg)
     run(run_cfg, show_progress=show_progress)
-    judgments = RunStore(run_cfg.run_dir).judgments().values()
+    judgments = list(RunStore(run_cfg.run_dir).judgments().values())
+    if run_cfg.judge.order == "both":  # one result per pair, as in the report
+        from lima_eval.report.metrics import combine_orders
+
+        judgments = combine_orders(judgments, run_cfg.judge.combine)
     rows = []
     for e in epochs:
         name = f"epoch-{e}"

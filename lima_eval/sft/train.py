@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,21 @@ log = logging.getLogger(__name__)
 DONE = "lima_sft.json"  # written last: its presence (with the same recipe hash) means the model is complete
 
 
+# Settings that change where or how the result is kept, not the trained weights: not part of the recipe hash.
+NOT_RECIPE = ("out", "checkpoints", "save_dtype")
+
+
 def recipe_hash(cfg: SFTConfig) -> str:
-    return content_id("sft", {k: v for k, v in dataclasses.asdict(cfg).items() if k != "out"})
+    return content_id("sft", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RECIPE})
 
 
 def is_complete(cfg: SFTConfig) -> bool:
+    """Whether cfg.out holds the finished model of this recipe: read from one small file, no torch import."""
     path = Path(cfg.out) / DONE
-    return path.exists() and json.loads(path.read_text()).get("recipe_hash") == recipe_hash(cfg)
+    try:
+        return bool(json.loads(path.read_text()).get("recipe_hash") == recipe_hash(cfg))
+    except (OSError, ValueError):
+        return False
 
 
 def add_eot(tokenizer: Any, model: Any) -> int:
@@ -108,7 +117,7 @@ def training_arguments(cfg: SFTConfig, use_cuda: bool, show_progress: bool) -> A
         adam_beta2=cfg.adam_beta2,
         warmup_steps=0,
         logging_steps=1,
-        save_strategy="epoch",
+        save_strategy="epoch" if cfg.checkpoints else "no",
         save_total_limit=1,  # the newest full checkpoint, for resuming; epoch models are kept separately
         report_to=[],
         seed=cfg.seed,
@@ -117,7 +126,7 @@ def training_arguments(cfg: SFTConfig, use_cuda: bool, show_progress: bool) -> A
         use_cpu=not use_cuda,
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        disable_tqdm=not show_progress,
+        disable_tqdm=True,  # one progress line of our own (StepProgress), not the Trainer's dict logs
         ddp_find_unused_parameters=False,
     )
 
@@ -177,17 +186,16 @@ def load_for_training(cfg: SFTConfig) -> tuple[Any, Any, float]:
 
 def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | None = None) -> Path:
     """Fine-tune cfg.base on cfg.data into cfg.out; resumes from the newest checkpoint there."""
+    if not cfg.base or not cfg.out:
+        raise ConfigError("sft: both base and out are required")
+    out = Path(cfg.out)
+    if is_complete(cfg):  # checked from files before torch and the Trainer are imported (seconds)
+        log.info("sft: %s is already complete for this recipe; nothing to do", out)
+        return out
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
     from lima_eval.sft.dropout import ResidualDropout
-
-    if not cfg.base or not cfg.out:
-        raise ConfigError("sft: both base and out are required")
-    out = Path(cfg.out)
-    if is_complete(cfg):
-        log.info("sft: %s is already complete for this recipe; nothing to do", out)
-        return out
     tokenizer, model, p_top = load_for_training(cfg)
     eot_id = add_eot(tokenizer, model)
     examples = build_examples(cfg, tokenizer, eot_id)
@@ -197,8 +205,13 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     use_cuda = torch.cuda.is_available()
     args = training_arguments(cfg, use_cuda, show_progress)
     trainer_cls = _make_trainer_class()
+    progress = [_step_progress(cfg)] if show_progress else []
     trainer = trainer_cls(model=model, args=args, train_dataset=examples, data_collator=Collator(tokenizer.pad_token_id),
-                          callbacks=[_epoch_saver(cfg, tokenizer)] + list(callbacks or []))
+                          callbacks=[_epoch_saver(cfg, tokenizer)] + progress + list(callbacks or []))
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for quiet in (PrinterCallback, ProgressCallback):  # their per-step dicts: replaced by one progress line
+        trainer.remove_callback(quiet)
     trainer.final_learning_rate = cfg.final_learning_rate
     out.mkdir(parents=True, exist_ok=True)
     if trainer.is_world_process_zero():
@@ -214,6 +227,9 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: not complete
         return out
     dropout.remove()
+    save_dtype = _save_dtype(cfg)
+    if save_dtype is not None and not cfg.lora and _world_size() == 1:
+        model.to(save_dtype)  # training is over: keep the base model's precision on disk
     if trainer.is_world_process_zero():
         trainer.save_model(str(out))  # full weights, or the adapter under LoRA
         tokenizer.save_pretrained(str(out))
@@ -224,7 +240,57 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
             "recipe_hash": recipe_hash(cfg), "steps": trainer.state.global_step, "epochs": cfg.epochs,
             "train_loss": result.training_loss, "losses": losses, "lora": cfg.lora,
         }, indent=2))
+        # The resumable checkpoint (optimiser state: several times the model) is not needed any more.
+        shutil.rmtree(Path(args.output_dir), ignore_errors=True)
     return out
+
+
+def _save_dtype(cfg: SFTConfig) -> Any:
+    """The torch dtype to save in: cfg.save_dtype, or for 'auto' the base model's own (from its config)."""
+    import torch
+
+    name = cfg.save_dtype
+    if name == "auto":
+        from lima_eval.embedded import resolve
+
+        try:
+            data = json.loads((Path(resolve(cfg.base)) / "config.json").read_text())
+        except (OSError, ValueError):  # a hub id: transformers has it cached; its dtype is not needed here
+            return None
+        name = str(data.get("dtype") or data.get("torch_dtype") or "float32")
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in dtypes:
+        raise ConfigError(f"sft: save_dtype '{cfg.save_dtype}' is not one of auto, {', '.join(dtypes)}")
+    return dtypes[name]
+
+
+def _step_progress(cfg: SFTConfig) -> Any:
+    from tqdm import tqdm
+    from transformers import TrainerCallback
+
+    class StepProgress(TrainerCallback):
+        """One progress line for the whole run: optimiser steps, with the latest loss and learning rate."""
+
+        bar: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.is_world_process_zero:
+                self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=f"SFT {Path(cfg.out).name}",
+                                unit="step", file=sys.stderr, dynamic_ncols=True)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs.get('learning_rate', 0):.2e}")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    return StepProgress()
 
 
 def _with_lora(cfg: SFTConfig, model: Any, eot_id: int) -> Any:
