@@ -5,13 +5,17 @@ Rules:
   max_drop         vs an older run, the win rate drops by no more than D (paired over the shared prompts)
   max_fail_share   the share of the model's answers a rating judge calls `fail` is at most F
 
-Every decision comes with a bootstrap interval over prompts (paired: the same resampled prompts in both runs).
-By default a rule fails only when its whole interval is on the wrong side of the threshold, so noise does not
-turn a build red; `strict: true` asks for the whole interval on the right side instead.
+Every decision comes with an interval over prompts, the report's (lima_eval.report.stats.clustered_rates:
+Wilson's score interval on the prompt-clustered effective sample size); for max_drop, the difference of the two
+runs' rates over their shared prompts, paired (MOVER: the two Wilson intervals combined with the correlation
+the shared prompts give the two rates). By default a rule fails only when its whole interval is on the wrong
+side of the threshold, so noise does not turn a build red; `strict: true` asks for the whole interval on the
+right side instead.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +63,7 @@ def load_run(path: Path | str) -> RunData:
         raise CheckInputError(f"{path}: not a lima-eval run directory (no config.yaml)")
     store = RunStore(path)
     cfg = load_run_config(store)
-    inp, _ = gather(store, cfg, load_prompts(cfg.benchmark), resamples=0)
+    inp, _ = gather(store, cfg, load_prompts(cfg.benchmark))
     pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]] = {}
     for j in inp.judgments:
         if j.verdict is None:
@@ -150,17 +154,38 @@ def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> t
 
 
 def _columns(by_prompt: dict[str, list[tuple[float, float, float]]], prompts: list[str], metric: str
-             ) -> tuple[np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per prompt: the sum and count of the metric's values, and whether every value is 0 or 1."""
     k = METRICS.index(metric)
-    sums = np.array([sum(x[k] for x in by_prompt[p]) for p in prompts])
-    counts = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
-    return sums, counts
+    values = [[x[k] for x in by_prompt[p]] for p in prompts]
+    sums = np.array([sum(v) for v in values], dtype=float)
+    counts = np.array([len(v) for v in values], dtype=float)
+    return sums, counts, all(x in (0.0, 1.0) for v in values for x in v)
 
 
-def _weights(n: int, resamples: int, seed: int) -> np.ndarray:
-    from lima_eval.report.stats import bootstrap_weights
+def _rate(sums: np.ndarray, counts: np.ndarray, binary: bool, level: float) -> tuple[float, float, float]:
+    from lima_eval.report.stats import clustered_rates
 
-    return bootstrap_weights(n, resamples, seed)
+    rate, lo, hi = clustered_rates(sums[:, None], counts[:, None], np.array([binary]), level)
+    if not np.isfinite(lo[0]):
+        raise CheckInputError(f"only {int((counts > 0).sum())} prompt(s) to decide on: an interval needs at "
+                              "least two")
+    return float(rate[0]), float(lo[0]), float(hi[0])
+
+
+def paired_difference(new: tuple[np.ndarray, np.ndarray, bool], old: tuple[np.ndarray, np.ndarray, bool],
+                      level: float) -> tuple[float, float, float]:
+    """new rate - old rate over the same prompts, with the MOVER interval (Zou and Donner 2008): each run's
+    clustered Wilson interval, combined with the correlation of the two rates across the shared prompts."""
+    (sn, cn, bn), (so, co, bo) = new, old
+    pn, ln, un = _rate(sn, cn, bn, level)
+    po, lo, uo = _rate(so, co, bo, level)
+    rn, ro = sn - pn * cn, so - po * co  # each prompt's contribution to the error of each rate
+    denom = float(np.sqrt((rn ** 2).sum() * (ro ** 2).sum()))
+    rho = float((rn * ro).sum()) / denom if denom > 0 else 0.0
+    low = pn - po - math.sqrt(max((pn - ln) ** 2 + (uo - po) ** 2 - 2 * rho * (pn - ln) * (uo - po), 0.0))
+    high = pn - po + math.sqrt(max((un - pn) ** 2 + (po - lo) ** 2 - 2 * rho * (un - pn) * (po - lo), 0.0))
+    return pn - po, low, high
 
 
 def _decide(low_ok: bool, high_ok: bool, strict: bool) -> bool:
@@ -168,10 +193,7 @@ def _decide(low_ok: bool, high_ok: bool, strict: bool) -> bool:
     return bool(low_ok and high_ok) if strict else bool(low_ok or high_ok)
 
 
-def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: int = 1000, seed: int = 0,
-             level: float = 0.95) -> Result:
-    from lima_eval.report.stats import interval
-
+def evaluate(rule: Rule, new: RunData, old: RunData | None = None, level: float = 0.95) -> Result:
     if rule.metric not in METRICS:
         raise CheckInputError(f"metric '{rule.metric}' is not one of {', '.join(METRICS)}")
     if rule.kind == "max_fail_share":
@@ -182,21 +204,16 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
         prompts = sorted(by_prompt)
         fails = np.array([sum(label == "fail" for label in by_prompt[p]) for p in prompts], dtype=float)
         counts = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
-        w = _weights(len(prompts), resamples, seed)
-        lo, hi = interval((w @ fails) / (w @ counts), level)
-        value = fails.sum() / counts.sum()
+        value, lo, hi = _rate(fails, counts, True, level)
         passed = _decide(lo <= rule.threshold, hi <= rule.threshold, rule.strict)
-        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(counts.sum()), judge=jd,
-                      level=level)
+        return Result(rule, new.name, passed, value, lo, hi, int(counts.sum()), judge=jd, level=level)
     base, jd, by_new = _row(new, rule.model, rule.baseline, rule.judge)
     if rule.kind == "min_win_rate":
         prompts = sorted(by_new)
-        s, c = _columns(by_new, prompts, rule.metric)
-        w = _weights(len(prompts), resamples, seed)
-        lo, hi = interval((w @ s) / (w @ c), level)
-        value = s.sum() / c.sum()
+        s, c, binary = _columns(by_new, prompts, rule.metric)
+        value, lo, hi = _rate(s, c, binary, level)
         passed = _decide(lo >= rule.threshold, hi >= rule.threshold, rule.strict)
-        return Result(rule, new.name, passed, float(value), float(lo), float(hi), int(c.sum()), base, jd, level=level)
+        return Result(rule, new.name, passed, value, lo, hi, int(c.sum()), base, jd, level=level)
     if rule.kind != "max_drop":
         raise CheckInputError(f"unknown rule '{rule.kind}' (one of {', '.join(sorted(RULE_KEYS))})")
     if old is None:
@@ -206,29 +223,26 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, resamples: in
     if not shared:
         raise CheckInputError(f"{new.path} and {old.path} share no prompts for {rule.model} vs {base} [{jd}]; a "
                               "paired comparison needs the same prompts in both runs")
-    sn, cn = _columns(by_new, shared, rule.metric)
-    so, co = _columns(by_old, shared, rule.metric)
-    w = _weights(len(shared), resamples, seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo, hi = interval((w @ sn) / (w @ cn) - (w @ so) / (w @ co), level)
-    diff = sn.sum() / cn.sum() - so.sum() / co.sum()
+    cols_new, cols_old = _columns(by_new, shared, rule.metric), _columns(by_old, shared, rule.metric)
+    diff, lo, hi = paired_difference(cols_new, cols_old, level)
     passed = _decide(lo >= -rule.threshold, hi >= -rule.threshold, rule.strict)
-    detail = (f"new {sn.sum() / cn.sum():.4f} vs old {so.sum() / co.sum():.4f} on {len(shared)} shared prompts "
-              f"(paired bootstrap)")
-    return Result(rule, new.name, passed, float(diff), float(lo), float(hi), len(shared), base, jd, detail, level)
+    detail = (f"new {cols_new[0].sum() / cols_new[1].sum():.4f} vs old {cols_old[0].sum() / cols_old[1].sum():.4f} "
+              f"on {len(shared)} shared prompts (paired)")
+    return Result(rule, new.name, passed, diff, lo, hi, len(shared), base, jd, detail, level)
 
 
 @dataclass
 class Gate:
     rules: list[Rule] = field(default_factory=list)
     against: str | None = None
-    resamples: int = 1000
-    seed: int = 0
+    resamples: int = 1000  # accepted from older rules files; unused since the intervals are analytic
+    seed: int = 0  # likewise
     level: float = 0.95
 
 
 def read_rules(path: Path) -> Gate:
-    """A thresholds YAML: optional against / resamples / seed / level, and a list of rules."""
+    """A thresholds YAML: optional against / level (resamples / seed are accepted and ignored), and a list of
+    rules."""
     import yaml
 
     try:
@@ -300,7 +314,7 @@ def run_check(new_path: Path, against: Path | None = None, rules_path: Path | No
         if old is None:
             raise CheckInputError("nothing to check: give --against OLD_RUN and/or --rules THRESHOLDS.yaml")
         gate.rules = default_rules(new, old, max_drop)
-    return [evaluate(r, new, old, gate.resamples, gate.seed, gate.level) for r in gate.rules]
+    return [evaluate(r, new, old, gate.level) for r in gate.rules]
 
 
 def table(results: list[Result]) -> str:
@@ -339,19 +353,20 @@ def assert_no_regression(new: RunData | Path | str, old: RunData | Path | str, *
                          old_model: str | None = None, metric: str = "win_rate", strict: bool = False,
                          resamples: int = 1000, seed: int = 0) -> Result:
     """Fail if the model's win rate in `new` is below `old`'s by more than max_drop, beyond the paired
-    bootstrap interval over the prompts both runs share. Returns the Result (value, interval, n)."""
+    interval over the prompts both runs share. Returns the Result (value, interval, n). resamples and seed
+    are accepted for older callers and ignored (the intervals are analytic)."""
     __tracebackhide__ = True
     rule = Rule("max_drop", max_drop, model, baseline, judge, metric, old_model, strict)
-    return _assert(evaluate(rule, _as_run(new), _as_run(old), resamples, seed))
+    return _assert(evaluate(rule, _as_run(new), _as_run(old)))
 
 
 def assert_win_rate(run: RunData | Path | str, *, model: str, at_least: float, baseline: str | None = None,
                     judge: str | None = None, metric: str = "win_rate", strict: bool = False,
                     resamples: int = 1000, seed: int = 0) -> Result:
-    """Fail if the model's win rate is below at_least (beyond its bootstrap interval unless strict)."""
+    """Fail if the model's win rate is below at_least (beyond its interval unless strict)."""
     __tracebackhide__ = True
     rule = Rule("min_win_rate", at_least, model, baseline, judge, metric, strict=strict)
-    return _assert(evaluate(rule, _as_run(run), None, resamples, seed))
+    return _assert(evaluate(rule, _as_run(run), None))
 
 
 def assert_fail_share(run: RunData | Path | str, *, model: str, at_most: float, judge: str | None = None,
@@ -359,4 +374,4 @@ def assert_fail_share(run: RunData | Path | str, *, model: str, at_most: float, 
     """Fail if the share of the model's answers rated `fail` is above at_most (beyond its interval unless strict)."""
     __tracebackhide__ = True
     rule = Rule("max_fail_share", at_most, model, judge=judge, strict=strict)
-    return _assert(evaluate(rule, _as_run(run), None, resamples, seed))
+    return _assert(evaluate(rule, _as_run(run), None))

@@ -147,7 +147,7 @@ def test_the_shipped_example_through_pytester(pytester, runs):
     bad.assert_outcomes(failed=2)
     text = bad.stdout.str()
     assert "FAILED: drop in win_rate of ckpt vs base" in text and "95% interval" in text
-    assert "shared prompts (paired bootstrap)" in text
+    assert "shared prompts (paired)" in text
     unusable = gate("worse", model="nobody")
     unusable.assert_outcomes(failed=2)  # CheckInputError, not an AssertionError: the message says why
     assert "no model 'nobody'" in unusable.stdout.str()

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lima_eval.report.stats import (PairTable, agreement, bootstrap_weights, bradley_terry, elo, length_controlled,
-                                    length_controlled_interval, longer_answer_share, row_stats)
+from lima_eval.report.stats import (PairTable, agreement, bradley_terry, bradley_terry_intervals, clustered_rates,
+                                    critical, elo, length_controlled, longer_answer_share, row_stats, wilson)
 
 
 def table(scores, prompts=None, rows=None):
@@ -24,30 +24,50 @@ def test_win_rate_standard_error_and_discrete_rate():
     assert (st.wins[0], st.ties[0], st.losses[0]) == (3, 1, 1)
 
 
-def test_bootstrap_interval_is_seeded_and_covers_the_truth():
+def test_win_rate_interval_is_wilsons_and_about_two_standard_errors_wide():
     rng = np.random.default_rng(1)
     scores = (rng.random(400) < 0.62).astype(float)
-    a = row_stats(table(scores), 1, 400, seed=7)
-    b = row_stats(table(scores), 1, 400, seed=7)
-    c = row_stats(table(scores), 1, 400, seed=8)
-    assert a.win_rate_ci[0][0] == b.win_rate_ci[0][0] and a.win_rate_ci[0][0] != c.win_rate_ci[0][0]
-    lo, hi = a.win_rate_ci[0][0], a.win_rate_ci[1][0]
-    assert lo < 0.62 < hi
-    # About +-1.96 standard errors wide, as a normal approximation says for this n.
-    assert (hi - lo) == pytest.approx(2 * 1.96 * a.standard_error[0], rel=0.15)
-    w = bootstrap_weights(50, 200, seed=0)
-    assert w.shape == (200, 50) and (w.sum(axis=1) == 50).all()
+    st = row_stats(table(scores), 1, 400)
+    lo, hi = st.win_rate_ci[0][0], st.win_rate_ci[1][0]
+    assert lo < st.win_rate[0] < hi and lo < 0.62 < hi
+    # One 0/1 verdict per prompt: Wilson's interval on n with t (n - 1 degrees of freedom), about +-1.97
+    # standard errors at this n.
+    assert (lo, hi) == pytest.approx(tuple(x[0] for x in wilson(np.array([scores.mean()]), np.array([400.0]),
+                                                                critical(0.95, 399))))
+    assert (hi - lo) == pytest.approx(2 * 1.97 * st.standard_error[0], rel=0.05)
+    # Five wins out of five: not the degenerate [1, 1] of a percentile bootstrap, and not significant (the
+    # exact two-sided binomial test gives p = 2 / 32).
+    five = row_stats(table([1, 1, 1, 1, 1]), 1, 5)
+    assert five.win_rate_ci[1][0] == 1.0 and five.win_rate_ci[0][0] < 0.5
 
 
-def test_bootstrap_resamples_prompts_not_judgments():
-    """Two judgments on each prompt that always agree: resampling prompts keeps them together, so the
-    interval is as wide as for one judgment per prompt (twice the data would narrow it if resampled apart)."""
+def test_interval_clusters_by_prompt():
+    """Two judgments on each prompt that always agree: the prompt is the unit, so the interval is as wide as
+    for one judgment per prompt (twice the data would narrow it if counted apart)."""
     rng = np.random.default_rng(3)
     one = (rng.random(200) < 0.5).astype(float)
-    single = row_stats(table(one), 1, 200, seed=0)
-    doubled = row_stats(table(np.repeat(one, 2), prompts=np.repeat(np.arange(200), 2)), 1, 200, seed=0)
+    single = row_stats(table(one), 1, 200)
+    doubled = row_stats(table(np.repeat(one, 2), prompts=np.repeat(np.arange(200), 2)), 1, 200)
     width = lambda st: st.win_rate_ci[1][0] - st.win_rate_ci[0][0]  # noqa: E731
     assert width(doubled) == pytest.approx(width(single), rel=0.02)
+
+
+@pytest.mark.parametrize("df,expected", [(1, 12.7062), (4, 2.7764), (29, 2.0452), (1000, 1.9623)])
+def test_t_quantiles(df, expected):
+    assert critical(0.95, df) == pytest.approx(expected, abs=1e-4)
+    assert critical(0.95) == pytest.approx(1.959964, abs=1e-6)
+
+
+def test_clustered_rates_na_and_ties():
+    """One prompt: no interval. Ties (values of 0.5): the effective n is larger than n (a tie varies less
+    than a win or a loss), estimated with the G / (G - 1) factor."""
+    rate, lo, hi = clustered_rates(np.array([[1.0]]), np.array([[1.0]]), np.array([True]))
+    assert rate[0] == 1.0 and np.isnan(lo[0]) and np.isnan(hi[0])
+    s = np.array([[1.0], [0.5], [0.0], [0.5], [1.0], [0.5]])
+    rate, lo, hi = clustered_rates(s, np.ones_like(s), np.array([False]))
+    n_eff = rate[0] * (1 - rate[0]) / (s.var(ddof=1) / s.size)
+    assert n_eff > s.size
+    assert (lo[0], hi[0]) == pytest.approx(tuple(x[0] for x in wilson(rate, np.array([n_eff]), critical(0.95, 5))))
 
 
 def test_bradley_terry_recovers_known_strengths():
@@ -71,6 +91,20 @@ def test_a_model_that_never_wins_still_gets_a_finite_rating():
     assert np.isfinite(r).all() and r[0] < r[1] - 400
 
 
+def test_bradley_terry_intervals():
+    """Two models: the interval is the empirical-logit one (log odds of (won + 0.5) / (lost + 0.5)), wide at
+    n = 5 and holding zero after five wins; a model no judgment links to the anchor gets none."""
+    won = np.array([[1.0], [1.0], [1.0], [1.0], [1.0]])
+    beta, lo, hi = bradley_terry_intervals(won, np.ones_like(won), np.array([[1, 0]]), 2, anchor=0)
+    assert beta[0] == lo[0] == hi[0] == 0.0
+    assert beta[1] == pytest.approx(np.log(5.5 / 0.5), abs=1e-6)
+    assert beta[1] - lo[1] == pytest.approx(critical() * np.sqrt(1 / 5.5 + 1 / 0.5), rel=1e-3) and lo[1] < 0
+    # Models 2 and 3 only met each other.
+    won = np.array([[0.5, 1.0], [1.0, 0.0], [0.0, 0.5]])
+    beta, lo, hi = bradley_terry_intervals(won, np.ones_like(won), np.array([[1, 0], [2, 3]]), 4, anchor=0)
+    assert np.isfinite([beta[1], lo[1], hi[1]]).all() and np.isnan(beta[2:]).all() and np.isnan(lo[2:]).all()
+
+
 def test_length_control_removes_a_pure_length_preference():
     """A judge that only prefers the longer answer: the raw win rate is high, the length-controlled one
     (read at zero length difference) is back near one half."""
@@ -81,29 +115,42 @@ def test_length_control_removes_a_pure_length_preference():
     delta = (len_model - len_base) / (len_model - len_base).std()
     p = 1 / (1 + np.exp(-(0.0 + 1.5 * np.tanh(delta))))
     y = (rng.random(n) < p).astype(float)
-    lc, longer = length_controlled(y, len_model, len_base)
-    assert y.mean() > 0.65
-    assert lc == pytest.approx(0.5, abs=0.04)
-    assert longer > 0.6
+    lc = length_controlled(y, len_model, len_base, np.arange(n))
+    assert y.mean() > 0.65 and lc.na is None
+    assert lc.value == pytest.approx(0.5, abs=0.04)
     # The interval holds the estimate and the truth, and matches a real prompt bootstrap (refit per resample).
-    lo, hi = length_controlled_interval(y, len_model, len_base, np.arange(n))
-    assert lo < 0.5 < hi and lo <= lc <= hi and hi - lo < 0.1
+    assert lc.low < 0.5 < lc.high and lc.low <= lc.value <= lc.high and lc.high - lc.low < 0.1
     rng2 = np.random.default_rng(5)
     boot = []
     for _ in range(200):
         k = rng2.integers(0, n, n)
-        boot.append(length_controlled(y[k], len_model[k], len_base[k])[0])
-    assert np.percentile(boot, 2.5) == pytest.approx(lo, abs=0.01)
-    assert np.percentile(boot, 97.5) == pytest.approx(hi, abs=0.01)
+        boot.append(length_controlled(y[k], len_model[k], len_base[k], np.arange(n)).value)
+    assert np.percentile(boot, 2.5) == pytest.approx(lc.low, abs=0.01)
+    assert np.percentile(boot, 97.5) == pytest.approx(lc.high, abs=0.01)
     t = PairTable(np.arange(n), np.zeros(n, dtype=int), y, np.where(y > 0.5, 1, -1).astype(np.int8), len_model,
                   len_base)
-    share, s_lo, s_hi = longer_answer_share(t, 1, bootstrap_weights(n, 300))
-    assert share[0] == pytest.approx(longer) and s_lo[0] < longer < s_hi[0]
+    share, s_lo, s_hi = longer_answer_share(t, 1, n)
+    assert share[0] > 0.6 and s_lo[0] < share[0] < s_hi[0]
     # A real quality difference survives length control.
     p2 = 1 / (1 + np.exp(-(1.0 + 1.5 * np.tanh(delta))))
-    lc2, _ = length_controlled((rng.random(n) < p2).astype(float), len_model, len_base)
-    assert lc2 == pytest.approx(1 / (1 + np.exp(-1.0)), abs=0.04)
-    assert length_controlled(y, np.full(n, np.nan), len_base) == (None, None)
+    lc2 = length_controlled((rng.random(n) < p2).astype(float), len_model, len_base, np.arange(n))
+    assert lc2.value == pytest.approx(1 / (1 + np.exp(-1.0)), abs=0.04)
+
+
+@pytest.mark.parametrize("shift,scores,reason", [
+    (None, None, "answer lengths unknown"),
+    (+1, None, "too little length overlap: the model's answer is longer on 40 and shorter on 0 of 40 prompts"),
+    (0, np.full(40, 0.5), "every score is the same"),
+    (0, "by length", "the verdicts split exactly by answer length"),
+])
+def test_length_control_says_why_it_has_no_estimate(shift, scores, reason):
+    n = 40
+    len_base = np.linspace(500, 1500, n)
+    len_model = np.full(n, np.nan) if shift is None else len_base + np.linspace(-300, 300, n) + 400 * shift
+    y = (np.arange(n) % 3 == 0).astype(float) if scores is None else (
+        (len_model > len_base).astype(float) if isinstance(scores, str) else scores)
+    lc = length_controlled(y, len_model, len_base, np.arange(n))
+    assert lc.value is None and lc.low is None and lc.na is not None and lc.na.startswith(reason)
 
 
 @pytest.mark.parametrize("x,y,expected", [

@@ -13,9 +13,10 @@ from lima_eval.config import JudgeSpec, RunConfig, _build, validate
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import Generation, Judgment, Prompt, Rating
-from lima_eval.report.html import ci, pct, write_html
+from lima_eval.report.html import INTERVALS, ci, figure_rows, mean_ci, pct, rating_ci, write_html
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
+from lima_eval.report.stats import LEVEL
 from lima_eval.report.summary import Inputs, bt_ratings, judge_agreement, pair_table, pairwise_rows, rating_rows, row_keys
 from lima_eval.store import RunStore
 
@@ -100,8 +101,7 @@ def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
     return cards
 
 
-def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: int = 1000) -> tuple[Inputs,
-                                                                                                list[JudgeRecords]]:
+def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> tuple[Inputs, list[JudgeRecords]]:
     """Everything the report counts: this config's judge records (order-both combined), human and imported
     labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
     gens = store.generations()
@@ -116,7 +116,7 @@ def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt], resamples: in
     inp = Inputs(judgments=judgments, ratings=ratings, generations=gens, pairs=list(cfg.pairs()),
                  baselines=list(cfg.baselines), rating_labels=labels,
                  tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
-                 seed=cfg.seed, resamples=resamples)
+                 seed=cfg.seed)
     return inp, groups
 
 
@@ -124,7 +124,7 @@ def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, object]:
     """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
     keys = row_keys(inp)
     table, prompt_index, errors = pair_table(inp, keys)
-    rows, st = pairwise_rows(inp, keys, table, len(prompt_index), errors)
+    rows, st = pairwise_rows(keys, table, len(prompt_index), errors)
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
 
@@ -173,7 +173,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         "benchmark": cfg.benchmark.name,
         "n_prompts": len(prompts),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "bootstrap": {"resamples": inp.resamples, "seed": inp.seed, "level": 0.95, "over": "prompts"},
+        "intervals": {"level": LEVEL, "over": "prompts", "methods": "docs/report.md"},
         **numbers,
         "judges": cards,
         "notes": notes,
@@ -186,7 +186,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     from lima_eval.report.plots import ratings_figure
 
     figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
-               "ratings": ratings_figure(numbers["ratings"], out / "ratings.png")}
+               "ratings": ratings_figure(figure_rows(numbers["ratings"], "mean_score"), out / "ratings.png")}
     sections = [_markdown(cfg, rows, notes, len(prompts), figures["win_tie_loss"]), _bt_markdown(summary),
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
@@ -219,12 +219,14 @@ def _bt_markdown(summary: dict) -> str:  # type: ignore[type-arg]
         return ""
     lines = ["## Bradley-Terry ratings", "", "| judge | model | rating | 95% interval | P(beats anchor) |",
              "|---|---|---:|---:|---:|"]
-    for r in sorted(bt, key=lambda r: (r["judge"], -(r["rating"] or 0))):
+    for r in sorted(bt, key=lambda r: (r["judge"], -(r["rating"] if r["rating"] is not None else -1e9))):
+        rating, interval = rating_ci(r)
+        beats = "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"
         lines.append(f"| {r['judge']} | {r['model']}{' (anchor)' if r['model'] == r['anchor'] else ''} | "
-                     f"{r['rating']:.0f} | {r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f} | "
-                     f"{r['p_beats_anchor']:.2f} |")
+                     f"{rating} | {interval} | {beats} |")
     lines += ["", "Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
-              "anchor at 1000; intervals from the same prompt resamples as the win rates."]
+              "anchor at 1000; intervals: Wald on the log strength with the larger of the model-based and the "
+              "prompt-clustered variance."]
     return "\n".join(lines) + "\n"
 
 
@@ -242,8 +244,7 @@ def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:  # type: ig
         for r in mine:
             cells = " | ".join(f"{r['counts'].get(k, 0)} ({pct(r['shares'].get(k, {}).get('share'))}%)"
                                for k in labels)
-            mean = "-" if r["mean_score"] is None else (
-                f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]")
+            mean = mean_ci(r)
             lines.append(f"| {r['judge']} | {r['model']} | {r['subset']} | {r['n']} | {cells} | {mean} | "
                          f"{r['errors']} |")
         lines.append("")
@@ -302,8 +303,7 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
         lines.append("| (no judgments yet) | | | | | | | | | | |")
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "
               "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
-              "averaged); equal or better is win + tie (LIMA's abstract). Intervals: 95% percentile bootstrap over "
-              "prompts (1,000 resamples, seeded).", ""]
+              "averaged); equal or better is win + tie (LIMA's abstract). " + INTERVALS, ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

@@ -18,6 +18,8 @@ from lima_eval.records import Prompt
 from lima_eval.report.summary import Inputs
 
 MAX_BROWSER_PROMPTS = 2000
+INTERVALS = ("Intervals: 95%, over prompts, their coverage tested by simulation (methods in docs/report.md). "
+             "n/a: the data cannot support the figure, for the reason given.")
 
 SCRIPT = """
 (function () {
@@ -64,8 +66,39 @@ def pct(x: Any) -> str:
 
 
 def ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
-    """'value [low, high]' in percent for a summary row's rate and its interval."""
-    return f"{pct(r.get(key))} [{pct(r.get(key + '_ci_low'))}, {pct(r.get(key + '_ci_high'))}]"
+    """'value [low, high]' in percent for a summary row's rate and its interval; 'n/a (reason)' where the data
+    cannot support the figure, and 'value [n/a: reason]' where they support the figure but not its interval."""
+    value, reason = r.get(key), r.get(key + "_na")
+    if value is None:
+        return f"n/a ({reason})" if reason else "-"
+    if r.get(key + "_ci_low") is None:
+        return f"{pct(value)} [n/a: {reason}]" if reason else pct(value)
+    return f"{pct(value)} [{pct(r[key + '_ci_low'])}, {pct(r[key + '_ci_high'])}]"
+
+
+def rating_ci(r: dict) -> tuple[str, str]:  # type: ignore[type-arg]
+    """A Bradley-Terry row's (rating, 'low - high'), or n/a with the reason."""
+    if r.get("rating") is None:
+        return "n/a", f"n/a ({r.get('rating_na') or 'no estimate'})"
+    if r.get("rating_ci_low") is None:
+        return f"{r['rating']:.0f}", f"n/a ({r.get('rating_na') or 'no interval'})"
+    return f"{r['rating']:.0f}", f"{r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f}"
+
+
+def mean_ci(r: dict) -> str:  # type: ignore[type-arg]
+    """A ratings row's 'mean [low, high]', or n/a with the reason."""
+    if r.get("mean_score") is None:
+        return f"n/a ({r['mean_score_na']})" if r.get("mean_score_na") else "-"
+    if r.get("mean_score_ci_low") is None:
+        return f"{r['mean_score']:.2f} [n/a: {r.get('mean_score_na')}]"
+    return f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]"
+
+
+def figure_rows(rows: list[dict], key: str) -> list[dict]:  # type: ignore[type-arg]
+    """Rows for a figure: where a value has no interval (n/a: one prompt), its bounds are the value itself, so
+    the figure draws the point without an error bar (the tables say n/a and why)."""
+    return [r | {f"{key}_ci_{end}": r[key] for end in ("low", "high") if r.get(f"{key}_ci_{end}") is None}
+            if r.get(key) is not None else r for r in rows]
 
 
 def img(path: Path | None, alt: str) -> str:
@@ -81,12 +114,6 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _mean(r: dict) -> str:  # type: ignore[type-arg]
-    if r.get("mean_score") is None:
-        return "-"
-    return f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]"
-
-
 def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
     out = ["<h2>Win / tie / loss</h2>", img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
            table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
@@ -94,14 +121,12 @@ def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[
                   [[r["judge"], r["model"], r["baseline"], r["n"], r["win"], r["tie"], r["loss"], r["errors"],
                     ci(r, "win_rate"), ci(r, "equal_or_better"), ci(r, "length_controlled_win_rate"),
                     ci(r, "prefers_longer")] for r in summary["rows"]]),
-           '<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. Intervals: 95% '
-           'percentile bootstrap over prompts.</p>']
+           f'<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. {e(INTERVALS)}</p>']
     if summary["bradley_terry"]:
         out += ["<h2>Bradley-Terry ratings</h2>",
                 table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],
                        [[r["judge"], r["model"] + (" (anchor)" if r["model"] == r["anchor"] else ""),
-                         f"{r['rating']:.0f}", f"{r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f}",
-                         f"{r['p_beats_anchor']:.2f}"]
+                         *rating_ci(r), "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"]
                         for r in summary["bradley_terry"]])]
     ratings = summary["ratings"]
     if ratings:
@@ -112,7 +137,7 @@ def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[
             out.append(table(["judge", "model", "subset", "n"] + [f"{k} %" for k in labels] + ["mean [95%]", "errors"],
                               [[r["judge"], r["model"], r["subset"], r["n"]]
                                + [pct(r["shares"].get(k, {}).get("share")) for k in labels]
-                               + [_mean(r), r["errors"]] for r in mine]))
+                               + [mean_ci(r), r["errors"]] for r in mine]))
     if summary["judges"]:
         out += ["<h2>Judges</h2>", table(
             ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",

@@ -1,8 +1,9 @@
 """`lima-eval leaderboard RESULTS`: every run under RESULTS merged into one table per (judge, benchmark).
 
 Each run's numbers are recomputed from its files (the same code as its report), so a leaderboard never shows
-a stale summary. Rows are (model, baseline) with the run they come from, n, the win rate with its bootstrap
-interval, equal-or-better, the length-controlled win rate, errors, and the judge's cost in that run.
+a stale summary. Rows are (model, baseline) with the run they come from, n, the win rate with its interval,
+equal-or-better, the length-controlled win rate with its interval (or n/a and why), errors, and the judge's
+cost in that run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from lima_eval.errors import LimaEvalError
 
 COLUMNS = ("judge", "benchmark", "model", "baseline", "run", "n", "errors", "win_rate", "win_rate_ci_low",
-           "win_rate_ci_high", "standard_error", "discrete_win_rate", "equal_or_better", "length_controlled_win_rate",
-           "cost_usd")
+           "win_rate_ci_high", "win_rate_na", "standard_error", "discrete_win_rate", "equal_or_better",
+           "length_controlled_win_rate", "length_controlled_win_rate_ci_low", "length_controlled_win_rate_ci_high",
+           "length_controlled_win_rate_na", "cost_usd")
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -52,7 +54,7 @@ def _slug(text: str) -> str:
 
 
 def write_leaderboard(root: Path, out: Path | None = None) -> Path:
-    from lima_eval.report.html import ci, e, img, page, pct, table
+    from lima_eval.report.html import INTERVALS, ci, e, figure_rows, img, page, pct, table
     from lima_eval.report.plots import leaderboard_figure
 
     rows = collect(Path(root))
@@ -70,15 +72,16 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
             w.writerows(g)
 
     md = ["# lima-eval leaderboard", "", f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
-          f"`{root}`. Win rate counts ties as half; intervals are 95% bootstrap over prompts.", ""]
+          f"`{root}`. Win rate counts ties as half. {INTERVALS}", ""]
     html = ["<h1>lima-eval leaderboard</h1>"]
-    headers = ["#", "model", "baseline", "run", "n", "win rate % [95%]", "equal or better %", "LC %", "errors",
+    headers = ["#", "model", "baseline", "run", "n", "win rate % [95%]", "equal or better %", "LC % [95%]", "errors",
                "cost (USD)"]
     for (judge, bench), g in groups.items():
         title = f"{judge} on {bench}"
-        png = leaderboard_figure(g, out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png", title)
+        png = leaderboard_figure(figure_rows(g, "win_rate"), out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png",
+                                 title)
         cells = [[str(i), r["model"], r["baseline"], r["run"], str(r["n"]), ci(r, "win_rate"),
-                  pct(r["equal_or_better"]), pct(r["length_controlled_win_rate"]), str(r["errors"]),
+                  pct(r["equal_or_better"]), ci(r, "length_controlled_win_rate"), str(r["errors"]),
                   "-" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"] for i, r in enumerate(g, 1)]
         md += [f"## {title}", "", f"![{title}]({png.name})", "", "| " + " | ".join(headers) + " |",
                "|---:|---|---|---|" + "---:|" * 6] + ["| " + " | ".join(row) + " |" for row in cells] + [""]

@@ -16,10 +16,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from lima_eval.records import HUMAN, Generation, Judgment, Rating
-from lima_eval.report.stats import (BOOTSTRAP, PairTable, agreement, bootstrap_weights, bradley_terry, elo,
-                                    interval, length_controlled, length_controlled_interval, longer_answer_share,
-                                    row_stats)
+from lima_eval.report.stats import (LEVEL, PairTable, agreement, bradley_terry_intervals, clustered_rates,
+                                    length_controlled, longer_answer_share, row_stats)
 
+NO_VERDICTS = "no readable verdicts"
+ONE_PROMPT = "one prompt (an interval needs two)"
 
 
 def _r(x: Any, nd: int = 6) -> Any:
@@ -40,8 +41,8 @@ class Inputs:
     baselines: list[str]
     rating_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # judge or scale name -> labels
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags
-    seed: int = 0
-    resamples: int = BOOTSTRAP
+    seed: int = 0  # the run seed (the intervals are analytic and use none)
+    resamples: int = 0  # unused since the intervals are analytic (docs/report.md); kept for callers that pass it
 
     @cached_property
     def lengths(self) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
@@ -101,40 +102,55 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
     return t, prompts, errors
 
 
-def pairwise_rows(inp: Inputs, rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int,
-                  errors: np.ndarray) -> tuple[list[dict[str, Any]], Any]:
-    st = row_stats(t, len(rows), n_prompts, inp.resamples, inp.seed)
-    longer, longer_lo, longer_hi = longer_answer_share(t, len(rows), st.weights)
+def _na(n: float, value: float, low: float, empty: str = NO_VERDICTS) -> str | None:
+    """Why a figure (value nan: `empty`) or its interval (low nan: a single prompt) is missing, if it is."""
+    if not n:
+        return NO_VERDICTS
+    if math.isnan(value):
+        return empty
+    return ONE_PROMPT if math.isnan(low) else None
+
+
+def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int, errors: np.ndarray
+                  ) -> tuple[list[dict[str, Any]], Any]:
+    st = row_stats(t, len(rows), n_prompts)
+    longer, longer_lo, longer_hi = longer_answer_share(t, len(rows), n_prompts)
     out = []
     for i, (model, baseline, judge) in enumerate(rows):
         n = int(st.n[i])
         mine = t.row == i
-        lc, _ = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine]) if n else (None, None)
-        lc_ci = (None, None)
-        if lc is not None:
-            lc_ci = length_controlled_interval(t.score[mine], t.len_model[mine], t.len_base[mine], t.prompt[mine])
+        lc = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine], t.prompt[mine]) if n else None
         pct = (lambda x: round(100.0 * float(x) / n, 2)) if n else (lambda x: 0.0)
         out.append({
-            "model": model, "baseline": baseline, "judge": judge, "n": n,
+            "model": model, "baseline": baseline, "judge": judge, "n": n, "prompts": int(st.prompts[i]),
             "win": int(st.wins[i]), "tie": int(st.ties[i]), "loss": int(st.losses[i]), "errors": int(errors[i]),
             "win_pct": pct(st.wins[i]), "tie_pct": pct(st.ties[i]), "loss_pct": pct(st.losses[i]),
             "win_rate": _r(st.win_rate[i]), "standard_error": _r(st.standard_error[i]) if n > 1 else None,
             "discrete_win_rate": _r(st.discrete_win_rate[i]), "equal_or_better": _r(st.equal_or_better[i]),
             "win_rate_ci_low": _r(st.win_rate_ci[0][i]), "win_rate_ci_high": _r(st.win_rate_ci[1][i]),
+            "win_rate_na": _na(n, st.win_rate[i], st.win_rate_ci[0][i]),
             "discrete_win_rate_ci_low": _r(st.discrete_win_rate_ci[0][i]),
             "discrete_win_rate_ci_high": _r(st.discrete_win_rate_ci[1][i]),
+            "discrete_win_rate_na": _na(n, st.discrete_win_rate[i], st.discrete_win_rate_ci[0][i]),
             "equal_or_better_ci_low": _r(st.equal_or_better_ci[0][i]),
             "equal_or_better_ci_high": _r(st.equal_or_better_ci[1][i]),
-            "length_controlled_win_rate": _r(lc), "length_controlled_win_rate_ci_low": _r(lc_ci[0]),
-            "length_controlled_win_rate_ci_high": _r(lc_ci[1]), "prefers_longer": _r(longer[i]),
-            "prefers_longer_ci_low": _r(longer_lo[i]), "prefers_longer_ci_high": _r(longer_hi[i]),
+            "equal_or_better_na": _na(n, st.equal_or_better[i], st.equal_or_better_ci[0][i]),
+            "length_controlled_win_rate": _r(lc.value) if lc else None,
+            "length_controlled_win_rate_ci_low": _r(lc.low) if lc else None,
+            "length_controlled_win_rate_ci_high": _r(lc.high) if lc else None,
+            "length_controlled_win_rate_na": lc.na if lc else NO_VERDICTS,
+            "prefers_longer": _r(longer[i]), "prefers_longer_ci_low": _r(longer_lo[i]),
+            "prefers_longer_ci_high": _r(longer_hi[i]),
+            "prefers_longer_na": _na(n, longer[i], longer_lo[i], "no decisive verdict between answers of "
+                                     "known, different lengths"),
         })
     return out, st
 
 
-def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str]) -> list[dict[str, Any]]:
-    """Bradley-Terry per judge over all its pairwise rows, anchored at the first baseline (1000), with
-    bootstrap intervals from the same prompt resamples as the win rates."""
+def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str], level: float = LEVEL
+               ) -> list[dict[str, Any]]:
+    """Bradley-Terry per judge over all its pairwise rows (discrete verdicts, ties half), anchored at the first
+    baseline (1000), with intervals from the prompt-level sums of the same rows (stats.bradley_terry_intervals)."""
     out = []
     n_rows = len(rows)
     for judge in dict.fromkeys(j for _, _, j in rows):
@@ -145,27 +161,22 @@ def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str]) 
         pos = {m: k for k, m in enumerate(models)}
         anchor_name = next((b for b in baselines if b in pos), models[-1])
         anchor = pos[anchor_name]
-        point = np.zeros((len(models), len(models)))
-        reps = np.zeros((st.sums.shape[0], len(models), len(models)))
-        for i in mine:
-            a, b = pos[rows[i][0]], pos[rows[i][1]]
-            won, n = st.wins[i] + st.ties[i] / 2, st.n[i]
-            point[a, b] += won
-            point[b, a] += n - won
-            rep_won = st.sums[:, n_rows + i] + st.sums[:, 2 * n_rows + i] / 2
-            reps[:, a, b] += rep_won
-            reps[:, b, a] += st.counts[:, i] - rep_won
-        rating = elo(bradley_terry(point), anchor)
-        lo, hi = interval(elo(bradley_terry(reps), anchor))
+        pairs = np.array([(pos[rows[i][0]], pos[rows[i][1]]) for i in mine])
+        won = st.prompt_sums[:, [n_rows + i for i in mine]] + st.prompt_sums[:, [2 * n_rows + i for i in mine]] / 2
+        beta, lo, hi = bradley_terry_intervals(won, st.prompt_counts[:, mine], pairs, len(models), anchor, level)
         for m, k in pos.items():
-            out.append({"judge": judge, "model": m, "anchor": anchor_name, "rating": _r(rating[k], 2),
-                        "rating_ci_low": _r(lo[k], 2), "rating_ci_high": _r(hi[k], 2),
-                        "p_beats_anchor": _r(1 / (1 + 10 ** ((1000 - rating[k]) / 400)), 4)})
+            rating, low, high = (1000.0 + 400.0 / math.log(10.0) * float(x) for x in (beta[k], lo[k], hi[k]))
+            linked = bool(np.isfinite(beta[k]))
+            out.append({"judge": judge, "model": m, "anchor": anchor_name, "rating": _r(rating, 2),
+                        "rating_ci_low": _r(low, 2), "rating_ci_high": _r(high, 2),
+                        "rating_na": None if np.isfinite(lo[k]) else ONE_PROMPT if linked else
+                        "no judgments link it to the anchor",
+                        "p_beats_anchor": _r(1 / (1 + 10 ** ((1000 - rating) / 400)), 4) if linked else None})
     return out
 
 
 def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
-    """Per (judge, model, scale, subset): label shares with bootstrap intervals, and the mean score with one.
+    """Per (judge, model, scale, subset): label shares and the mean score, each with its interval.
     Subsets: all prompts, then each tag carried by some prompts (LIMA splits by such subsets)."""
     out = []
     groups: dict[tuple[str, str, str], list[Rating]] = {}
@@ -180,40 +191,50 @@ def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
             good = [r for r in mine if r.label is not None and r.error is None]
             if not good and subset != "all":
                 continue
-            out.append(_rating_row(judge, scale, model, subset, labels, good, len(mine) - len(good), inp))
+            out.append(_rating_row(judge, scale, model, subset, labels, good, len(mine) - len(good)))
     return out
 
 
 def _rating_row(judge: str, scale: str, model: str, subset: str, labels: tuple[str, ...], good: list[Rating],
-                errors: int, inp: Inputs) -> dict[str, Any]:
+                errors: int) -> dict[str, Any]:
+    """Label shares and the mean score with intervals over prompts (clustered Wilson; the mean rescaled to
+    [0, 1] over the scale's ranks 1..len(labels))."""
     n = len(good)
     row: dict[str, Any] = {"judge": judge, "model": model, "scale": scale, "subset": subset, "n": n,
                            "errors": errors, "labels": list(labels)}
     if not n:
-        return row | {"counts": {k: 0 for k in labels}, "shares": {}, "mean_score": None}
+        return row | {"counts": {k: 0 for k in labels}, "shares": {}, "mean_score": None,
+                      "mean_score_na": NO_VERDICTS}
     prompts = {p: i for i, p in enumerate(dict.fromkeys(r.prompt_id for r in good))}
     p_idx = np.array([prompts[r.prompt_id] for r in good])
     lab = np.array([labels.index(r.label) if r.label in labels else -1 for r in good])
     score = np.array([r.score if r.score is not None else math.nan for r in good], dtype=float)
-    w = bootstrap_weights(len(prompts), inp.resamples, inp.seed)
     counts_pp = np.bincount(p_idx, minlength=len(prompts)).astype(float)
-    rep_n = w @ counts_pp
-    shares, counts = {}, {}
-    for k, name in enumerate(labels):
-        hits = np.bincount(p_idx, weights=(lab == k), minlength=len(prompts))
-        lo, hi = interval((w @ hits) / rep_n)
-        counts[name] = int(hits.sum())
-        shares[name] = {"share": _r(hits.sum() / n), "ci_low": _r(lo), "ci_high": _r(hi)}
+    hits = np.stack([np.bincount(p_idx, weights=(lab == k), minlength=len(prompts)) for k in range(len(labels))],
+                    axis=1) if labels else np.zeros((len(prompts), 0))
+    share, lo, hi = clustered_rates(hits, np.repeat(counts_pp[:, None], len(labels), axis=1),
+                                    np.ones(len(labels), dtype=bool))
+    counts = {name: int(hits[:, k].sum()) for k, name in enumerate(labels)}
+    shares = {name: {"share": _r(share[k]), "ci_low": _r(lo[k]), "ci_high": _r(hi[k]),
+                     "na": None if np.isfinite(lo[k]) else ONE_PROMPT} for k, name in enumerate(labels)}
     ok = np.isfinite(score)
-    mean = float(score[ok].mean()) if ok.any() else None
+    if not ok.any():
+        return row | {"counts": counts, "shares": shares, "mean_score": None, "mean_score_na": "no scores"}
+    mean = float(score[ok].mean())
+    bottom = min(1.0, float(score[ok].min())) if labels else float(score[ok].min())
+    top = max(float(len(labels)), float(score[ok].max())) if labels else float(score[ok].max())
     mean_lo = mean_hi = None
-    if ok.any():
-        s_pp = np.bincount(p_idx[ok], weights=score[ok], minlength=len(prompts))
+    if top > bottom:
+        unit = (score[ok] - bottom) / (top - bottom)
+        s_pp = np.bincount(p_idx[ok], weights=unit, minlength=len(prompts))
         c_pp = np.bincount(p_idx[ok], minlength=len(prompts)).astype(float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean_lo, mean_hi = interval((w @ s_pp) / (w @ c_pp))
+        binary = bool(np.isin(unit, (0.0, 1.0)).all())
+        _, u_lo, u_hi = clustered_rates(s_pp[:, None], c_pp[:, None], np.array([binary]))
+        if np.isfinite(u_lo[0]):
+            mean_lo, mean_hi = bottom + (top - bottom) * u_lo[0], bottom + (top - bottom) * u_hi[0]
+    na = None if mean_lo is not None else ONE_PROMPT if top > bottom else "every score is the same"
     return row | {"counts": counts, "shares": shares, "mean_score": _r(mean, 4),
-                  "mean_score_ci_low": _r(mean_lo, 4), "mean_score_ci_high": _r(mean_hi, 4)}
+                  "mean_score_ci_low": _r(mean_lo, 4), "mean_score_ci_high": _r(mean_hi, 4), "mean_score_na": na}
 
 
 # --- judge agreement ------------------------------------------------------------------------------
