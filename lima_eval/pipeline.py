@@ -9,7 +9,7 @@ from pathlib import Path
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import RunConfig, to_plain
-from lima_eval.progress import StageCounts, bar
+from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
@@ -52,6 +52,8 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
         if spec.backend == "imported":  # answers come from `lima-eval import-answers`, never generated here
             counts.missing_imports += total - cached
             continue
+        header(f"generate: model {spec.name} ({spec.backend}, {spec.model}): {total} answers, {cached} on disk, "
+               f"{total - cached} to do", show)
         progress = bar(f"generate {spec.name}", total, cached, show)
         backend = None
         try:
@@ -71,6 +73,7 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
                     continue
                 if backend is None:
                     backend = open_backend(spec, seed=cfg.seed)
+                    backend.on_progress = progress.partial
                 sampling = backend.sampling_record()
                 for start in range(0, len(todo), backend.chunk_size):
                     chunk = todo[start:start + backend.chunk_size]
@@ -115,12 +118,30 @@ def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True) -> R
     prompts = load_prompts(cfg.benchmark)
     result = RunResult(run_dir=store.root, report_dir=store.report_dir)
     if cfg.sft is not None:
-        from lima_eval.sft.train import train
-
-        train(cfg.sft, show_progress=show_progress)
+        sft_stage(cfg, show_progress)
     result.generations = generate_stage(cfg, prompts, store, show_progress)
     result.judgments, result.skipped_pairs = judge_all(cfg, prompts, store, show_progress, use_cache)
-    from lima_eval.report.build import build_report
+    from lima_eval.report.freshness import report_is_current
 
-    build_report(store.root, cfg=cfg, prompts=prompts)
+    if report_is_current(store, cfg):
+        header(f"report: {store.report_dir} is up to date (nothing changed since it was written)", show_progress)
+    else:
+        from lima_eval.report.build import build_report
+
+        header(f"report: writing {store.report_dir}", show_progress)
+        build_report(store.root, cfg=cfg, prompts=prompts)
     return result
+
+
+def sft_stage(cfg: RunConfig, show: bool = True) -> None:
+    """Fine-tune the run's SFT model unless the finished model of this recipe is already on disk."""
+    from lima_eval.sft.train import is_complete, train
+
+    sft = cfg.sft
+    assert sft is not None
+    length = f"{sft.max_steps} optimiser steps" if sft.max_steps else f"{sft.epochs} epochs"
+    if is_complete(sft):
+        header(f"SFT: {sft.name} ({sft.base} on {sft.data}, {length}) is already trained: {sft.out}", show)
+        return
+    header(f"SFT: fine-tuning {sft.base} on {sft.data} with LIMA's recipe, {length} -> {sft.out}", show)
+    train(sft, show_progress=show)

@@ -141,3 +141,15 @@ def test_the_embedded_base_model_gets_its_bos_and_answers_sensibly():
         answers = base.generate([[{"role": "user", "content": p.text}] for p in prompts])
     bad = [a.text for a in answers if _degenerate(a.text)]
     assert len(bad) <= 1, bad
+
+
+def test_progress_moves_during_one_batch_and_adds_up_to_the_requests():
+    """A stage's bar moves with each decoding step of a single large batch, not once per batch."""
+    seen: list[float] = []
+    spec = Endpoint(model="embedded:tiny-random", batch_size=8, sampling=Sampling(temperature=0, max_new_tokens=6))
+    with open_backend(spec) as backend:
+        backend.on_progress = seen.append
+        out = backend.generate([MSG] * 5)
+    assert len(out) == 5
+    assert len(seen) >= 5  # one report per decoding step (plus the remainder of rows that stopped early)
+    assert sum(seen) == pytest.approx(5.0)

@@ -80,6 +80,22 @@ def test_pipeline_end_to_end_then_rerun_makes_no_calls(config, judge_server):
     assert json.loads((result.report_dir / "summary.json").read_text())["rows"] == summary["rows"]
 
 
+def test_a_rerun_with_nothing_new_keeps_the_report_and_new_labels_rebuild_it(config, judge_server, tmp_path):
+    cfg = load_config(config)
+    first = run(cfg, show_progress=False)
+    written = {p.name: p.stat().st_mtime_ns for p in first.report_dir.iterdir()}
+    run(load_config(config), show_progress=False)  # nothing new: the report is not rebuilt
+    assert {p.name: p.stat().st_mtime_ns for p in first.report_dir.iterdir()} == written
+    labels = tmp_path / "labels.csv"
+    labels.write_text("prompt_id,model_a,model_b,label,annotator\np1,mine,base,a,ann\n")
+    assert run_cli("import-human", str(cfg.run_dir), str(labels)).returncode == 0
+    run(load_config(config), show_progress=False)  # new input: rebuilt, and the labels are in it
+    summary = json.loads((first.report_dir / "summary.json").read_text())
+    assert any(r["judge"] == "human" for r in summary["rows"])
+    run(load_config(config, ["benchmark.limit=3"]), show_progress=False)  # another config: rebuilt
+    assert json.loads((first.report_dir / "summary.json").read_text())["n_prompts"] == 3
+
+
 def test_changed_sampling_makes_new_work_and_the_report_uses_only_it(config, judge_server):
     run(load_config(config), show_progress=False)
     changed = load_config(config, ["models.mine.sampling.max_new_tokens=4"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from lima_eval.config import Endpoint, Sampling
 from lima_eval.registry import BACKENDS
@@ -57,6 +57,9 @@ class Backend:
         self.spec = spec
         self.seed = seed
         self.calls = 0  # requests sent to the model: what "zero new calls on a rerun" counts
+        # Set by the caller to see progress inside one long generate() call: called with a fraction of a
+        # request as work is done (a local backend reports each decoding step), so a bar moves during a batch.
+        self.on_progress: Callable[[float], None] | None = None
 
     @property
     def chunk_size(self) -> int:

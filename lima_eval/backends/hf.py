@@ -147,6 +147,8 @@ class HFBackend(Backend):
         if logprobs is not None:
             kwargs.update(output_logits=True, return_dict_in_generate=True)
             extra = self.candidate_ids(logprobs.candidates)
+        if self.on_progress is not None:
+            kwargs["streamer"] = _StepCounter(self.on_progress, len(ids), s.max_new_tokens)
         torch.manual_seed(self.seed)
         self.calls += len(ids)
         with torch.inference_mode():
@@ -181,6 +183,29 @@ class HFBackend(Backend):
         self.tokenizer = None
         if self._torch.cuda.is_available():
             self._torch.cuda.empty_cache()
+
+
+class _StepCounter:
+    """A generate() streamer that reports each decoding step as rows / max_new_tokens of a request, so the
+    stage's bar moves during one large batch; whatever is left (rows that stopped early) is reported at the end."""
+
+    def __init__(self, report: Any, rows: int, max_new_tokens: int):
+        self.report, self.rows, self.steps = report, rows, max(1, max_new_tokens)
+        self.done, self.prompt_seen = 0.0, False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt, not a generated token
+            self.prompt_seen = True
+            return
+        step = min(self.rows / self.steps, self.rows - self.done)
+        if step > 0:
+            self.done += step
+            self.report(step)
+
+    def end(self) -> None:
+        if self.rows - self.done > 1e-9:
+            self.report(self.rows - self.done)
+            self.done = float(self.rows)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -12,7 +12,7 @@ from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
 from lima_eval.judging.items import (PairItem, RatingItem, identity, judge_label, pair_items, rating_item,
                                      to_judgment, to_rating)
-from lima_eval.progress import StageCounts, bar
+from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
@@ -88,6 +88,8 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
     # A failed call is retried on a rerun; a reply that could not be parsed stays recorded as an error.
     todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
     counts.cached = len(p.items) - len(todo)
+    header(f"judge: {label} ({definition.name} on {spec.backend}, order {spec.order}): {len(p.items)} verdicts, "
+           f"{counts.cached} on disk, {len(todo)} to do", show)
     progress = bar(f"judge {label}", len(p.items), counts.cached, show)
     append = store.append_ratings if rating else store.append_judgments
     want = LogprobRequest(top=spec.top_logprobs, candidates=tuple(definition.options)) if spec.logprobs else None
@@ -132,6 +134,7 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
                 continue
             if backend is None:
                 backend = open_backend(spec, seed=cfg.seed)
+                backend.on_progress = progress.partial
 
             def finished(batch: list[tuple[Item, Messages, str]], outs: list[Completion]) -> None:
                 save([record(i, o, prefix, False) for (i, _, _), o in zip(batch, outs)])

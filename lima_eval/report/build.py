@@ -193,6 +193,9 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
     (out / "report.md").write_text(text, encoding="utf-8")
     write_html(out / "report.html", cfg, summary, figures, inp, prompts)
+    from lima_eval.report.freshness import mark_current
+
+    mark_current(store, cfg)
     return out
 
 
