@@ -147,8 +147,10 @@ def test_logprob_verdicts_store_probabilities(tmp_path, prompts_file):
     for j in RunStore(cfg.run_dir).judgments().values():
         first_is_a = j.shown_first == "a"
         assert j.probs is not None and abs(sum(j.probs.values()) - 1) < 1e-6
-        # The probabilities decide (A, the answer shown first), not the sampled token (B).
-        assert j.verdict == ("a" if first_is_a else "b")
+        # The verdict is the option the reply shows (B, the answer shown second: the token the judge emitted),
+        # so the stored text and the verdict agree; the probabilities (A most likely) are its confidence and
+        # give the soft score the win rate averages.
+        assert j.verdict == ("b" if first_is_a else "a") and j.raw.endswith("B")
         shown_first_p = j.probs["a" if first_is_a else "b"]
         assert shown_first_p == pytest.approx(0.5488 / (0.5488 + 0.4066 + 0.0498), abs=1e-3)
 

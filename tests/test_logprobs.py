@@ -49,3 +49,24 @@ def test_failures_say_why(steps, why):
 ])
 def test_token_matching(token, option, ok):
     assert matches(token, option) is ok
+
+
+@pytest.mark.parametrize("emitted,summed,verdict", [
+    # The judge emitted " A" (its single most likely token) while the spellings of "neither" sum to more:
+    # the verdict is what its reply says, A; the probabilities stay as they are (its confidence).
+    (" A", {" A": 0.47, " neither": 0.30, "Neither": 0.21, " B": 0.02}, "first"),
+    (" B", {" B": 0.5, " A": 0.3, " neither": 0.2}, "second"),
+    # It emitted something that is no option: the most probable option (summed) is the verdict.
+    (" The", {" The": 0.5, " A": 0.1, " neither": 0.15, "Neither": 0.1, " B": 0.15}, "neither"),
+])
+def test_the_verdict_is_the_option_the_reply_shows(emitted, summed, verdict):
+    from lima_eval.backends.base import Completion
+    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.items import read_option
+
+    definition = load_definition("lima-pairwise")
+    steps = [(emitted, {k: math.log(v) for k, v in summed.items()})]
+    option, probs, problem = read_option(definition, "Verdict:" + emitted, Completion(text=emitted, logprobs=steps),
+                                         use_logprobs=True, prefilled=True)
+    assert problem is None and option == verdict
+    assert probs is not None and sum(probs.values()) == pytest.approx(1.0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from lima_eval.backends.base import Completion
 from lima_eval.config import JudgeSpec
 from lima_eval.judging.definitions import JudgeDefinition
-from lima_eval.judging.logprobs import option_probs
+from lima_eval.judging.logprobs import chosen_option, option_probs
 from lima_eval.judging.parsers import FIRST, NEITHER, get_parser
 from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
 
@@ -89,9 +89,14 @@ def read_option(definition: JudgeDefinition, raw: str, completion: Completion, u
                 prefilled: bool) -> tuple[str | None, dict[str, float] | None, str | None]:
     """(option, probabilities, problem). Logprobs first where asked for and present; else the text parser."""
     if use_logprobs and completion.logprobs:
-        probs, _ = option_probs(completion.logprobs, definition.options, definition.reply_prefix, prefilled)
+        steps, options, prefix = completion.logprobs, definition.options, definition.reply_prefix
+        probs, _ = option_probs(steps, options, prefix, prefilled)
         if probs is not None:
-            return max(probs, key=lambda k: probs[k]), probs, None
+            # The verdict is the option the judge emitted (so the stored reply shows it); the probabilities are
+            # its confidence. Only when it emitted no option token is the most probable option the verdict:
+            # summed over spellings ("A", " A"), that can differ from the single most likely token.
+            said = chosen_option(steps, options, prefix, prefilled)
+            return said or max(probs, key=lambda k: probs[k]), probs, None
     option, problem = get_parser(definition.parser)(raw)
     return option, None, problem
 

@@ -39,6 +39,16 @@ def verdict_position(steps: Steps, prefix: str | None, prefilled: bool) -> int |
     return None
 
 
+def chosen_option(steps: Steps, options: dict[str, str], prefix: str | None, prefilled: bool) -> str | None:
+    """What the option token the judge actually emitted at the verdict position means (None if it emitted
+    something else): the verdict its reply text shows."""
+    pos = verdict_position(steps, prefix, prefilled)
+    if pos is None or pos >= len(steps):
+        return None
+    token = steps[pos][0]
+    return next((meaning for text, meaning in options.items() if matches(token, text)), None)
+
+
 def option_probs(steps: Steps, options: dict[str, str], prefix: str | None,
                  prefilled: bool) -> tuple[dict[str, float] | None, str | None]:
     """P(option) over the options at the verdict position, renormalised to sum to 1; or (None, why not).

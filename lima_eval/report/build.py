@@ -75,6 +75,47 @@ def _weak_judge_note(cfg: RunConfig) -> str | None:
     return None
 
 
+def _position_note(card: dict[str, object]) -> str | None:
+    """A note when a judge clearly favours one position: the first-shown answer's share of its decisive
+    verdicts has a 95% interval that excludes one half."""
+    import numpy as np
+
+    from lima_eval.report.stats import critical, wilson
+
+    share, decisive = card.get("first_position_win_rate"), card.get("decisive_verdicts")
+    if not isinstance(share, float) or not isinstance(decisive, int) or decisive < 2:
+        return None
+    lo, hi = (float(x) for x in wilson(np.array(share), np.array(float(decisive)), critical(LEVEL, decisive - 1)))
+    if lo <= 0.5 <= hi:
+        return None
+    side = "first" if share > 0.5 else "second"
+    fix = (f"Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
+           f"{float(card.get('position_consistency') or 0):.0%} of pairs)." if card.get("order") == "both" else
+           "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out.")
+    return (f"`{card['judge']}` favours the answer shown {side}: {share:.0%} of its {decisive} decisive verdicts went "
+            f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
+
+
+def _conclusions(rows: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    """One line per row: a clear difference (the win rate's interval excludes one half) or none."""
+    out = []
+    for r in rows:
+        lo, hi = r.get("win_rate_ci_low"), r.get("win_rate_ci_high")
+        who = f"`{r['model']}` vs `{r['baseline']}` ({r['judge']})"
+        if lo is None or hi is None:
+            out.append(f"{who}: too few prompts to tell (n = {r['n']}).")
+        elif lo > 0.5:
+            out.append(f"{who}: `{r['model']}` is preferred (win rate {100 * r['win_rate']:.1f}%, 95% interval "
+                       f"{100 * lo:.1f} - {100 * hi:.1f}).")
+        elif hi < 0.5:
+            out.append(f"{who}: `{r['baseline']}` is preferred (win rate {100 * r['win_rate']:.1f}%, 95% interval "
+                       f"{100 * lo:.1f} - {100 * hi:.1f}).")
+        else:
+            out.append(f"{who}: no clear difference (the 95% interval of the win rate, {100 * lo:.1f} - "
+                       f"{100 * hi:.1f}, contains 50%).")
+    return out
+
+
 def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
     """Per model judge: order effects, errors, tokens and cost of the records in this report."""
     cards = []
@@ -94,7 +135,7 @@ def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
         }
         if not g.definition.is_rating:
             st = position_stats(g.judgments, g.label)
-            card |= {"pairs_both_orders": st.pairs_both_orders,
+            card |= {"pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,
                      "position_consistency": None if st.consistency is None else round(st.consistency, 4),
                      "first_position_win_rate": None if st.first_win_rate is None else round(st.first_win_rate, 4)}
         cards.append(card)
@@ -165,6 +206,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in numbers["ratings"] if r["subset"] == "all")
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
+    notes += [n for n in (_position_note(c) for c in cards) if n]
     failed = sum(int(c["failed_calls"]) for c in cards)  # type: ignore[call-overload]
     if failed:
         notes.append(f"{failed} judge call(s) failed after every retry; run the same command again to retry them.")
@@ -177,6 +219,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         **numbers,
         "judges": cards,
         "notes": notes,
+        "conclusions": _conclusions(rows),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _csv(out / "summary.csv", rows)
@@ -307,6 +350,8 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "
               "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
               "averaged); equal or better is win + tie (LIMA's abstract). " + INTERVALS, ""]
+    if rows:
+        lines += ["## What the numbers say", ""] + [f"- {c}" for c in _conclusions(rows)] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.config import RunConfig
-from lima_eval.records import Prompt
+from lima_eval.records import Judgment, Prompt
 from lima_eval.report.summary import Inputs
 
 MAX_BROWSER_PROMPTS = 2000
@@ -52,7 +52,7 @@ pre{white-space:pre-wrap;word-wrap:break-word;background:#fafafa;border:1px soli
 font:12.5px/1.4 ui-monospace,Menlo,monospace;max-height:360px;overflow:auto}
 .v-win{color:#2f7d4f;font-weight:600}.v-loss{color:#b23b28;font-weight:600}.v-tie{color:#777;font-weight:600}
 .v-err{color:#a0a;font-weight:600}.controls{position:sticky;top:0;background:#fff;padding:6px 0;z-index:1}
-input,select{font-size:14px;padding:3px 6px}
+input,select{font-size:14px;padding:3px 6px}pre.reply{background:#f6f8fb;color:#444;font-size:12px;max-height:120px}
 """
 
 
@@ -154,6 +154,9 @@ def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[
               pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
               f"{pct(r.get('longer_answer_vs_a'))} / {pct(r.get('longer_answer_vs_b'))}"]
              for r in summary["agreement"]])]
+    if summary.get("conclusions"):
+        out += ["<h2>What the numbers say</h2><ul>"] + [f"<li>{e(c.replace('`', ''))}</li>"
+                                                        for c in summary["conclusions"]] + ["</ul>"]
     if summary["notes"]:
         out += ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in summary["notes"]] + ["</ul>"]
     return out
@@ -162,28 +165,40 @@ def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[
 VERDICT_CLASS = {"win": "v-win", "loss": "v-loss", "tie": "v-tie"}
 
 
+def _reply(j: Judgment, model: str, base: str) -> str:
+    """The judge's stored reply (both orders' replies for a combined pair) and, for a verdict read from token
+    probabilities, those probabilities: what the verdict shown was decided from."""
+    text = j.raw.strip()
+    if j.probs:
+        a_is_model = j.model_a == model
+        p_model, p_base = (j.probs.get("a", 0.0), j.probs.get("b", 0.0))[:: 1 if a_is_model else -1]
+        text += (f"\nverdict from token probabilities: P({model}) {p_model:.2f}, P({base}) {p_base:.2f}, "
+                 f"P(neither) {j.probs.get('tie', 0.0):.2f}")
+    return text
+
+
 def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
     """The answer browser: each prompt, every model's answers, and every verdict and rating on it."""
     answers: dict[str, dict[str, list[tuple[int, str]]]] = {}
     for g in inp.generations.values():
         if g.error is None:
             answers.setdefault(g.prompt_id, {}).setdefault(g.model, []).append((g.turn, g.text))
-    verdicts: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    verdicts: dict[str, list[tuple[str, str, str, str, str, str]]] = {}
     for j in inp.judgments:
         model, base = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
         outcome = {None: "error", 1: "win", 0: "tie", -1: "loss"}[j.outcome(model)]
         who = j.judge + (f" ({j.annotator})" if j.annotator else "")
-        verdicts.setdefault(j.prompt_id, []).append((who, model, base, outcome, j.error or ""))
+        verdicts.setdefault(j.prompt_id, []).append((who, model, base, outcome, j.error or "", _reply(j, model, base)))
     ratings: dict[str, list[str]] = {}
     for r in inp.ratings:
         ratings.setdefault(r.prompt_id, []).append(f"{r.judge}: {r.model} = {r.label or 'error'}")
     ids = [p.id for p in prompts] or list(dict.fromkeys(list(answers) + list(verdicts)))
     text = {p.id: p.user_turns for p in prompts}
-    pairs = sorted({f"{m}|{b}" for vs in verdicts.values() for _, m, b, _, _ in vs})
+    pairs = sorted({f"{m}|{b}" for vs in verdicts.values() for _, m, b, _, _, _ in vs})
     parts = []
     for pid in ids[:MAX_BROWSER_PROMPTS]:
         vs = verdicts.get(pid, [])
-        models = " ".join(sorted({f"{m}|{b}" for _, m, b, _, _ in vs}))
+        models = " ".join(sorted({f"{m}|{b}" for _, m, b, _, _, _ in vs}))
         turns = text.get(pid, ())
         body = [f'<section class="item" data-models="{e(models)}"><h3>{e(pid)}</h3>']
         for k, turn in enumerate(turns):
@@ -196,7 +211,8 @@ def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
         if vs:
             body.append("<ul>" + "".join(
                 f'<li>{e(who)}: {e(m)} vs {e(b)}: <span class="{VERDICT_CLASS.get(o, "v-err")}">{e(o)}</span>'
-                + (f" ({e(err)})" if err else "") + "</li>" for who, m, b, o, err in vs) + "</ul>")
+                + (f" ({e(err)})" if err else "") + (f'<pre class="reply">{e(reply)}</pre>' if reply else "") + "</li>"
+                for who, m, b, o, err, reply in vs) + "</ul>")
         if ratings.get(pid):
             body.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in ratings[pid]) + "</ul>")
         body.append("</section>")

@@ -33,7 +33,9 @@ def combine_orders(judgments: list[Judgment], rule: str) -> list[Judgment]:
         probs = None
         if x.probs and y.probs:
             probs = {k: round((x.probs.get(k, 0.0) + y.probs.get(k, 0.0)) / 2, 6) for k in ("a", "b", "tie")}
-        out.append(dataclasses.replace(x, verdict=verdict, shown_first=None, probs=probs,
+        # Both replies, each with the order it answered, so the report shows the text behind the verdict.
+        raw = "\n".join(f"[{g.model_a if g.shown_first == 'a' else g.model_b} shown first] {g.raw}" for g in (x, y))
+        out.append(dataclasses.replace(x, verdict=verdict, shown_first=None, probs=probs, raw=raw,
                                        usage=_sum_usage(x.usage, y.usage)))
     return out
 
