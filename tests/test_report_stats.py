@@ -164,3 +164,12 @@ def test_agreement_figures(x, y, expected):
     got = agreement(np.array(x), np.array(y))
     for key, value in expected.items():
         assert got[key] == pytest.approx(value)
+
+
+def test_every_leaderboard_bar_names_its_baseline_and_runs_only_where_needed():
+    from lima_eval.report.plots import bar_labels
+
+    rows = [{"model": "sft", "baseline": "base", "run": "r1", "n": 30},
+            {"model": "sft", "baseline": "smol", "run": "r1", "n": 30},
+            {"model": "sft", "baseline": "base", "run": "r2", "n": 12}]
+    assert bar_labels(rows) == ["sft vs base [r1] (n=30)", "sft vs smol (n=30)", "sft vs base [r2] (n=12)"]

@@ -105,6 +105,18 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return _save(plt, fig, path)
 
 
+def bar_labels(rows: list[dict[str, Any]]) -> list[str]:
+    """'model vs baseline (n=N)' for each leaderboard bar, with the run's name where that alone would repeat
+    (the same model against the same baseline in several runs)."""
+    plain = [f"{r['model']} vs {r['baseline']}" for r in rows]
+    out = []
+    for label, r in zip(plain, rows):
+        if plain.count(label) > 1 and r.get("run"):
+            label += f" [{r['run']}]"
+        out.append(f"{label} (n={r['n']})")
+    return out
+
+
 def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Win rate with its 95% interval, one bar per model, best on top."""
     plt = _plt()
@@ -115,7 +127,7 @@ def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Pa
     err = [[100 * ((r["win_rate"] or 0) - (r["win_rate_ci_low"] or 0)) for r in rows],
            [100 * ((r["win_rate_ci_high"] or 0) - (r["win_rate"] or 0)) for r in rows]]
     ax.barh(y, rate, xerr=err, color="#4C9A6A", ecolor="#333", capsize=2)
-    ax.set_yticks(list(y), [f"{r['model']} (n={r['n']})" for r in rows], fontsize=7)
+    ax.set_yticks(list(y), bar_labels(rows), fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.axvline(50, color="#999", lw=0.8, ls="--")
