@@ -12,14 +12,21 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from lima_eval.report.stats import (LC_MIN_SHARE, LC_MIN_SIDE, PairTable, bradley_terry_intervals, length_controlled,
-                                    longer_answer_share, row_stats)
+from lima_eval.report.stats import (
+    LC_MIN_SHARE,
+    LC_MIN_SIDE,
+    PairTable,
+    bradley_terry_intervals,
+    length_controlled,
+    longer_answer_share,
+    row_stats,
+)
 
 SIGMA = 300.0  # sd of the length difference, characters
 TIE = 0.2  # every judge but "first-shown" calls this share of pairs a tie, whatever the lengths
@@ -111,7 +118,7 @@ def simulate(name: str, lengths: str, n: int, reps: int, seed: int) -> Sample:
     return Sample(prompt, score, base + delta, base)
 
 
-@lru_cache(maxsize=None)
+@cache
 def truths(name: str, lengths: str) -> dict[str, float]:
     """What each statistic estimates, from the judge's definition (a fine grid where it needs an integral)."""
     if name in ("coin", "clustered"):
@@ -153,7 +160,7 @@ class Cell:
     na: dict[str, float]  # share of replications that said n/a
 
 
-@lru_cache(maxsize=None)
+@cache
 def measure(name: str, lengths: str, n: int) -> Cell:
     reps = REPS[n]
     sample = simulate(name, lengths, n, reps, seed=zlib.crc32(f"{name}/{lengths}/{n}".encode()))
@@ -235,7 +242,7 @@ def test_bradley_terry_round_robin(strengths, n):
     won = np.where(tie, 0.5, (rng.random((reps, n, len(pairs))) < (m - TIE / 2) / (1 - TIE)).astype(float))
     hits = []
     for r in range(reps):
-        beta, lo, hi = bradley_terry_intervals(won[r], np.ones((n, len(pairs))), pairs, 4, anchor=0)
+        _, lo, hi = bradley_terry_intervals(won[r], np.ones((n, len(pairs))), pairs, 4, anchor=0)
         hits.append((lo[1:] <= s[1:] - s[0]) & (s[1:] - s[0] <= hi[1:]))
     coverage = np.mean(hits, axis=0)
     assert (coverage >= FLOOR).all(), coverage

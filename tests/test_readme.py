@@ -5,7 +5,7 @@ from conftest import REPO
 
 def test_ci_runs_the_readmes_test_command_verbatim():
     readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.DOTALL)
     assert len(blocks) >= 2 and "lima-eval run" in blocks[0] and "pytest" in blocks[1]
     ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
     assert blocks[1].strip() in ci_lines
@@ -24,7 +24,7 @@ def test_the_readmes_lima_test_recipe_gives_limas_300_prompts(shared_data, tmp_p
     from lima_eval.config import BenchmarkSpec
 
     readme = (REPO / "README.md").read_text()
-    (command,) = re.findall(r'`(python -c "import json; .*?> (data/lima_test_300_prompts\.jsonl))`', readme, re.S)
+    (command,) = re.findall(r'`(python -c "import json; .*?> (data/lima_test_300_prompts\.jsonl))`', readme, re.DOTALL)
     expected = yaml.safe_load((REPO / "examples" / "lima-test.yaml").read_text())["benchmark"]["path"]
     assert command[1] == expected
     shutil.copy(shared_data / "lima" / "just_eval_example_data.json", tmp_path / "example_data.json")

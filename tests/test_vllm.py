@@ -47,8 +47,8 @@ def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
 def test_vllm_greedy_equals_hf_on_the_embedded_base_model_in_plain_format():
     """Gemma 3 270M (a base model) in the plain format: both backends feed the same ids, BOS first exactly once,
     and decode the same greedy tokens."""
-    spec = dict(model="embedded:gemma3-270m", sampling=Sampling(temperature=0, max_new_tokens=16),
-                dtype="float32", prompt_format="plain")
+    spec = {"model": "embedded:gemma3-270m", "sampling": Sampling(temperature=0, max_new_tokens=16),
+            "dtype": "float32", "prompt_format": "plain"}
     with open_backend(Endpoint(backend="hf", **spec)) as hf:
         hf_ids = [hf.renderer.ids(m) for m in PROMPTS]
         expected = hf.generate(PROMPTS)

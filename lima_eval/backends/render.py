@@ -64,7 +64,7 @@ def bos_to_add(tokenizer: Any) -> int | None:
         return int(bos)
     try:
         probe = tokenizer("a", add_special_tokens=True)["input_ids"]
-    except Exception:  # a tokenizer that cannot probe: trust its settings above
+    except (TypeError, ValueError, KeyError):  # a tokenizer that cannot probe: trust its settings above
         return None
     return int(bos) if probe and probe[0] == bos else None
 
