@@ -15,8 +15,8 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError
 from lima_eval.registry import suggest

@@ -18,7 +18,7 @@ class StageCounts:
     cache_hits: int = 0  # judge replies reused from the persistent cache (no request)
     failed_calls: int = 0  # requests that failed after every retry (retried on the next run)
 
-    def add(self, other: "StageCounts") -> None:
+    def add(self, other: StageCounts) -> None:
         for key, value in vars(other).items():
             setattr(self, key, getattr(self, key) + value)
 
@@ -97,7 +97,7 @@ class Steps:
             self._thread.join(timeout=2)
         self.bar.close()
 
-    def __enter__(self) -> "Steps":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

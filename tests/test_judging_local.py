@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import write_config
+
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.store import RunStore
