@@ -105,7 +105,7 @@ def _convert_gguf(folder: Path, filename: str, out: Path, done: Callable[[], Non
     model.to(torch.bfloat16).save_pretrained(str(out))
     # transformers drops the GGUF's tokenizer.ggml.add_bos_token; without it a base model (Gemma) never sees
     # its <bos> and degenerates. Keep it in tokenizer_config.json, where PromptRenderer reads it.
-    tok.add_bos_token = _gguf_flag(folder / filename, "tokenizer.ggml.add_bos_token")
+    tok.add_bos_token = _gguf_flag(folder / filename, "tokenizer.ggml.add_bos_token")  # type: ignore[misc]
     tok.save_pretrained(str(out))
     done()
 

@@ -23,7 +23,7 @@ def inputs_fingerprint(store: RunStore, cfg: RunConfig) -> str:
         files.append(Path(cfg.sft.out) / "lima_sft.json")
     if cfg.benchmark.path:
         files.append(Path(cfg.benchmark.path))
-    stats = []
+    stats: list[tuple[str, int | None, int | None]] = []
     for p in files:
         try:
             st = p.stat()
