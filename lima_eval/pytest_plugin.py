@@ -13,10 +13,12 @@ lima-eval is installed, so it imports nothing heavy until a test asks for a run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
 
 @pytest.fixture(scope="session")
 def lima_run(request: pytest.FixtureRequest) -> Callable[[str | Path], Any]:

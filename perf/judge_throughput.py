@@ -21,8 +21,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def judge_reply(body: dict) -> str:
@@ -82,7 +83,7 @@ class ServerProcess:
         self.up, self.down = ctx.Queue(), ctx.Queue()
         self.p = ctx.Process(target=serve, args=(self.up, self.down, latency, storm), daemon=True)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> Self:
         self.p.start()
         self.base_url = self.up.get(timeout=60)
         return self

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def synthetic(n_models: int, n_judgments: int, seed: int = 0):  # type: ignore[no-untyped-def]

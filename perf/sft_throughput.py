@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lima_eval.sft.data import load_conversations  # noqa: E402
-from lima_eval.sft.recipe import SFTConfig  # noqa: E402
-from perf.shapes import build_1b  # noqa: E402
+from lima_eval.sft.data import load_conversations
+from lima_eval.sft.recipe import SFTConfig
+from perf.shapes import build_1b
 
 
 def long_conversations(n: int) -> list[dict]:
@@ -31,7 +31,7 @@ def long_conversations(n: int) -> list[dict]:
     demo = [t for conv in load_conversations("demo") for t in conv]
     out = []
     for i in range(n):
-        turns = [demo[(i * 7 + j) % len(demo)] for j in range(0, 200)]
+        turns = [demo[(i * 7 + j) % len(demo)] for j in range(200)]
         out.append({"conversations": turns[: len(turns) // 2 * 2]})
     return out
 

@@ -39,7 +39,7 @@ def longer_answer_judge(body: dict[str, Any]) -> str:
     text = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
     if "NO-VERDICT" in text:
         return "I cannot decide between these."
-    m = re.search(r"\[Answer A\]\n(.*)\n\n\[Answer B\]\n(.*)\n\nReply with", text, re.S)
+    m = re.search(r"\[Answer A\]\n(.*)\n\n\[Answer B\]\n(.*)\n\nReply with", text, re.DOTALL)
     assert m, "the judge template changed; update the test judge"
     a, b = len(m.group(1)), len(m.group(2))
     return "Verdict: neither" if a == b else ("Verdict: A" if a > b else "Verdict: B")
@@ -78,7 +78,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
             timeout: float = 600) -> subprocess.CompletedProcess:
     full_env = dict(os.environ) | {"TRANSFORMERS_VERBOSITY": "error"} | (env or {})
     return subprocess.run([sys.executable, "-m", "lima_eval.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture
@@ -130,4 +130,4 @@ def browse(chromium: str, page: Path, *args: str) -> subprocess.CompletedProcess
     """Run headless Chromium on a local file (root in containers needs --no-sandbox)."""
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=3000",
            *args, page.resolve().as_uri()]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_cli
+
 from lima_eval.check import CheckInputError, assert_no_regression, assert_win_rate, load_run
 from lima_eval.judging.foreign import import_judgments
 

@@ -1,6 +1,6 @@
 import pytest
-
 from conftest import write_config
+
 from lima_eval.config import load_config
 from lima_eval.errors import ConfigError
 

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from lima_eval.errors import InputError
 from lima_eval.judging.foreign import import_judgments
 from lima_eval.store import RunStore

@@ -4,6 +4,7 @@ import json
 import re
 
 from conftest import browse, server_run_config
+
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.testing.openai_server import OpenAITestServer

@@ -1,11 +1,11 @@
 import json
 
 import pytest
-
 from conftest import run_cli, write_config
+
 from lima_eval.config import load_config, to_plain
-from lima_eval.judging.human import HumanImportError, import_human
 from lima_eval.errors import InputError
+from lima_eval.judging.human import HumanImportError, import_human
 from lima_eval.store import HUMAN, RunStore
 
 HEADER = "prompt_id,model_a,model_b,label,annotator,comment\n"

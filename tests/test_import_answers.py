@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import run_cli, write_config
+
 from lima_eval.answers import import_answers
 from lima_eval.config import load_config, to_plain
 from lima_eval.errors import ConfigError, InputError
@@ -41,7 +41,7 @@ def test_mt_bench_answers_both_turns(tmp_path, shared_data):
                     {"name": "vicuna-13b", "backend": "imported", "model": "fastchat"}], ["vicuna-13b"])
     path = shared_data / "mt_bench/model_answer/vicuna-13b-v1.3.jsonl"
     if not path.exists():
-        path = sorted((shared_data / "mt_bench/model_answer").glob("*.jsonl"))[0]
+        path = min((shared_data / "mt_bench/model_answer").glob("*.jsonl"))
     result = import_answers(cfg.run_dir, path, "vicuna-13b")
     assert result.imported == 160 and not result.unmatched  # 80 questions x 2 turns
     first = json.loads(path.read_text().splitlines()[0])

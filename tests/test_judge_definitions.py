@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_cli
+
 from lima_eval.errors import LimaEvalError
 from lima_eval.judging.definitions import PLACEHOLDER, available, load_definition, read_folder
 
@@ -81,7 +81,7 @@ def test_a_plugin_entry_point_adds_a_judge(tmp_path):
     (info / "entry_points.txt").write_text("[lima_eval.judges]\nstrict-plugin = myjudges:FOLDER\n")
     env = dict(os.environ, PYTHONPATH=str(site) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-m", "lima_eval.cli", "judges", "list"], capture_output=True, text=True,
-                         env=env, cwd=tmp_path)
+                         env=env, cwd=tmp_path, check=False)
     line = next(x for x in out.stdout.splitlines() if x.startswith("strict-plugin\t"))
     assert "plugin myjudges:FOLDER" in line and "rating [bad/good]" in line
 

@@ -5,8 +5,8 @@ import json
 import re
 
 import pytest
-
 from conftest import run_cli, server_run_config
+
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.report.metrics import combine_orders
@@ -25,19 +25,19 @@ def judge(body):
     Model calls (no template) answer with ANSWERS[model] (the model name is the `model` field)."""
     text = user_text(body)
     if "[Answer A]" in text:
-        m = re.search(r"\[Answer A\]\n(.*)\n\n\[Answer B\]\n(.*)\n\nReply with", text, re.S)
+        m = re.search(r"\[Answer A\]\n(.*)\n\n\[Answer B\]\n(.*)\n\nReply with", text, re.DOTALL)
         if "NO-VERDICT" in text:
             return "I cannot decide."
         a, b = len(m.group(1)), len(m.group(2))
         return "Verdict: neither" if a == b else ("Verdict: A" if a > b else "Verdict: B")
     if "[Conversation with assistant A]" in text:
-        a = re.search(r"Assistant A: (.*)\n\n\[Conversation with assistant B\]", text, re.S).group(1)
-        b = re.search(r"Assistant B: (.*)\n\nReply with", text, re.S).group(1)
+        a = re.search(r"Assistant A: (.*)\n\n\[Conversation with assistant B\]", text, re.DOTALL).group(1)
+        b = re.search(r"Assistant B: (.*)\n\nReply with", text, re.DOTALL).group(1)
         second_a, second_b = a.split("\nAssistant A: ")[-1], b.split("\nAssistant B: ")[-1]
         return "Verdict: tie" if len(second_a) == len(second_b) else (
             "Verdict: A" if len(second_a) > len(second_b) else "Verdict: B")
     if "[Answer]" in text:
-        answer = re.search(r"\[Answer\]\n(.*)\n\nReply with", text, re.S).group(1)
+        answer = re.search(r"\[Answer\]\n(.*)\n\nReply with", text, re.DOTALL).group(1)
         if "three-point scale" in text:
             return "Rating: excellent" if len(answer) > 10 else "Rating: fail"
         return "Rating: 6" if len(answer) > 10 else "Rating: 2"

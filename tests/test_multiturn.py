@@ -3,6 +3,7 @@
 import json
 
 from conftest import longer_answer_judge, server_run_config
+
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import BenchmarkSpec, load_config
 from lima_eval.pipeline import run

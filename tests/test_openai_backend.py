@@ -12,8 +12,8 @@ MSG = [{"role": "user", "content": "hello there"}]
 
 
 def spec(server, **kw) -> Endpoint:
-    base = dict(backend="openai", model="test-model", base_url=server.base_url, max_retries=2, timeout=5.0,
-                concurrency=2, api_key_env="LIMA_TEST_KEY")
+    base = {"backend": "openai", "model": "test-model", "base_url": server.base_url, "max_retries": 2, "timeout": 5.0,
+                "concurrency": 2, "api_key_env": "LIMA_TEST_KEY"}
     return Endpoint(**(base | kw))
 
 
@@ -52,9 +52,9 @@ def test_answers_and_records_usage(monkeypatch):
 
 def test_retries_500_and_429_with_retry_after():
     faults = {1: ("500", None), 2: ("429", 0), 3: ("500", None)}
-    with OpenAITestServer(fault=lambda n, body: faults.get(n)) as server:
-        with open_backend(spec(server, concurrency=1, max_retries=3)) as backend:
-            out = backend.generate([MSG])
+    with OpenAITestServer(fault=lambda n, body: faults.get(n)) as server, \
+            open_backend(spec(server, concurrency=1, max_retries=3)) as backend:
+        out = backend.generate([MSG])
     assert out[0].error is None and out[0].text == "echo: hello there"
     assert server.requests == 4
 
@@ -67,25 +67,23 @@ def test_retries_500_and_429_with_retry_after():
 ])
 def test_persistent_faults_become_errors_not_drops(fault, expected, monkeypatch):
     monkeypatch.setenv("LIMA_TEST_KEY", "sk-test-SECRET-123")
-    with OpenAITestServer(fault=lambda n, body: fault) as server:
-        with open_backend(spec(server, max_retries=1)) as backend:
-            out = backend.generate([MSG, MSG, MSG])
+    with OpenAITestServer(fault=lambda n, body: fault) as server, open_backend(spec(server, max_retries=1)) as backend:
+        out = backend.generate([MSG, MSG, MSG])
     assert len(out) == 3 and all(expected in c.error for c in out)
     assert all("SECRET" not in c.error for c in out)
 
 
 def test_timeout_is_an_error_after_retries():
-    with OpenAITestServer(fault=lambda n, body: ("timeout", 3.0)) as server:
-        with open_backend(spec(server, timeout=0.3, max_retries=1, concurrency=1)) as backend:
-            out = backend.generate([MSG])
+    with OpenAITestServer(fault=lambda n, body: ("timeout", 3.0)) as server, \
+            open_backend(spec(server, timeout=0.3, max_retries=1, concurrency=1)) as backend:
+        out = backend.generate([MSG])
     assert "timed out" in out[0].error
     assert server.requests == 2
 
 
 def test_concurrency_bound_is_respected():
-    with OpenAITestServer(latency=0.2) as server:
-        with open_backend(spec(server, concurrency=3)) as backend:
-            backend.generate([MSG] * 9)
+    with OpenAITestServer(latency=0.2) as server, open_backend(spec(server, concurrency=3)) as backend:
+        backend.generate([MSG] * 9)
     assert server.max_in_flight == 3
 
 
@@ -99,6 +97,7 @@ def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path)
     import json
 
     from conftest import server_run_config
+
     from lima_eval.config import load_config
     from lima_eval.pipeline import run
     from lima_eval.store import RunStore

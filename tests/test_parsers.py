@@ -1,7 +1,13 @@
 import pytest
 
-from lima_eval.judging.parsers import (FIRST, NEITHER, SECOND, parse_lima_absolute, parse_lima_likert,
-                                     parse_lima_pairwise)
+from lima_eval.judging.parsers import (
+    FIRST,
+    NEITHER,
+    SECOND,
+    parse_lima_absolute,
+    parse_lima_likert,
+    parse_lima_pairwise,
+)
 
 CASES = [
     ("Verdict: A", FIRST),

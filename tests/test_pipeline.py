@@ -4,8 +4,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_cli, write_config
+
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.store import RunStore

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from lima_eval.errors import StoreError
-from lima_eval.records import Generation, Judgment, Prompt, content_id
-from lima_eval.store import GENERATIONS, RunStore, append_jsonl, read_jsonl
+from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
+from lima_eval.store import GENERATIONS, RunStore, read_jsonl
 
 
 def gen(i: int, error=None) -> Generation:
@@ -49,8 +49,53 @@ def test_latest_record_wins_so_a_retried_failure_replaces_the_error(tmp_path):
     assert store.generations()["g1"].error is None
 
 
-def test_round_trip_keeps_every_field(tmp_path):
-    j = Judgment(id="j", prompt_id="p", model_a="a", model_b="b", judge="lima", verdict="tie", shown_first="b",
-                 raw="Verdict: neither", usage={"prompt_tokens": 3})
-    append_jsonl(tmp_path / "j.jsonl", [j])
-    assert RunStore(tmp_path).judgments() == {} and next(read_jsonl(tmp_path / "j.jsonl"))["shown_first"] == "b"
+def _full(cls, i: int):
+    """A record with every field set to a value other than its default (so a dropped field is noticed)."""
+    import dataclasses
+    import typing
+
+    values = {}
+    for f in dataclasses.fields(cls):
+        tp = str(typing.get_type_hints(cls)[f.name])
+        if f.name in ("verdict",):
+            values[f.name] = "b"
+        elif f.name == "shown_first":
+            values[f.name] = "a"
+        elif "bool" in tp:
+            values[f.name] = True
+        elif tp.startswith("<class 'int'>") or tp == "int":
+            values[f.name] = 7 + i
+        elif "float" in tp:
+            values[f.name] = 1.5 + i
+        elif "dict" in tp:
+            values[f.name] = {"a": 0.25, "b": 0.5, "tie": 0.25} if f.name == "probs" else {f"{f.name}_k": i + 1}
+        elif "tuple" in tp:
+            values[f.name] = (f"{f.name}-x", f"{f.name}-y")
+        else:
+            values[f.name] = f"{f.name}-{i}"
+    record = cls(**values)
+    for f in dataclasses.fields(cls):  # nothing left at its default
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else object())
+        assert getattr(record, f.name) != default, f.name
+    return record
+
+
+@pytest.mark.parametrize("cls,append,read", [
+    (Generation, "append_generations", "generations"),
+    (Judgment, "append_judgments", "judgments"),
+    (Rating, "append_ratings", "ratings"),
+    (Judgment, "append_imported", "imported"),
+])
+def test_round_trip_keeps_every_field(tmp_path, cls, append, read):
+    """Every record type written through the run store and read back is equal, field by field."""
+    import dataclasses
+
+    records = [_full(cls, i) for i in range(3)]
+    getattr(RunStore(tmp_path), append)(records)
+    back = getattr(RunStore(tmp_path), read)()
+    assert list(back) == [r.id for r in records]
+    for r in records:
+        for f in dataclasses.fields(cls):
+            assert getattr(back[r.id], f.name) == getattr(r, f.name), f.name
+        assert back[r.id] == r

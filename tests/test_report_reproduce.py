@@ -5,8 +5,8 @@ import json
 import math
 
 import pytest
-
 from conftest import run_cli
+
 from lima_eval.judging.foreign import import_judgments
 from lima_eval.report.build import build_report
 

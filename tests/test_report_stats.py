@@ -3,8 +3,19 @@
 import numpy as np
 import pytest
 
-from lima_eval.report.stats import (PairTable, agreement, bradley_terry, bradley_terry_intervals, clustered_rates,
-                                    critical, elo, length_controlled, longer_answer_share, row_stats, wilson)
+from lima_eval.report.stats import (
+    PairTable,
+    agreement,
+    bradley_terry,
+    bradley_terry_intervals,
+    clustered_rates,
+    critical,
+    elo,
+    length_controlled,
+    longer_answer_share,
+    row_stats,
+    wilson,
+)
 
 
 def table(scores, prompts=None, rows=None):
@@ -48,7 +59,7 @@ def test_interval_clusters_by_prompt():
     one = (rng.random(200) < 0.5).astype(float)
     single = row_stats(table(one), 1, 200)
     doubled = row_stats(table(np.repeat(one, 2), prompts=np.repeat(np.arange(200), 2)), 1, 200)
-    width = lambda st: st.win_rate_ci[1][0] - st.win_rate_ci[0][0]  # noqa: E731
+    width = lambda st: st.win_rate_ci[1][0] - st.win_rate_ci[0][0]
     assert width(doubled) == pytest.approx(width(single), rel=0.02)
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 
 from conftest import longer_answer_judge, write_config
+
 from lima_eval.testing.openai_server import OpenAITestServer, echo
 
 
@@ -45,7 +46,7 @@ def test_kill_and_rerun_finishes_the_rest_without_duplicates(tmp_path):
         assert 12 <= done_before < 40, "the run was not interrupted mid-way"
         requests_before = server.requests
 
-        rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         assert rerun.returncode == 0, rerun.stderr
         assert f"generations: {40 - done_before} new, {done_before} already on disk" in rerun.stderr
 

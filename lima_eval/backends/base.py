@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from lima_eval.config import Endpoint, Sampling
 from lima_eval.registry import BACKENDS
@@ -80,7 +80,7 @@ class Backend:
     def close(self) -> None:
         """Release the engine (memory, processes, connections)."""
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -35,8 +35,8 @@ class HFBackend(Backend):
         device = spec.device if spec.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = self._dtype(spec.dtype, device)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = self._load(path, dtype).to(device).eval()
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
+            self.model: Any = self._load(path, dtype).to(device).eval()
         except OSError as exc:
             raise BackendError(f"cannot load model '{spec.model}': {exc}") from exc
         self.device = device
@@ -82,7 +82,9 @@ class HFBackend(Backend):
     def batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices grouped longest-first into batches of similar length, within batch_size and max_batch_tokens."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        cap, out, cur = self.spec.max_batch_tokens, [], []
+        cap = self.spec.max_batch_tokens
+        out: list[list[int]] = []
+        cur: list[int] = []
         for i in order:
             width = lengths[cur[0]] if cur else lengths[i]  # the first (longest) row sets the padded width
             rows = len(cur) + 1
@@ -124,15 +126,15 @@ class HFBackend(Backend):
             ids = list(dict.fromkeys(torch.topk(lp, k=max(1, top_k)).indices.tolist() + extra + [gen[t]]))
             alts: dict[str, float] = {}
             for tid, value in zip(ids, lp[ids].tolist()):  # one gather, not one device read per token
-                key = tok.decode([tid])  # tokens that decode alike (rare) are one alternative
+                key = str(tok.decode([tid]))  # tokens that decode alike (rare) are one alternative
                 alts[key] = value if key not in alts else float(np.logaddexp(alts[key], value))
-            steps.append((tok.decode([gen[t]]), alts))
+            steps.append((str(tok.decode([gen[t]])), alts))
         return steps
 
     def _generate_batch(self, ids: list[list[int]], logprobs: LogprobRequest | None = None) -> list[Completion]:
         torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
-        enc = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
-        enc = {k: v.to(self.device) for k, v in enc.items()}
+        padded = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
+        enc = {k: v.to(self.device) for k, v in padded.items()}
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
         if s.greedy:
             kwargs["do_sample"] = False
@@ -167,7 +169,7 @@ class HFBackend(Backend):
             steps = None
             if step_logits is not None and logprobs is not None:
                 steps = self._steps(step_logits, r, min(max(1, len(ids)), len(step_logits)), row, logprobs.top, extra)
-            text = tok.decode(ids, skip_special_tokens=True)
+            text = str(tok.decode(ids, skip_special_tokens=True))
             text, stopped_str = trim_at_stops(text, stops)
             results.append(Completion(
                 text=text.strip(),

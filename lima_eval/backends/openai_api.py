@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
 from lima_eval.config import Endpoint, Sampling
@@ -70,7 +71,7 @@ def parse_response(body: Any) -> Completion:
     """Read one chat completion response body (already JSON-decoded); malformed shapes become errors."""
     if not isinstance(body, dict):
         return Completion(error=f"malformed response: expected a JSON object, got {type(body).__name__}")
-    if "error" in body and body["error"]:
+    if body.get("error"):
         err = body["error"]
         msg = err.get("message") if isinstance(err, dict) else str(err)
         return Completion(error=f"server error: {msg}")
@@ -81,8 +82,8 @@ def parse_response(body: Any) -> Completion:
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
         return Completion(error="malformed response: choices[0].message.content is missing")
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    usage = {k: v for k, v in usage.items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    raw_usage = body.get("usage")
+    usage = {k: v for k, v in (raw_usage if isinstance(raw_usage, dict) else {}).items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage,
                       logprobs=parse_logprobs(choices[0]))
 

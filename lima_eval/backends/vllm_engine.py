@@ -69,7 +69,7 @@ class VLLMBackend(Backend):
             raise BackendError(f"{path} is a LoRA adapter; the vllm backend needs full weights (use backend: hf, "
                                "or merge the adapter first)")
         try:
-            self.llm = vllm.LLM(model=path, seed=seed, **engine_kwargs(spec, cuda))
+            self.llm: Any = vllm.LLM(model=path, seed=seed, **engine_kwargs(spec, cuda))
         except Exception as exc:  # vLLM raises many types on bad paths / configs
             raise BackendError(f"vLLM could not start '{spec.model}': {type(exc).__name__}: {exc}") from exc
         self.tokenizer = self.llm.get_tokenizer()
@@ -103,7 +103,7 @@ class VLLMBackend(Backend):
         return out
 
     def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
-        prompts = [{"prompt_token_ids": self.renderer.ids(m)} for m in requests]
+        prompts: list[Any] = [{"prompt_token_ids": self.renderer.ids(m)} for m in requests]
         self.calls += len(requests)
         outs = self.llm.generate(prompts, self.sampling_params(logprobs), use_tqdm=False)
         results = []

@@ -15,15 +15,15 @@ written. Imported records go to RUN/imported_judgments.jsonl; rows already there
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Literal
 
 from lima_eval.benchmarks import IMPORTED
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
 from lima_eval.records import HUMAN, Generation, Judgment, content_id
-
 
 
 @dataclass
@@ -112,7 +112,8 @@ def read_mt_bench_pair(path: Path, ctx: Context) -> list[Judgment]:
             m1, m2 = _need(row, "model_1", path, n), _need(row, "model_2", path, n)
             judge = row.get("judge")
             name = "-".join(str(x) for x in judge) if isinstance(judge, list) else str(judge or "judge")
-            for order, key, shown in (("g1", "g1_winner", "a"), ("g2", "g2_winner", "b")):
+            orders: tuple[tuple[str, str, Literal["a", "b"]], ...] = (("g1", "g1_winner", "a"), ("g2", "g2_winner", "b"))
+            for order, key, shown in orders:
                 w = _need(row, key, path, n)
                 verdict = _MT_WINNER.get(w)
                 if verdict is None and w != "error":

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from lima_eval.errors import InputError, LimaEvalError
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lima_eval.backends.base import Completion
 from lima_eval.config import JudgeSpec
@@ -105,9 +106,9 @@ def to_judgment(item: PairItem, definition: JudgeDefinition, label: str, complet
                 use_logprobs: bool = False, cached: bool = False) -> Judgment:
     """Turn the judge's reply into a Judgment; a failed call or an unreadable reply is an error, not a tie."""
     raw = "" if completion.error else prefix + completion.text
-    base = dict(id=item.id, prompt_id=item.prompt.id, model_a=item.gen_a.model, model_b=item.gen_b.model,
-                judge=label, shown_first=item.first, generation_a=item.gen_a.id, generation_b=item.gen_b.id,
-                raw=raw, usage=completion.usage, turn=item.gen_a.turn, cached=cached)
+    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model_a": item.gen_a.model, "model_b": item.gen_b.model,
+                "judge": label, "shown_first": item.first, "generation_a": item.gen_a.id, "generation_b": item.gen_b.id,
+                "raw": raw, "usage": completion.usage, "turn": item.gen_a.turn, "cached": cached}
     if completion.error:
         return Judgment(verdict=None, error=completion.error, error_kind="call", **base)
     position, probs, problem = read_option(definition, raw, completion, use_logprobs, bool(prefix))
@@ -128,8 +129,8 @@ def to_judgment(item: PairItem, definition: JudgeDefinition, label: str, complet
 def to_rating(item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion, prefix: str,
               use_logprobs: bool = False, cached: bool = False) -> Rating:
     raw = "" if completion.error else prefix + completion.text
-    base = dict(id=item.id, prompt_id=item.prompt.id, model=item.gen.model, judge=label, scale=definition.scale,
-                generation=item.gen.id, raw=raw, usage=completion.usage, cached=cached)
+    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label, "scale": definition.scale,
+                "generation": item.gen.id, "raw": raw, "usage": completion.usage, "cached": cached}
     if completion.error:
         return Rating(label=None, error=completion.error, error_kind="call", **base)
     option, probs, problem = read_option(definition, raw, completion, use_logprobs, bool(prefix))

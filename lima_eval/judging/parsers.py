@@ -20,9 +20,9 @@ _VERDICT_LINE = re.compile(
     re.IGNORECASE,
 )
 _PHRASES = [
-    (re.compile(r"\b(?:answer\s+)?a\s+is\s+(?:significantly|clearly|much)\s+better", re.I), FIRST),
-    (re.compile(r"\b(?:answer\s+)?b\s+is\s+(?:significantly|clearly|much)\s+better", re.I), SECOND),
-    (re.compile(r"\bneither\s+(?:answer\s+)?is\s+(?:significantly\s+)?better", re.I), NEITHER),
+    (re.compile(r"\b(?:answer\s+)?a\s+is\s+(?:significantly|clearly|much)\s+better", re.IGNORECASE), FIRST),
+    (re.compile(r"\b(?:answer\s+)?b\s+is\s+(?:significantly|clearly|much)\s+better", re.IGNORECASE), SECOND),
+    (re.compile(r"\bneither\s+(?:answer\s+)?is\s+(?:significantly\s+)?better", re.IGNORECASE), NEITHER),
 ]
 
 
@@ -96,7 +96,7 @@ PARSERS = {"lima-pairwise": parse_lima_pairwise, "lima-absolute": parse_lima_abs
            "lima-likert": parse_lima_likert}
 
 
-def get_parser(name: str):  # type: ignore[no-untyped-def]
+def get_parser(name: str):
     if name not in PARSERS:
         raise UnknownNameError(f"unknown verdict parser '{name}'{suggest(name, list(PARSERS))}")
     return PARSERS[name]

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, open_backend
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
-from lima_eval.judging.items import (PairItem, RatingItem, identity, judge_label, pair_items, rating_item,
-                                     to_judgment, to_rating)
+from lima_eval.judging.items import (
+    PairItem,
+    RatingItem,
+    identity,
+    judge_label,
+    pair_items,
+    rating_item,
+    to_judgment,
+    to_rating,
+)
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
-Item = Union[PairItem, RatingItem]
+Item = PairItem | RatingItem
 SAVE_EVERY, SAVE_SECONDS = 256, 2.0  # streaming backends: save after this many results or seconds
 
 
@@ -99,12 +107,12 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
 
         cache = JudgeCache(spec.cache_path or default_path())
 
-    def record(item: Item, completion: Completion, prefix: str, cached: bool):  # type: ignore[no-untyped-def]
+    def record(item: Item, completion: Completion, prefix: str, cached: bool):
         if isinstance(item, RatingItem):
             return to_rating(item, definition, label, completion, prefix, spec.logprobs, cached)
         return to_judgment(item, definition, label, completion, prefix, spec.logprobs, cached)
 
-    def save(records: list) -> None:  # type: ignore[type-arg]
+    def save(records: list) -> None:
         append(records)
         counts.new += len(records)
         counts.errors += sum(1 for r in records if r.error)

@@ -6,8 +6,9 @@ import csv
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig, _build, validate
 from lima_eval.judging.definitions import JudgeDefinition
@@ -17,7 +18,15 @@ from lima_eval.report.html import INTERVALS, ci, figure_rows, mean_ci, pct, rati
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.stats import LEVEL
-from lima_eval.report.summary import Inputs, bt_ratings, judge_agreement, pair_table, pairwise_rows, rating_rows, row_keys
+from lima_eval.report.summary import (
+    Inputs,
+    bt_ratings,
+    judge_agreement,
+    pair_table,
+    pairwise_rows,
+    rating_rows,
+    row_keys,
+)
 from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -75,7 +84,7 @@ def _weak_judge_note(cfg: RunConfig) -> str | None:
     return None
 
 
-def _position_note(card: dict[str, object]) -> str | None:
+def _position_note(card: dict[str, Any]) -> str | None:
     """A note when a judge clearly favours one position: the first-shown answer's share of its decisive
     verdicts has a 95% interval that excludes one half."""
     import numpy as np
@@ -96,7 +105,7 @@ def _position_note(card: dict[str, object]) -> str | None:
             f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
 
 
-def _conclusions(rows: list[dict]) -> list[str]:  # type: ignore[type-arg]
+def _conclusions(rows: list[dict]) -> list[str]:
     """One line per row: a clear difference (the win rate's interval excludes one half) or none."""
     out = []
     for r in rows:
@@ -116,17 +125,17 @@ def _conclusions(rows: list[dict]) -> list[str]:  # type: ignore[type-arg]
     return out
 
 
-def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, object]]:
+def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
     """Per model judge: order effects, errors, tokens and cost of the records in this report."""
     cards = []
     for g in groups:
-        records: list = g.judgments + g.ratings  # type: ignore[type-arg]
+        records: list = g.judgments + g.ratings
         if not records:
             continue
         pin, pout = usage_totals(records)
         price = g.definition.price(g.spec.model)
         cost = round((pin * price["input"] + pout * price["output"]) / 1e6, 6) if price else None
-        card: dict[str, object] = {
+        card: dict[str, Any] = {
             "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
             "combine": g.spec.combine if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
             "records": len(records), "errors": sum(1 for r in records if r.error),
@@ -161,7 +170,7 @@ def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> tuple[Inpu
     return inp, groups
 
 
-def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, object]:
+def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
     keys = row_keys(inp)
     table, prompt_index, errors = pair_table(inp, keys)
@@ -207,14 +216,14 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
     notes += [n for n in (_position_note(c) for c in cards) if n]
-    failed = sum(int(c["failed_calls"]) for c in cards)  # type: ignore[call-overload]
+    failed = sum(int(c["failed_calls"]) for c in cards)
     if failed:
         notes.append(f"{failed} judge call(s) failed after every retry; run the same command again to retry them.")
     summary = {
         "run": cfg.name,
         "benchmark": cfg.benchmark.name,
         "n_prompts": len(prompts),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "intervals": {"level": LEVEL, "over": "prompts", "methods": "docs/report.md"},
         **numbers,
         "judges": cards,
@@ -242,7 +251,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     return out
 
 
-def _csv(path: Path, rows: list[dict]) -> None:  # type: ignore[type-arg]
+def _csv(path: Path, rows: list[dict]) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
         if not rows:
             return
@@ -251,7 +260,7 @@ def _csv(path: Path, rows: list[dict]) -> None:  # type: ignore[type-arg]
         w.writerows(rows)
 
 
-def _flat_rating(r: dict) -> dict:  # type: ignore[type-arg]
+def _flat_rating(r: dict) -> dict:
     flat = {k: v for k, v in r.items() if k not in ("counts", "shares", "labels")}
     for label, share in r.get("shares", {}).items():
         flat[f"share_{label}"] = share["share"]
@@ -259,7 +268,7 @@ def _flat_rating(r: dict) -> dict:  # type: ignore[type-arg]
     return flat
 
 
-def _bt_markdown(summary: dict) -> str:  # type: ignore[type-arg]
+def _bt_markdown(summary: dict) -> str:
     bt = summary["bradley_terry"]
     if not bt:
         return ""
@@ -270,13 +279,13 @@ def _bt_markdown(summary: dict) -> str:  # type: ignore[type-arg]
         beats = "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"
         lines.append(f"| {r['judge']} | {r['model']}{' (anchor)' if r['model'] == r['anchor'] else ''} | "
                      f"{rating} | {interval} | {beats} |")
-    lines += ["", "Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
+    lines += ["", ("Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
               "anchor at 1000; intervals: Wald on the log strength with the larger of the model-based and the "
-              "prompt-clustered variance."]
+              "prompt-clustered variance.")]
     return "\n".join(lines) + "\n"
 
 
-def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:  # type: ignore[type-arg]
+def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:
     if not rows:
         return ""
     lines = ["## Absolute ratings", ""]
@@ -297,11 +306,11 @@ def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:  # type: ig
     return "\n".join(lines) + "\n"
 
 
-def _agreement_markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
+def _agreement_markdown(rows: list[dict]) -> str:
     if not rows:
         return ""
-    lines = ["## Judge agreement", "", "| judge A | judge B | n | tie-discounted accuracy | agreement (with ties) | "
-             "agreement (without ties) | Cohen's kappa | longer-answer floor (vs A / vs B) |",
+    lines = ["## Judge agreement", "", ("| judge A | judge B | n | tie-discounted accuracy | agreement (with ties) | "
+             "agreement (without ties) | Cohen's kappa | longer-answer floor (vs A / vs B) |"),
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         floor = "-" if r.get("longer_answer_vs_a") is None else (
@@ -309,16 +318,16 @@ def _agreement_markdown(rows: list[dict]) -> str:  # type: ignore[type-arg]
         kappa = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
         lines.append(f"| {r['judge_a']} | {r['judge_b']} | {r['n']} | {pct(r['tie_discounted'])}% | "
                      f"{pct(r['with_ties'])}% | {pct(r['without_ties'])}% | {kappa} | {floor} |")
-    lines += ["", "Tie-discounted accuracy is LIMA's: 1 when both judges agree, 0.5 when exactly one says tie, 0 "
-              "otherwise. The floor is the same figure for a judge that always picks the longer answer."]
+    lines += ["", ("Tie-discounted accuracy is LIMA's: 1 when both judges agree, 0.5 when exactly one says tie, 0 "
+              "otherwise. The floor is the same figure for a judge that always picks the longer answer.")]
     return "\n".join(lines) + "\n"
 
 
-def _cards_markdown(cards: list[dict[str, object]]) -> str:
+def _cards_markdown(cards: list[dict[str, Any]]) -> str:
     if not cards:
         return ""
-    lines = ["## Judges", "", "| judge | order | records | errors | position consistency | first shown wins | "
-             "tokens in / out | cost (USD) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["## Judges", "", ("| judge | order | records | errors | position consistency | first shown wins | "
+             "tokens in / out | cost (USD) |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
     for c in cards:
         cons, first = c.get("position_consistency"), c.get("first_position_win_rate")
         cost = c["cost_usd"]
@@ -326,12 +335,12 @@ def _cards_markdown(cards: list[dict[str, object]]) -> str:
             f"| {c['judge']} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
             f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | {'-' if first is None else f'{first:.1%}'} | "
             f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")
-    lines += ["", "Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
+    lines += ["", ("Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
               "First shown wins: the share of decisive verdicts that went to the answer shown first (0.5 = no "
-              "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none.",
+              "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none."),
               ""]
     return "\n".join(lines) + "\n"
-def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int,  # type: ignore[type-arg]
+def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int,
               figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
              f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "
@@ -339,8 +348,8 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
              + "; baselines: " + ", ".join(f"`{b}`" for b in cfg.baselines) + ".", ""]
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
-    lines += ["| judge | model | baseline | n | win | tie | loss | errors | win rate % [95%] | equal or better % | "
-              "length-controlled % [95%] |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [("| judge | model | baseline | n | win | tie | loss | errors | win rate % [95%] | equal or better % | "
+              "length-controlled % [95%] |"), "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['judge']} | {r['model']} | {r['baseline']} | {r['n']} | {r['win']} ({r['win_pct']:.0f}%) | "
                      f"{r['tie']} ({r['tie_pct']:.0f}%) | {r['loss']} ({r['loss_pct']:.0f}%) | {r['errors']} | "

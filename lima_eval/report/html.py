@@ -65,7 +65,7 @@ def pct(x: Any) -> str:
     return "-" if x is None else f"{100 * float(x):.1f}"
 
 
-def ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
+def ci(r: dict, key: str) -> str:
     """'value [low, high]' in percent for a summary row's rate and its interval; 'n/a (reason)' where the data
     cannot support the figure, and 'value [n/a: reason]' where they support the figure but not its interval."""
     value, reason = r.get(key), r.get(key + "_na")
@@ -76,7 +76,7 @@ def ci(r: dict, key: str) -> str:  # type: ignore[type-arg]
     return f"{pct(value)} [{pct(r[key + '_ci_low'])}, {pct(r[key + '_ci_high'])}]"
 
 
-def rating_ci(r: dict) -> tuple[str, str]:  # type: ignore[type-arg]
+def rating_ci(r: dict) -> tuple[str, str]:
     """A Bradley-Terry row's (rating, 'low - high'), or n/a with the reason."""
     if r.get("rating") is None:
         return "n/a", f"n/a ({r.get('rating_na') or 'no estimate'})"
@@ -85,7 +85,7 @@ def rating_ci(r: dict) -> tuple[str, str]:  # type: ignore[type-arg]
     return f"{r['rating']:.0f}", f"{r['rating_ci_low']:.0f} - {r['rating_ci_high']:.0f}"
 
 
-def mean_ci(r: dict) -> str:  # type: ignore[type-arg]
+def mean_ci(r: dict) -> str:
     """A ratings row's 'mean [low, high]', or n/a with the reason."""
     if r.get("mean_score") is None:
         return f"n/a ({r['mean_score_na']})" if r.get("mean_score_na") else "-"
@@ -94,7 +94,7 @@ def mean_ci(r: dict) -> str:  # type: ignore[type-arg]
     return f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]"
 
 
-def figure_rows(rows: list[dict], key: str) -> list[dict]:  # type: ignore[type-arg]
+def figure_rows(rows: list[dict], key: str) -> list[dict]:
     """Rows for a figure: where a value has no interval (n/a: one prompt), its bounds are the value itself, so
     the figure draws the point without an error bar (the tables say n/a and why)."""
     return [r | {f"{key}_ci_{end}": r[key] for end in ("low", "high") if r.get(f"{key}_ci_{end}") is None}
@@ -242,12 +242,12 @@ def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dic
         f'<option value="{e(p)}">{e(p.replace("|", " vs "))}</option>' for p in pairs)
     body = [
         f"<h1>lima-eval report: {e(cfg.name)}</h1>",
-        f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
-        f'{e(summary["created_at"])}.</p>',
+        (f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
+        f'{e(summary["created_at"])}.</p>'),
         *_sections(summary, figures),
         "<h2>Answers</h2>",
-        '<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '
-        f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>',
+        ('<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '
+        f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>'),
         browser,
     ]
     path.write_text(page(f"lima-eval: {cfg.name}", body, SCRIPT), encoding="utf-8")

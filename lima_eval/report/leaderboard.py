@@ -71,8 +71,8 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
         for g in groups.values():
             w.writerows(g)
 
-    md = ["# lima-eval leaderboard", "", f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
-          f"`{root}`. Win rate counts ties as half. {INTERVALS}", ""]
+    md = ["# lima-eval leaderboard", "", (f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
+          f"`{root}`. Win rate counts ties as half. {INTERVALS}"), ""]
     html = ["<h1>lima-eval leaderboard</h1>"]
     headers = ["#", "model", "baseline", "run", "n", "win rate % [95%]", "equal or better %", "LC % [95%]", "errors",
                "cost (USD)"]

@@ -4,7 +4,6 @@ excellent shares, Likert means with intervals, and the leaderboard chart."""
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 COLOURS = {"win": "#4C9A6A", "tie": "#C9C9C9", "loss": "#C8553D"}

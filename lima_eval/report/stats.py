@@ -35,7 +35,7 @@ class PairTable:
     len_base: np.ndarray
 
     @classmethod
-    def empty(cls) -> "PairTable":
+    def empty(cls) -> PairTable:
         z = np.zeros(0)
         return cls(z.astype(np.int64), z.astype(np.int64), z, z.astype(np.int8), z, z)
 

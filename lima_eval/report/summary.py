@@ -8,16 +8,25 @@ counted apart and never enter a rate.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from lima_eval.records import HUMAN, Generation, Judgment, Rating
-from lima_eval.report.stats import (LEVEL, PairTable, agreement, bradley_terry_intervals, clustered_rates,
-                                    length_controlled, longer_answer_share, row_stats)
+from lima_eval.report.stats import (
+    LEVEL,
+    PairTable,
+    agreement,
+    bradley_terry_intervals,
+    clustered_rates,
+    length_controlled,
+    longer_answer_share,
+    row_stats,
+)
 
 NO_VERDICTS = "no readable verdicts"
 ONE_PROMPT = "one prompt (an interval needs two)"
@@ -120,7 +129,8 @@ def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int
         n = int(st.n[i])
         mine = t.row == i
         lc = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine], t.prompt[mine]) if n else None
-        pct = (lambda x: round(100.0 * float(x) / n, 2)) if n else (lambda x: 0.0)
+        def pct(x: float, n: int = n) -> float:
+            return round(100.0 * float(x) / n, 2) if n else 0.0
         out.append({
             "model": model, "baseline": baseline, "judge": judge, "n": n, "prompts": int(st.prompts[i]),
             "win": int(st.wins[i]), "tie": int(st.ties[i]), "loss": int(st.losses[i]), "errors": int(errors[i]),
@@ -250,6 +260,8 @@ def _verdict_sets(judgments: Iterable[Judgment]) -> dict[str, dict[tuple, int]]:
         first, second = sorted((j.model_a, j.model_b))
         item = (j.prompt_id, first, second, j.turn)
         v = j.outcome(first)
+        if v is None:
+            continue
         key = f"{HUMAN}:{j.annotator}" if j.judge == HUMAN and j.annotator else j.judge
         out.setdefault(key, {})[item] = v
     annotators = [k for k in out if k.startswith(HUMAN + ":")]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from lima_eval.config import _build, parse_overrides
 from lima_eval.sft.recipe import SFTConfig
 
@@ -13,5 +11,5 @@ def sft_config_from(base: str, data: str, out: str, overrides: tuple[str, ...] |
     for key, value in parse_overrides(overrides):
         values[key] = value
     cfg = _build(SFTConfig, values, "sft")
-    assert dataclasses.is_dataclass(cfg)
+    assert isinstance(cfg, SFTConfig)
     return cfg

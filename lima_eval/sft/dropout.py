@@ -17,7 +17,7 @@ from lima_eval.errors import LimaEvalError
 from lima_eval.sft.recipe import dropout_schedule
 
 
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
+def decoder_layers(model: Any) -> nn.ModuleList:
     """The decoder's list of transformer blocks, for the common causal LM layouts (also under peft)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # unwrap peft
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else getattr(base, "model", base)
@@ -27,7 +27,7 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-def branch_ends(layer: nn.Module) -> list[nn.Module]:
+def branch_ends(layer: Any) -> list[nn.Module]:
     """The modules whose outputs are added to the residual stream in one decoder layer."""
     if hasattr(layer, "post_feedforward_layernorm") and hasattr(layer, "post_attention_layernorm"):
         return [layer.post_attention_layernorm, layer.post_feedforward_layernorm]  # Gemma-style sandwich norms

@@ -70,7 +70,7 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
     md += [f"| {r['epoch']}{' (best)' if r is best else ''} | {r['n']} | {r['win']} | {r['tie']} | {r['loss']} | "
            f"{r['errors']} | {r['score']:.3f} |" for r in rows]
     (out / "checkpoint_selection.md").write_text("\n".join(md) + "\n")
-    path = epochs[best["epoch"]]
+    path = epochs[int(best["epoch"])]
     (out / "selection.json").write_text(json.dumps({"best_epoch": best["epoch"], "path": str(path),
                                                      "judge": run_cfg.judge.name, "rows": rows}, indent=2))
     return path

@@ -143,8 +143,10 @@ def _make_trainer_class() -> Any:
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
             if self.lr_scheduler is None:
                 start, end = self.args.learning_rate, self.final_learning_rate
+                chosen = optimizer or self.optimizer
+                assert chosen is not None  # Trainer creates the optimizer before the scheduler
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-                    optimizer or self.optimizer,
+                    chosen,
                     lambda step: lr_at(step, num_training_steps, start, end) / start,
                 )
             return self.lr_scheduler

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Self
 
 # A responder returns the reply text, or (text, logprobs content) where logprobs content is OpenAI's
 # choices[0].logprobs.content list: [{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}].
@@ -56,9 +57,9 @@ class OpenAITestServer:
     def base_url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
-    def start(self) -> "OpenAITestServer":
+    def start(self) -> Self:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -151,7 +152,7 @@ class OpenAITestServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "OpenAITestServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
