@@ -60,23 +60,21 @@ def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str
 
 
 def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> AnswerImport:
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.report.build import load_run_config
-    from lima_eval.store import RunStore
+    from lima_eval.run import Run
 
-    store = RunStore(Path(run_dir))
-    cfg = load_run_config(store)
+    run = Run(run_dir)
+    store, cfg = run.store, run.config
     spec = cfg.model(model)
     if spec.backend != IMPORTED:
         raise ConfigError(f"model '{model}' has backend '{spec.backend}'; set `backend: imported` for it in the run "
                           "config so the run uses the imported answers instead of generating")
-    prompts = load_prompts(cfg.benchmark)
+    prompts = run.prompts
     by_id = {p.id: p for p in prompts}
     by_text = {p.text.strip(): p for p in prompts}
     rows = json_rows(Path(path))
     if fmt == "auto":
         fmt = detect_format(Path(path), rows[0][1] if rows else None)
-    ident = spec.identity() | {"seed": cfg.seed}
+    ident = cfg.generation_identity(spec)
     existing = store.generations()
     result, records, seen = AnswerImport(), [], set()
     for line, row in rows:

@@ -53,17 +53,15 @@ class RunData:
 
 def load_run(path: Path | str) -> RunData:
     """Read a run directory (its config, judgments, human and imported labels, ratings) as the report does."""
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.report.build import gather, load_run_config
+    from lima_eval.report.build import gather
     from lima_eval.report.summary import row_keys
-    from lima_eval.store import RunStore
+    from lima_eval.run import Run
 
     path = Path(path)
     if not (path / "config.yaml").exists():
         raise CheckInputError(f"{path}: not a lima-eval run directory (no config.yaml)")
-    store = RunStore(path)
-    cfg = load_run_config(store)
-    inp, _ = gather(store, cfg, load_prompts(cfg.benchmark))
+    run = Run(path)
+    inp, _ = gather(run)
     pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]] = {}
     for j in inp.judgments:
         if j.verdict is None:

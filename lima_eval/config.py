@@ -142,6 +142,11 @@ class RunConfig:
                 return m
         raise ConfigError(f"no model named '{name}'{suggest(name, [m.name for m in self.models])}")
 
+    def generation_identity(self, spec: Endpoint) -> dict[str, Any]:
+        """What makes a model's answers what they are: its endpoint identity and the run seed (in every
+        generation id; the one recipe every stage uses)."""
+        return spec.identity() | {"seed": self.seed}
+
     def pairs(self) -> list[tuple[str, str]]:
         """(model under test, baseline) for every model that is not a baseline, against every baseline."""
         if self.round_robin:
@@ -284,6 +289,15 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in parse_overrides(overrides):
         _set_path(data, key, value)
+    cfg = _build(RunConfig, data, "")
+    validate(cfg)
+    return cfg
+
+
+def from_resolved(data: dict[str, Any], where: str = "config.yaml") -> RunConfig:
+    """A run's resolved config (as written to RUN/config.yaml) back as a validated RunConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping at the top level")
     cfg = _build(RunConfig, data, "")
     validate(cfg)
     return cfg

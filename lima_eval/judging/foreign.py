@@ -201,13 +201,12 @@ def _prompt_ids(store: Any) -> dict[str, str]:
     """Instruction text -> prompt id, when the run's benchmark can be loaded (else imports use row numbers)."""
     if not (store.root / "config.yaml").exists():
         return {}
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.report.build import load_run_config
+    from lima_eval.run import Run
 
-    cfg = load_run_config(store)
-    if cfg.benchmark.name == IMPORTED:
+    run = Run(store.root)
+    if run.config.benchmark.name == IMPORTED:
         return {}
-    return {p.text: p.id for p in load_prompts(cfg.benchmark)}
+    return {p.text: p.id for p in run.prompts}
 
 
 def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[str, str]) -> None:

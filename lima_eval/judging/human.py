@@ -180,14 +180,12 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
 
 def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:
     """Validate the CSV against the run's prompts and models and append the labels to the run."""
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.report.build import load_run_config
-    from lima_eval.store import RunStore
+    from lima_eval.run import Run
 
-    store = RunStore(Path(run_dir))
-    cfg = load_run_config(store)
-    prompt_ids = {p.id for p in load_prompts(cfg.benchmark)}
-    models = {m.name for m in cfg.models}
+    run = Run(run_dir)
+    store = run.store
+    prompt_ids = {p.id for p in run.prompts}
+    models = {m.name for m in run.config.models}
     _, header = open_csv(Path(path))
     if is_ratings(header):
         ratings, problems, already = read_rating_labels(Path(path), prompt_ids, models, store.ratings(human=True))

@@ -42,7 +42,7 @@ def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Gener
     """(prompt id, model, turn) -> this config's answer, for every answer without an error."""
     out: dict[tuple[str, str, int], Generation] = {}
     for spec in cfg.models:
-        ident = spec.identity() | {"seed": cfg.seed}
+        ident = cfg.generation_identity(spec)
         for p in prompts:
             for t in range(len(p.user_turns)):
                 g = gens.get(Generation.make_id(p, spec.name, ident, t))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lima_eval.config import JudgeSpec, RunConfig, _build, validate
+from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import Generation, Judgment, Prompt, Rating
@@ -27,15 +27,9 @@ from lima_eval.report.summary import (
     rating_rows,
     row_keys,
 )
-from lima_eval.store import RunStore
+from lima_eval.run import Run
 
 log = logging.getLogger(__name__)
-
-
-def load_run_config(store: RunStore) -> RunConfig:
-    cfg = _build(RunConfig, store.read_config(), "")
-    validate(cfg)
-    return cfg
 
 
 @dataclass
@@ -49,14 +43,14 @@ class JudgeRecords:
     ratings: list[Rating]
 
 
-def _current(store: RunStore, cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]
-             ) -> list[JudgeRecords]:
+def _current(run: Run, gens: dict[str, Generation]) -> list[JudgeRecords]:
     """Model judgments and ratings of the items this config asks for (not leftovers of an older config)."""
     from lima_eval.judging.items import judge_label
-    from lima_eval.judging.stage import answers_on_disk, plan
+    from lima_eval.judging.stage import plan
 
+    store, cfg, prompts = run.store, run.config, run.prompts
     judgments, ratings, out = store.judgments(), store.ratings(), []
-    answers = answers_on_disk(cfg, prompts, gens)
+    answers = run.answers(gens)
     for spec in cfg.all_judges():
         p = plan(cfg, spec, prompts, store, answers)
         wanted = [i.id for i in p.items]
@@ -151,11 +145,12 @@ def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
     return cards
 
 
-def gather(store: RunStore, cfg: RunConfig, prompts: list[Prompt]) -> tuple[Inputs, list[JudgeRecords]]:
+def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     """Everything the report counts: this config's judge records (order-both combined), human and imported
     labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
+    store, cfg, prompts = run.store, run.config, run.prompts
     gens = store.generations()
-    groups = _current(store, cfg, prompts, gens)
+    groups = _current(run, gens)
     judgments: list[Judgment] = []
     for g in groups:
         judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
@@ -183,14 +178,9 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
                  anchor: str | None = None) -> Path:
     """Rebuild run_dir/report/ from what is on disk; returns the report folder. Bradley-Terry ratings are
     anchored at `anchor` (default: the first baseline) = 1000."""
-    store = RunStore(Path(run_dir))
-    if cfg is None:
-        cfg = load_run_config(store)
-    if prompts is None:
-        from lima_eval.benchmarks import load_prompts
-
-        prompts = load_prompts(cfg.benchmark)
-    inp, groups = gather(store, cfg, prompts)
+    run = Run(run_dir, cfg, prompts)
+    store, cfg, prompts = run.store, run.config, run.prompts
+    inp, groups = gather(run)
     if anchor is not None and anchor not in {m for j in inp.judgments for m in (j.model_a, j.model_b)}:
         from lima_eval.errors import ConfigError
         from lima_eval.registry import suggest

@@ -29,18 +29,17 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def collect(root: Path) -> list[dict[str, Any]]:
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.report.build import _judge_cards, gather, load_run_config, summarize
-    from lima_eval.store import RunStore
+    from lima_eval.report.build import _judge_cards, gather, summarize
+    from lima_eval.run import Run
 
     runs = run_dirs(Path(root))
     if not runs:
         raise LimaEvalError(f"{root}: no run directories (folders with a config.yaml) found")
     out = []
     for run in runs:
-        store = RunStore(run)
-        cfg = load_run_config(store)
-        inp, groups = gather(store, cfg, load_prompts(cfg.benchmark))
+        opened = Run(run)
+        cfg = opened.config
+        inp, groups = gather(opened)
         cost = {c["judge"]: c["cost_usd"] for c in _judge_cards(groups)}
         for r in summarize(inp)["rows"]:
             out.append({"judge": r["judge"], "benchmark": cfg.benchmark.name, "model": r["model"],
