@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError
+from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError, require
 from lima_eval.registry import suggest
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ def resolve(model: str) -> str:
     target = cache_root() / name
     if _current(target):
         return str(target)
+    require("hf", "torch", "transformers", "gguf")  # converting needs them (a core install has none)
     log.debug("converting embedded model %s into %s (once)", name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))

@@ -39,6 +39,17 @@ class MissingExtraError(LimaEvalError):
         super().__init__(f"the '{module}' package is needed here but is not installed: {how}")
 
 
+def require(extra: str, *modules: str) -> None:
+    """Import `modules` (the caller is about to use them) or say which extra to install, in one line."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise MissingExtraError(name, extra=extra) from exc
+
+
 class BackendError(LimaEvalError):
     """A model backend could not be started or failed as a whole (not one request)."""
 

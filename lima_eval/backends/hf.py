@@ -10,7 +10,7 @@ import numpy as np
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint
-from lima_eval.errors import BackendError, MissingExtraError
+from lima_eval.errors import BackendError, MissingExtraError, require
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,10 @@ class HFBackend(Backend):
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
-        try:
-            import torch
-            from transformers import AutoTokenizer
-        except ImportError as exc:
-            raise MissingExtraError("transformers", hint="pip install torch==2.13.0 transformers") from exc
+        require("hf", "torch", "transformers")
+        import torch
+        from transformers import AutoTokenizer
+
         from lima_eval.embedded import resolve
 
         self._torch = torch

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from lima_eval.errors import ConfigError, LimaEvalError
+from lima_eval.errors import ConfigError, LimaEvalError, require
 from lima_eval.records import content_id
 from lima_eval.sft.data import CHAT_TEMPLATE, IGNORE, load_conversations, render
 from lima_eval.sft.recipe import EOT, SFTConfig, lr_at, resolve_dropout
@@ -194,6 +194,7 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     if is_complete(cfg):  # checked from files before torch and the Trainer are imported (seconds)
         log.info("sft: %s is already complete for this recipe; nothing to do", out)
         return out
+    require("sft", "torch", "transformers", "accelerate")
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
