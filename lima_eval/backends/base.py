@@ -12,12 +12,8 @@ from lima_eval.registry import BACKENDS
 
 Messages = list[dict[str, str]]
 
-# Built-in backends are registered exactly like third-party ones (entry points in pyproject.toml);
-# these lines keep them usable from a source tree that was never pip-installed.
-BACKENDS.register("hf", "lima_eval.backends.hf:HFBackend")
-BACKENDS.register("openai", "lima_eval.backends.openai_api:OpenAIBackend")
-BACKENDS.register("vllm", "lima_eval.backends.vllm_engine:VLLMBackend")
-BACKENDS.register("vllm-server", "lima_eval.backends.vllm_server:VLLMServerBackend")
+# Backends, built-in and third-party alike, come from one source: the `lima_eval.backends` entry points
+# (pyproject.toml). lima-eval runs from an installed package (`pip install -e .` for a source tree).
 
 
 @dataclass
