@@ -1,6 +1,6 @@
 """Report scale: a million synthetic pairwise judgments over 20 models, summarised. Prints one JSON line.
 
-    python perf/report_scale.py [--models 20] [--judgments 1000000] [--resamples 1000]
+    python perf/report_scale.py [--models 20] [--judgments 1000000] [--from-disk]
 
 Every pair of models (round robin) is judged on the same prompts, with verdicts drawn from a Bradley-Terry
 model with known strengths (ties included). Timed: the full summary from Judgment records in memory, i.e.
@@ -8,6 +8,9 @@ the report's own code path (records -> columns -> win rates, standard errors, 1,
 intervals, length control with its intervals (every answer has a length), Bradley-Terry with bootstrap
 intervals, agreement). Not timed: making the records.
 Also printed: how well the fitted ratings recover the true strengths (Spearman), as a check on the numbers.
+With --from-disk the same records are also written as a run folder (config, generations, judgments; not
+timed) and `lima-eval report RUN` is timed on it as a user meets it: a new process, JSONL parsing, numbers,
+figures, HTML.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", type=int, default=20)
     ap.add_argument("--judgments", type=int, default=1_000_000)
-    ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--resamples", type=int, default=1000, help="unused since intervals are analytic (kept for scripts)")
+    ap.add_argument("--from-disk", action="store_true", help="also time `lima-eval report` on a run folder")
     args = ap.parse_args()
 
     from lima_eval.report.build import summarize
@@ -74,12 +78,49 @@ def main() -> None:
     spearman = float(np.corrcoef(order_true, order_fit)[0, 1])
     # Elo difference implied by the true strengths between the strongest and the anchor (model-00).
     true_top = 400 / np.log(10) * (strength[-1] - strength[0])
+    disk = from_disk(models, judgments, gens) if args.from_disk else {}
     print(json.dumps({
         "n_judgments": len(judgments), "models": args.models, "rows": len(summary["rows"]),
-        "resamples": args.resamples, "seconds": round(seconds, 3),
+        "seconds": round(seconds, 3), **disk,
         "bt_spearman_vs_truth": round(spearman, 4),
         "bt_top_minus_anchor": round(fitted[models[-1]] - 1000, 1), "true_top_minus_anchor": round(true_top, 1),
     }))
+
+
+def from_disk(models: list[str], judgments: list, gens: dict) -> dict[str, float]:  # type: ignore[type-arg]
+    """Write the records as a run folder of imported models and time `lima-eval report` on it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    from lima_eval.store import RunStore
+
+    folder = Path(tempfile.mkdtemp(prefix="lima-report-scale-")) / "scale"
+    try:
+        folder.mkdir(parents=True)
+        store = RunStore(folder)
+        prompts = sorted({j.prompt_id for j in judgments}, key=lambda p: int(p[1:]))
+        (folder / "prompts.jsonl").write_text("".join(json.dumps({"id": p, "prompt": f"prompt {p}"}) + "\n"
+                                                      for p in prompts))
+        config = {"name": "scale", "output_dir": str(folder.parent), "round_robin": True,
+                  "benchmark": {"name": "imported", "path": str(folder / "prompts.jsonl")},
+                  "models": [{"name": m, "backend": "imported", "model": f"imported:{m}"} for m in models],
+                  "baselines": [models[0]]}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        store.append_generations(gens.values())
+        store.append_imported(judgments)
+        size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "lima_eval.cli", "report", str(folder)], capture_output=True,
+                              text=True, check=False)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"lima-eval report failed:\n{proc.stderr[-2000:]}")
+        return {"from_disk_report_s": round(wall, 3), "from_disk_jsonl_mb": round(size / 2**20, 1)}
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,16 @@ class VLLMServerBackend(OpenAIBackend):
         try:  # the workers it started belong to its process group
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        # A killed process takes a moment to go: wait (briefly) until the group is empty, so nothing the server
+        # started outlives close(). Zombies not yet reaped by init still count; after 10 s we stop waiting.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
     def close(self) -> None:
         super().close()
