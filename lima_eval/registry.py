@@ -58,5 +58,7 @@ def suggest(name: str, known: list[str]) -> str:
 
 
 BACKENDS = Registry("backend", group="lima_eval.backends")
+# Verdict parsers: text -> (option or None, problem or None); a judge.yaml names one with `parser:`.
+PARSERS = Registry("verdict parser", group="lima_eval.parsers")
 # Judges are folders (judge.yaml + prompt template); a plugin's target is such a folder or a function returning one.
 JUDGES = Registry("judge", group="lima_eval.judges")

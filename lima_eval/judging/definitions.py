@@ -18,7 +18,7 @@ import yaml
 
 from lima_eval.errors import LimaEvalError, UnknownNameError
 from lima_eval.records import content_id
-from lima_eval.registry import JUDGES, suggest
+from lima_eval.registry import JUDGES, PARSERS, suggest
 from lima_eval.resources import data_dir
 
 PLACEHOLDER = re.compile(
@@ -160,9 +160,14 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
             raise JudgeDefinitionError(f"{cfg_path}, key 'prices.{model}': give input and output as numbers "
                                        "(USD per 1M tokens)")
         prices[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
+    parser = str(data.get("parser", name))
+    try:
+        PARSERS.target(parser)  # known now (built-in or a plugin's), not after paying for judge calls
+    except UnknownNameError as exc:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'parser': {exc}") from None
     return JudgeDefinition(
         name=name, kind=kind, description=" ".join(str(data.get("description", "")).split()),
-        template=template, parser=data.get("parser", name), system=data.get("system"),
+        template=template, parser=parser, system=data.get("system"),
         reply_prefix=data.get("reply_prefix"), labels=labels, scale=str(data.get("scale", "")),
         options=options, prices=prices, source=source,
     )

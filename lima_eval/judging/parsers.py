@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from lima_eval.errors import UnknownNameError
-from lima_eval.registry import suggest
+from collections.abc import Callable
 
 # A verdict in terms of the order shown to the judge: the first answer, the second one, or neither.
 FIRST, SECOND, NEITHER = "first", "second", "neither"
@@ -92,11 +90,13 @@ def parse_lima_likert(text: str) -> tuple[str | None, str | None]:
     return _parse_rating(text, LIKERT)
 
 
-PARSERS = {"lima-pairwise": parse_lima_pairwise, "lima-absolute": parse_lima_absolute,
-           "lima-likert": parse_lima_likert}
+Parser = Callable[[str], tuple[str | None, str | None]]
 
 
-def get_parser(name: str):
-    if name not in PARSERS:
-        raise UnknownNameError(f"unknown verdict parser '{name}'{suggest(name, list(PARSERS))}")
-    return PARSERS[name]
+def get_parser(name: str) -> Parser:
+    """A verdict parser by name, from the one registry: the built-ins and plugins' (entry point group
+    `lima_eval.parsers`, a function text -> (option or None, problem or None)) alike."""
+    from lima_eval.registry import PARSERS
+
+    parser: Parser = PARSERS.load(name)
+    return parser

@@ -1,0 +1,108 @@
+"""Third-party kinds of things, installed as real distributions (a package plus its .dist-info with entry
+points on the path, as pip lays them out): a judge folder with its own verdict parser, and a backend."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import write_config
+
+PLUGIN = '''
+"""A plugin: a judge whose replies say 'WINNER=1' / 'WINNER=2' / 'WINNER=0', its parser, and a backend."""
+from pathlib import Path
+
+from lima_eval.backends.base import Backend, Completion
+
+
+def judge_folder():
+    return Path(__file__).parent / "winner-judge"
+
+
+def parse_winner(text):
+    mapping = {"1": "first", "2": "second", "0": "neither"}
+    value = text.strip().partition("WINNER=")[2][:1]
+    return (mapping[value], None) if value in mapping else (None, "no WINNER= line")
+
+
+class ShoutBackend(Backend):
+    """Models answer in capitals; as a judge it always names the first answer."""
+
+    def generate(self, requests, logprobs=None):
+        self.calls += len(requests)
+        out = []
+        for messages in requests:
+            text = messages[-1]["content"]
+            out.append(Completion(text="WINNER=1" if "[Answer A]" in text else text.upper(), finish_reason="stop"))
+        return out
+'''
+
+ENTRY_POINTS = """
+[lima_eval.judges]
+winner = winnerplugin:judge_folder
+
+[lima_eval.parsers]
+winner-line = winnerplugin:parse_winner
+
+[lima_eval.backends]
+shout = winnerplugin:ShoutBackend
+"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A folder laid out as pip lays out an installed distribution."""
+    site = tmp_path / "site"
+    pkg = site / "winnerplugin"
+    (pkg / "winner-judge").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(PLUGIN)
+    (pkg / "winner-judge" / "judge.yaml").write_text("kind: pairwise\nparser: winner-line\n")
+    (pkg / "winner-judge" / "prompt.txt").write_text(
+        "Question: {prompt}\n\n[Answer A]\n{answer_a}\n\n[Answer B]\n{answer_b}\n\nReply WINNER=1, WINNER=2 or WINNER=0.\n")
+    info = site / "winnerplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: winnerplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(textwrap.dedent(ENTRY_POINTS))
+    return site
+
+
+def cli(site, *args, cwd):
+    env = dict(os.environ) | {"PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, "-m", "lima_eval.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_a_judge_plugin_with_its_own_parser_and_a_backend_plugin_run_end_to_end(tmp_path, site, prompts_file):
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "plug", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "models": [{"name": "mine", "backend": "shout", "model": "m"}, {"name": "base", "backend": "scripted",
+                                                                      "model": "fixed:ok"}],
+        "baselines": ["base"],
+        "judge": {"name": "winner", "backend": "shout", "model": "j", "order": "random"},
+    })
+    proc = cli(site, "run", config, "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    judgments = [json.loads(line) for line in (tmp_path / "results/plug/judgments.jsonl").read_text().splitlines()]
+    assert len(judgments) == 6 and all(j["error"] is None for j in judgments)
+    # The plugin judge always names the answer shown first; its parser read that from 'WINNER=1'.
+    assert all(j["verdict"] == j["shown_first"] for j in judgments)
+    gens = [json.loads(line) for line in (tmp_path / "results/plug/generations.jsonl").read_text().splitlines()]
+    assert {g["text"] for g in gens if g["model"] == "mine"} == {"NAME A COLOUR.", "WRITE ONE WORD ABOUT THE SEA.",
+                                                               "WHAT IS TWO PLUS TWO?", "SAY HELLO. NO-VERDICT",
+                                                               "GIVE A FRUIT.", "DESCRIBE RAIN BRIEFLY."}
+    listed = cli(site, "judges", "list", cwd=tmp_path)
+    assert "winner" in listed.stdout
+
+
+def test_a_judge_naming_an_unknown_parser_fails_when_loaded(tmp_path):
+    from lima_eval.judging.definitions import JudgeDefinitionError, load_definition
+
+    folder = tmp_path / "j"
+    folder.mkdir()
+    (folder / "judge.yaml").write_text("kind: pairwise\nparser: lima-pairwsie\n")
+    (folder / "prompt.txt").write_text("{prompt} {answer_a} {answer_b}\n")
+    with pytest.raises(JudgeDefinitionError, match=r"key 'parser': unknown verdict parser 'lima-pairwsie': "
+                                                   r"did you mean 'lima-pairwise'\?"):
+        load_definition(str(folder))
