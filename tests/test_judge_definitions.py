@@ -127,3 +127,20 @@ def test_bad_judge_yaml_values_are_named(tmp_path, extra, problem):
     with pytest.raises(LimaEvalError, match=re.escape(problem)) as err:
         read_folder(folder, "bad")
     assert str(folder / "judge.yaml") in str(err.value)
+
+
+def test_every_judge_prices_from_the_one_shared_table_and_a_judge_may_override(tmp_path):
+    from lima_eval.judging.definitions import shared_prices
+
+    shared = shared_prices()
+    assert shared["gpt-4o"] == {"input": 2.5, "output": 10.0}
+    for name in ("lima-pairwise", "lima-absolute", "lima-likert", "mt-bench-pair"):
+        assert load_definition(name).prices == shared
+        assert "\nprices:" not in (REPO / "judges" / name / "judge.yaml").read_text()  # not copied per judge
+    folder = write_judge(tmp_path / "own", "Rate {answer} to {prompt}.")
+    with (folder / "judge.yaml").open("a") as f:
+        f.write("prices:\n  gpt-4o: {input: 1, output: 2}\n  my-model: {input: 0.5, output: 0.5}\n")
+    own = load_definition(str(folder))
+    assert own.price("gpt-4o-2024") == {"input": 1.0, "output": 2.0}  # overridden
+    assert own.price("gpt-4.1-mini") == shared["gpt-4.1-mini"]  # inherited
+    assert own.price("my-model") == {"input": 0.5, "output": 0.5}  # added

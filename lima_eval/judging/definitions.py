@@ -87,6 +87,34 @@ class JudgeDefinition:
         return self.prices[max(matches, key=len)] if matches else None
 
 
+def _prices(table: dict[str, Any], path: Path, prefix: str = "") -> dict[str, dict[str, float]]:
+    """model -> {input, output} USD per 1M tokens, each entry checked (errors name the file and key)."""
+    out = {}
+    for model, p in table.items():
+        ok = isinstance(p, dict) and {"input", "output"} <= set(p) and all(
+            isinstance(p[k], (int, float)) and not isinstance(p[k], bool) for k in ("input", "output"))
+        if not ok:
+            raise JudgeDefinitionError(f"{path}, key '{prefix}{model}': give input and output as numbers "
+                                       "(USD per 1M tokens)")
+        out[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
+    return out
+
+
+def shared_prices() -> dict[str, dict[str, float]]:
+    """The price table every judge starts from: prices.yaml beside the shipped judges (a judge.yaml's own
+    `prices:` entries override it)."""
+    path = data_dir("judges") / "prices.yaml"
+    try:
+        table = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError:
+        return {}
+    except yaml.YAMLError:
+        raise JudgeDefinitionError(f"{path}: not valid YAML") from None
+    if not isinstance(table, dict):
+        raise JudgeDefinitionError(f"{path}: expected a mapping of model -> {{input, output}}")
+    return _prices(table, path)
+
+
 def _search_path() -> list[tuple[Path, str]]:
     dirs = [Path(p) for p in os.environ.get("LIMA_EVAL_JUDGES_PATH", "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / "judges")
@@ -152,14 +180,7 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
     options = {str(k): str(v) for k, v in (data.get("options") or {}).items()}
     if not options:
         options = {label: label for label in labels} if kind == "rating" else dict(PAIRWISE_OPTIONS)
-    prices = {}
-    for model, p in (data.get("prices") or {}).items():
-        ok = isinstance(p, dict) and {"input", "output"} <= set(p) and all(
-            isinstance(p[k], (int, float)) and not isinstance(p[k], bool) for k in ("input", "output"))
-        if not ok:
-            raise JudgeDefinitionError(f"{cfg_path}, key 'prices.{model}': give input and output as numbers "
-                                       "(USD per 1M tokens)")
-        prices[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
+    prices = shared_prices() | _prices(data.get("prices") or {}, cfg_path, "prices.")
     parser = str(data.get("parser", name))
     try:
         PARSERS.target(parser)  # known now (built-in or a plugin's), not after paying for judge calls
