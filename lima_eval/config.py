@@ -158,7 +158,7 @@ class RunConfig:
 # --- building dataclasses from plain data, strictly --------------------------------------------------
 
 
-def _build(cls: type, data: Any, where: str, base: Any = None) -> Any:
+def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
     """cls from a mapping, strictly. Keys the mapping leaves out keep the value they have in `base` (the
     section's own default: a judge's `sampling` starts from the judge's greedy defaults, not from the models'),
     so a partial override is merged key by key at every level."""
@@ -194,7 +194,7 @@ def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
                 continue
         return _coerce(args[-1], value, path, default)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path, default)  # type: ignore[arg-type]
+        return build_section(tp, value, path, default)  # type: ignore[arg-type]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{path}': expected a mapping, got {value!r}")
@@ -289,7 +289,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in parse_overrides(overrides):
         _set_path(data, key, value)
-    cfg = _build(RunConfig, data, "")
+    cfg = build_section(RunConfig, data, "")
     validate(cfg)
     return cfg
 
@@ -298,7 +298,7 @@ def from_resolved(data: dict[str, Any], where: str = "config.yaml") -> RunConfig
     """A run's resolved config (as written to RUN/config.yaml) back as a validated RunConfig."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
-    cfg = _build(RunConfig, data, "")
+    cfg = build_section(RunConfig, data, "")
     validate(cfg)
     return cfg
 

@@ -21,7 +21,7 @@ from lima_eval.errors import BackendError, MissingExtraError
 log = logging.getLogger(__name__)
 
 
-def _cuda() -> bool:
+def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
@@ -51,7 +51,7 @@ class VLLMBackend(Backend):
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
-        cuda = _cuda()
+        cuda = cuda_available()
         # vLLM logs to stdout by default; stdout is for data. Leave its records to our logging (stderr).
         os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
         if not cuda:
@@ -139,7 +139,7 @@ class VLLMBackend(Backend):
         self.llm = None
         del llm
         gc.collect()
-        if _cuda():
+        if cuda_available():
             import torch
 
             torch.cuda.empty_cache()

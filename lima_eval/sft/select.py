@@ -11,7 +11,15 @@ import csv
 import json
 from pathlib import Path
 
-from lima_eval.config import BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, _build, parse_overrides, validate
+from lima_eval.config import (
+    BenchmarkSpec,
+    JudgeSpec,
+    ModelSpec,
+    RunConfig,
+    build_section,
+    parse_overrides,
+    validate,
+)
 from lima_eval.errors import LimaEvalError
 from lima_eval.sft.recipe import SFTConfig
 
@@ -37,7 +45,7 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
         benchmark=BenchmarkSpec(name="dev", path=str(dev_prompts)),
         models=[ModelSpec(name=f"epoch-{e}", backend="hf", model=str(p), revision=str(p.stat().st_mtime_ns))
                 for e, p in epochs.items()],
-        judge=_build(JudgeSpec, judge, "judge"),
+        judge=build_section(JudgeSpec, judge, "judge"),
     )
     for m in run_cfg.models:
         m.sampling.max_new_tokens = cfg.dev_max_new_tokens
