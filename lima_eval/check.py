@@ -22,16 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from lima_eval.errors import LimaEvalError
+from lima_eval.errors import CheckInputError
 
 METRICS = ("win_rate", "equal_or_better", "discrete_win_rate")
 RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"}
-
-
-class CheckInputError(LimaEvalError):
-    """The runs or rules cannot be checked (no shared prompts, unknown model or judge, bad rules file)."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -56,3 +56,25 @@ class BackendError(LimaEvalError):
 
 class StoreError(LimaEvalError):
     """A results directory is unreadable or belongs to a different run."""
+
+
+class JudgeDefinitionError(LimaEvalError):
+    """A judge folder whose config or template is wrong."""
+
+
+class HumanImportError(LimaEvalError):
+    """A CSV with bad rows: nothing was imported. Lists every problem, one per line."""
+
+    def __init__(self, path: object, problems: list[str]):
+        self.problems = problems
+        head = (f"{path}: {len(problems)} bad row(s); nothing imported "
+                "(fix them, or pass --skip-bad-rows to import the good rows)")
+        super().__init__("\n".join([head] + [f"  {p}" for p in problems]))
+
+
+class CheckInputError(LimaEvalError):
+    """The runs or rules of `lima-eval check` cannot be checked (no shared prompts, unknown model or judge, bad
+    rules file)."""
+
+    exit_code = 2
+

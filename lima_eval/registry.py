@@ -39,9 +39,9 @@ class Registry:
                 if ep.name == name:
                     return ep.value
         known = self.names()
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise UnknownNameError(f"unknown {self.kind} '{name}': {hint}known: {', '.join(known) or '(none)'}")
+        hint = suggest(name, known).strip().strip("()")
+        raise UnknownNameError(f"unknown {self.kind} '{name}': {hint + ' ' if hint else ''}known: "
+                               f"{', '.join(known) or '(none)'}")
 
     def load(self, name: str) -> Any:
         module, _, attr = self._target(name).partition(":")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lima_eval.errors import LimaEvalError, UnknownNameError
+from lima_eval.errors import JudgeDefinitionError, LimaEvalError, UnknownNameError
 from lima_eval.records import content_id
 from lima_eval.registry import JUDGES, PARSERS, suggest
 from lima_eval.resources import data_dir
@@ -32,10 +32,6 @@ KINDS: dict[str, set[str]] = {
 }
 # Pairwise options in terms of the order shown: the first answer, the second one, or neither.
 PAIRWISE_OPTIONS = {"A": "first", "B": "second", "neither": "neither"}
-
-
-class JudgeDefinitionError(LimaEvalError):
-    """A judge folder whose config or template is wrong."""
 
 
 @dataclass(frozen=True)

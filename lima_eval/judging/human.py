@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lima_eval.errors import InputError, LimaEvalError
+from lima_eval.errors import HumanImportError, InputError
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
@@ -21,16 +21,6 @@ from lima_eval.registry import suggest
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
 RATING_REQUIRED = ("prompt_id", "model", "label", "annotator")
 OPTIONAL = ("comment",)
-
-
-class HumanImportError(LimaEvalError):
-    """A CSV with bad rows: nothing was imported. Lists every problem, one per line."""
-
-    def __init__(self, path: Path, problems: list[str]):
-        self.problems = problems
-        head = (f"{path}: {len(problems)} bad row(s); nothing imported "
-                "(fix them, or pass --skip-bad-rows to import the good rows)")
-        super().__init__("\n".join([head] + [f"  {p}" for p in problems]))
 
 
 @dataclass
