@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "embedded:"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-NAMES = ("smollm2-135m-instruct", "gemma3-270m", "tiny-random")
 # Written last into a converted folder; a folder without it (or of another format) is converted again.
 # Format 2: the tokenizer carries the GGUF's add_bos_token (format 1 lost it: Gemma ran without <bos>).
 MARKER, FORMAT = "lima_eval_embedded.json", 2
@@ -42,8 +41,9 @@ def resolve(model: str) -> str:
     if not model.startswith(PREFIX):
         return model
     name = model[len(PREFIX):]
-    if name not in NAMES:
-        raise UnknownNameError(f"unknown embedded model '{name}'{suggest(name, list(NAMES))}; known: {', '.join(NAMES)}")
+    if name not in CONVERTERS:
+        known = list(CONVERTERS)
+        raise UnknownNameError(f"unknown embedded model '{name}'{suggest(name, known)}; known: {', '.join(known)}")
     target = cache_root() / name
     if _current(target):
         return str(target)

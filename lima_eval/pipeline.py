@@ -88,7 +88,7 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
                     on_disk.update({r.id: r for r in records})
                     counts.new += len(records)
                     counts.errors += sum(1 for r in records if r.error)
-                    progress.update(sum(1 for r in records if not r.error))
+                    progress.done(sum(1 for r in records if not r.error))
         finally:
             if backend is not None:
                 counts.calls += backend.calls

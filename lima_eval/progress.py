@@ -54,8 +54,6 @@ class StageBar:
         self.bar.n = self.settled
         self.bar.refresh()
 
-    update = done
-
     def close(self) -> None:
         self.bar.close()
 

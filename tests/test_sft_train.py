@@ -271,3 +271,12 @@ def test_only_what_later_steps_need_is_kept(tmp_path, checkpoints, save_dtype, d
     from lima_eval.sft.train import is_complete
 
     assert is_complete(dataclasses.replace(cfg, checkpoints=not checkpoints, save_dtype="float32"))
+
+
+def test_a_bad_save_dtype_is_an_error_before_any_training(tmp_path):
+    from lima_eval.errors import ConfigError
+
+    cfg = SFTConfig(**FAST, data=tiny_data(tmp_path, 4), out=str(tmp_path / "o"), epochs=1, save_dtype="int8")
+    with pytest.raises(ConfigError, match="save_dtype 'int8' is not one of auto, float32, bfloat16, float16"):
+        train(cfg, show_progress=False)
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written

@@ -117,7 +117,7 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
         counts.new += len(records)
         counts.errors += sum(1 for r in records if r.error)
         counts.failed_calls += sum(1 for r in records if r.error_kind == "call")
-        progress.update(len(records))
+        progress.done(len(records))
 
     # Whether the reply prefix is prefilled depends on the backend; the cache key on the messages sent.
     prefill = bool(definition.reply_prefix) and _prefills(spec)

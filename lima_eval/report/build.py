@@ -229,7 +229,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
 
     figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
                "ratings": ratings_figure(figure_rows(numbers["ratings"], "mean_score"), out / "ratings.png")}
-    sections = [_markdown(cfg, rows, notes, len(prompts), figures["win_tie_loss"]), _bt_markdown(summary),
+    sections = [_markdown(cfg, rows, notes, summary["conclusions"], len(prompts), figures["win_tie_loss"]),
+                _bt_markdown(summary),
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
@@ -330,7 +331,7 @@ def _cards_markdown(cards: list[dict[str, Any]]) -> str:
               "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none."),
               ""]
     return "\n".join(lines) + "\n"
-def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int,
+def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], conclusions: list[str], n_prompts: int,
               figure: Path | None) -> str:
     lines = [f"# lima-eval report: {cfg.name}", "",
              f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "
@@ -350,7 +351,7 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], n_prompts: int
               "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
               "averaged); equal or better is win + tie (LIMA's abstract). " + INTERVALS, ""]
     if rows:
-        lines += ["## What the numbers say", ""] + [f"- {c}" for c in _conclusions(rows)] + [""]
+        lines += ["## What the numbers say", ""] + [f"- {c}" for c in conclusions] + [""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -212,9 +213,14 @@ def bradley_terry(wins: np.ndarray, iterations: int = 200, prior: float = 1.0) -
         return np.log(p)
 
 
+def elo_scale(log_strength_vs_anchor: Any) -> Any:
+    """A log strength relative to the anchor on the Elo scale: the anchor at 1000, 400 points = 10:1 odds."""
+    return 1000.0 + 400.0 / np.log(10.0) * log_strength_vs_anchor
+
+
 def elo(log_strength: np.ndarray, anchor: int) -> np.ndarray:
-    """Log strengths on the Elo scale with the anchor model at 1000 (400 points = 10:1 odds)."""
-    return 1000.0 + 400.0 / np.log(10.0) * (log_strength - log_strength[..., anchor:anchor + 1])
+    """Log strengths on the Elo scale with the anchor model at 1000."""
+    return elo_scale(log_strength - log_strength[..., anchor:anchor + 1])
 
 
 def _linked(pairs: np.ndarray, games: np.ndarray, n_models: int, anchor: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from lima_eval.report.stats import (
     agreement,
     bradley_terry_intervals,
     clustered_rates,
+    elo_scale,
     length_controlled,
     longer_answer_share,
     row_stats,
@@ -175,7 +176,7 @@ def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str], 
         won = st.prompt_sums[:, [n_rows + i for i in mine]] + st.prompt_sums[:, [2 * n_rows + i for i in mine]] / 2
         beta, lo, hi = bradley_terry_intervals(won, st.prompt_counts[:, mine], pairs, len(models), anchor, level)
         for m, k in pos.items():
-            rating, low, high = (1000.0 + 400.0 / math.log(10.0) * float(x) for x in (beta[k], lo[k], hi[k]))
+            rating, low, high = (float(elo_scale(x)) for x in (beta[k], lo[k], hi[k]))
             linked = bool(np.isfinite(beta[k]))
             out.append({"judge": judge, "model": m, "anchor": anchor_name, "rating": _r(rating, 2),
                         "rating_ci_low": _r(low, 2), "rating_ci_high": _r(high, 2),

@@ -199,6 +199,8 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     from transformers.trainer_utils import get_last_checkpoint
 
     from lima_eval.sft.dropout import ResidualDropout
+
+    save_dtype = _save_dtype(cfg)  # a bad save_dtype is an error now, not after the training it would waste
     tokenizer, model, p_top = load_for_training(cfg)
     eot_id = add_eot(tokenizer, model)
     examples = build_examples(cfg, tokenizer, eot_id)
@@ -230,7 +232,6 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     if trainer.state.global_step < trainer.state.max_steps:  # stopped early by a callback: not complete
         return out
     dropout.remove()
-    save_dtype = _save_dtype(cfg)
     if save_dtype is not None and not cfg.lora and _world_size() == 1:
         model.to(save_dtype)  # training is over: keep the base model's precision on disk
     if trainer.is_world_process_zero():
