@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lima_eval.config import IMPORTED
 from lima_eval.errors import ConfigError, InputError
 from lima_eval.inputs import json_rows
 from lima_eval.records import Generation, Prompt
-
-IMPORTED = "imported"
 
 
 @dataclass
@@ -65,7 +64,7 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
     run = Run(run_dir)
     store, cfg = run.store, run.config
     spec = cfg.model(model)
-    if spec.backend != IMPORTED:
+    if not spec.imported:
         raise ConfigError(f"model '{model}' has backend '{spec.backend}'; set `backend: imported` for it in the run "
                           "config so the run uses the imported answers instead of generating")
     prompts = run.prompts

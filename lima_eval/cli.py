@@ -192,6 +192,15 @@ def judges_list() -> None:
         click.echo(f"{name}\t{d.kind}{scale}\t{source}\t{d.description}")
 
 
+@cli.command("backends")
+def backends_cmd() -> None:
+    """Each backend (built in or from a plugin), where it comes from, and its own options with their defaults."""
+    from lima_eval.backends.base import describe_backends
+
+    for line in describe_backends():
+        click.echo(line)
+
+
 @cli.command("import-judgments")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -33,40 +34,83 @@ class Sampling:
 
 @dataclass
 class Endpoint:
-    """Where a model runs: a backend name plus the settings the backends understand."""
+    """Where a model runs: a backend name, the settings every backend shares, and the backend's own options.
 
-    backend: str = "hf"  # hf | vllm | vllm-server | openai | imported (answers from import-answers) | plugins
+    A backend's options (hf: dtype, device, batch_size...; openai: base_url, api_key_env, timeout...) are written
+    flat in the model's or judge's section, next to the shared keys; the backend's `Options` dataclass declares
+    and checks them (`lima-eval backends` lists them). They are kept here as a mapping, so a plugin backend can
+    have options lima-eval has never heard of.
+    """
+
+    backend: str = "hf"  # hf | vllm | vllm-server | openai | scripted | imported (answers from import-answers) | plugins
     model: str = ""  # local path, Hugging Face id, "embedded:NAME", or an API model name
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: str = "auto"  # auto (chat template if the tokenizer has one) | chat | plain
     system_prompt: str | None = None
-    dtype: str = "auto"  # hf: auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
-    device: str = "auto"  # hf: auto | cpu | cuda | cuda:N
-    batch_size: int = 8  # hf: prompts per generate() call (at most)
-    max_batch_tokens: int | None = None  # hf: cap on rows x (longest prompt + max_new_tokens) per call
-    base_url: str | None = None  # openai: e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)
-    api_key_env: str = "OPENAI_API_KEY"  # openai: name of the environment variable holding the key
-    concurrency: int = 4  # openai: requests in flight
-    timeout: float = 120.0  # openai: seconds per request
-    max_retries: int = 4  # openai: retries on 429 / 5xx / timeouts (Retry-After honoured)
+    concurrency: int = 4  # requests in flight (API backends)
     revision: str | None = None  # a version tag that goes into record ids (set for SFT outputs)
-    # vllm / vllm-server: engine arguments passed to vllm.LLM or the server, e.g. tensor_parallel_size,
-    # data_parallel_size, max_model_len, gpu_memory_utilization, enforce_eager.
-    engine: dict[str, Any] = field(default_factory=dict)
-    server_timeout: float = 600.0  # vllm-server: seconds to wait for the server to become ready
+    options: dict[str, Any] = field(default_factory=dict)  # the backend's own keys, checked by its Options
+
+    @classmethod
+    def make(cls, **values: Any) -> Any:
+        """An endpoint from keywords as a config section gives them (a backend's options flat among the rest)."""
+        return build_section(cls, values, "")
+
+    @property
+    def imported(self) -> bool:
+        """Answers come from `lima-eval import-answers`; nothing is generated for this model."""
+        return self.backend == IMPORTED
+
+    def backend_options(self, where: str = "") -> Any:
+        """The backend's own options as its Options dataclass; unknown or ill-typed keys are ConfigErrors."""
+        return backend_options(self, where)
 
     def identity(self) -> dict[str, Any]:
         """What defines the output (goes into record ids); not transport details such as timeouts."""
+        from lima_eval.registry import BACKENDS
+
+        opts_cls = getattr(BACKENDS.load(self.backend), "Options", None)
+        marked = [f.name for f in dataclasses.fields(opts_cls) if f.metadata.get("identity")] if opts_cls else []
+        defaults = opts_cls() if opts_cls else None
+        # Ids made before backends owned their options always carried a dtype ('auto' where a backend has none).
+        picked = {"dtype": "auto"} | {k: self.options.get(k, getattr(defaults, k)) for k in marked}
         return {
             "backend": self.backend,
             "model": self.model,
             "sampling": dataclasses.asdict(self.sampling),
             "prompt_format": self.prompt_format,
             "system_prompt": self.system_prompt,
-            "dtype": self.dtype,
-        } | ({"revision": self.revision} if self.revision else {}) | (
+        } | picked | ({"revision": self.revision} if self.revision else {}) | (
             # Plain-format prompts gained the model's BOS: answers made without it are not reused.
             {"plain_bos": True} if self.prompt_format == "plain" else {})
+
+
+IMPORTED = "imported"
+
+
+def identity_option(default: Any) -> Any:
+    """A backend option that changes the answers (dtype, quantisation...): it goes into generation ids."""
+    return field(default=default, metadata={"identity": True})
+
+
+def backend_options(spec: Endpoint, where: str = "") -> Any:
+    """spec.options checked against its backend's Options dataclass (strict; keys named by config path)."""
+    from lima_eval.errors import UnknownNameError
+    from lima_eval.registry import BACKENDS
+
+    try:
+        opts_cls = getattr(BACKENDS.load(spec.backend), "Options", None)
+    except UnknownNameError as exc:
+        raise ConfigError(f"config key '{where + '.' if where else ''}backend': {exc}") from exc
+    known = [f.name for f in dataclasses.fields(opts_cls)] if opts_cls else []
+    for key in spec.options:
+        if key not in known:
+            shared = [f.name for f in dataclasses.fields(Endpoint) if f.name != "options"]
+            path = f"{where}.{key}" if where else str(key)
+            hint = suggest(str(key), known + shared) or (
+                f" (backend '{spec.backend}' has {'options ' + ', '.join(known) if known else 'no options of its own'})")
+            raise ConfigError(f"unknown config key '{path}'{hint}")
+    return build_section(opts_cls, dict(spec.options), where) if opts_cls else None
 
 
 @dataclass
@@ -172,12 +216,19 @@ def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
         base = cls()
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{where}.{key}" if where else str(key)
-        if key not in fields:
-            raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
+        if key not in fields or key == "options":
+            if "options" in fields and key != "options":  # an endpoint: the backend's own key, checked by it
+                extra[key] = value
+                continue
+            if key not in fields:
+                raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
         kwargs[key] = _coerce(hints[key], value, path, getattr(base, key))
+    if extra or "options" in kwargs:
+        kwargs["options"] = dict(base.options) | kwargs.get("options", {}) | extra
     return dataclasses.replace(base, **kwargs)
 
 
@@ -221,7 +272,19 @@ def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
 
 
 def to_plain(cfg: RunConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The config as plain data, as a user would write it: a backend's options sit flat in their section."""
+    return _flatten_options(dataclasses.asdict(cfg))
+
+
+def _flatten_options(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_flatten_options(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _flatten_options(v) for k, v in node.items() if k != "options" or not isinstance(v, dict)}
+    if "backend" in node and isinstance(node.get("options"), dict):
+        out |= node["options"]
+    return out
 
 
 def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -289,7 +352,7 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for key, value in parse_overrides(overrides):
         _set_path(data, key, value)
-    cfg = build_section(RunConfig, data, "")
+    cfg = with_sft(build_section(RunConfig, data, ""))
     validate(cfg)
     return cfg
 
@@ -299,18 +362,37 @@ def from_resolved(data: dict[str, Any], where: str = "config.yaml") -> RunConfig
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     cfg = build_section(RunConfig, data, "")
+    for spec in [*cfg.models, *cfg.all_judges()]:
+        _drop_legacy_keys(spec)
+    cfg = with_sft(cfg)
     validate(cfg)
     return cfg
 
 
-def attach_sft(cfg: RunConfig) -> None:
-    """Make the SFT output a model of the run: fill in its folder and recipe revision."""
+# Before backends owned their options, every endpoint in a resolved config carried all of these.
+_LEGACY_KEYS = ("dtype", "device", "batch_size", "max_batch_tokens", "base_url", "api_key_env", "timeout",
+                "max_retries", "engine", "server_timeout")
+
+
+def _drop_legacy_keys(spec: Endpoint) -> None:
+    from lima_eval.registry import BACKENDS
+
+    opts_cls = getattr(BACKENDS.load(spec.backend), "Options", None)
+    known = {f.name for f in dataclasses.fields(opts_cls)} if opts_cls else set()
+    spec.options = {k: v for k, v in spec.options.items() if k in known or k not in _LEGACY_KEYS}
+
+
+def with_sft(cfg: RunConfig) -> RunConfig:
+    """A copy of cfg whose models include the SFT output (its folder and recipe revision filled in); cfg itself
+    is left as it was."""
     if cfg.sft is None:
-        return
+        return cfg
     from lima_eval.sft.train import recipe_hash
 
     if not cfg.sft.base:
         raise ConfigError("config key 'sft.base' is missing (the pre-trained model to fine-tune)")
+    cfg = copy.deepcopy(cfg)
+    assert cfg.sft is not None
     if not cfg.sft.out:
         cfg.sft.out = str(cfg.run_dir / "sft" / cfg.sft.name)
     names = [m.name for m in cfg.models]
@@ -318,10 +400,11 @@ def attach_sft(cfg: RunConfig) -> None:
         cfg.models.insert(0, ModelSpec(name=cfg.sft.name, backend="hf", model=cfg.sft.out))
     spec = cfg.model(cfg.sft.name)
     spec.backend, spec.model, spec.revision = "hf", cfg.sft.out, recipe_hash(cfg.sft)
+    return cfg
 
 
 def validate(cfg: RunConfig) -> None:
-    attach_sft(cfg)
+    """Check a config (SFT already attached by with_sft); raises ConfigError naming the key, changes nothing."""
     names = [m.name for m in cfg.models]
     if not cfg.models:
         raise ConfigError("config: 'models' is empty; name at least a model under test and a baseline")
@@ -330,6 +413,7 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key 'models.{i}.name' is missing")
         if not m.model:
             raise ConfigError(f"config key 'models.{i}.model' is missing (a path, HF id or embedded:NAME)")
+        backend_options(m, f"models.{i}")
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise ConfigError(f"config: model names must be unique; repeated: {', '.join(sorted(dupes))}")
@@ -338,10 +422,11 @@ def validate(cfg: RunConfig) -> None:
     for b in cfg.baselines:
         if b not in names:
             raise ConfigError(f"config key 'baselines': '{b}' is not a model in 'models'{suggest(b, names)}")
-    if not cfg.pairs() and not all(m.backend == "imported" for m in cfg.models):  # imports may pair a model with itself
+    if not cfg.pairs() and not all(m.imported for m in cfg.models):  # imports may pair a model with itself
         raise ConfigError("config: every model is a baseline; leave at least one model under test")
     for i, j in enumerate(cfg.all_judges()):
         where = "judge" if i == 0 else f"judges.{i - 1}"
+        backend_options(j, where)
         if j.order not in ("random", "both"):
             raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
         if j.combine not in ("tie", "separate"):

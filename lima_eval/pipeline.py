@@ -49,7 +49,7 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
         total = len(ids)
         cached = sum(1 for gid in ids.values() if gid in on_disk and not on_disk[gid].error)
         counts.cached += cached
-        if spec.backend == "imported":  # answers come from `lima-eval import-answers`, never generated here
+        if spec.imported:  # answers come from `lima-eval import-answers`, never generated here
             counts.missing_imports += total - cached
             continue
         header(f"generate: model {spec.name} ({spec.backend}, {spec.model}): {total} answers, {cached} on disk, "

@@ -17,15 +17,19 @@ class Registry:
         self.kind = kind
         self.group = group
         self._targets: dict[str, str] = {}
+        self._found: dict[str, str] | None = None
 
     def register(self, name: str, target: str) -> None:
         self._targets[name] = target
 
     def names(self) -> list[str]:
-        names = set(self._targets)
-        if self.group:
-            names.update(ep.name for ep in entry_points(group=self.group))
-        return sorted(names)
+        return sorted(set(self._targets) | set(self._entry_points()))
+
+    def _entry_points(self) -> dict[str, str]:
+        """The group's entry points, read once per process (reading them scans every installed package)."""
+        if self._found is None:
+            self._found = {ep.name: ep.value for ep in entry_points(group=self.group)} if self.group else {}
+        return self._found
 
     def target(self, name: str) -> str:
         """The "module:attr" a name points at."""
@@ -34,10 +38,8 @@ class Registry:
     def _target(self, name: str) -> str:
         if name in self._targets:
             return self._targets[name]
-        if self.group:
-            for ep in entry_points(group=self.group):
-                if ep.name == name:
-                    return ep.value
+        if name in self._entry_points():
+            return self._entry_points()[name]
         known = self.names()
         hint = suggest(name, known).strip().strip("()")
         raise UnknownNameError(f"unknown {self.kind} '{name}': {hint + ' ' if hint else ''}known: "

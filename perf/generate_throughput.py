@@ -58,7 +58,7 @@ def main() -> None:
             torch.cuda.synchronize()
         return tokens / (time.perf_counter() - start)
 
-    with open_backend(Endpoint(backend="hf", model=args.model, sampling=sampling, batch_size=args.batch)) as hf:
+    with open_backend(Endpoint.make(backend="hf", model=args.model, sampling=sampling, batch_size=args.batch)) as hf:
         tok, model = hf.tokenizer, hf.model
 
         def raw_hf() -> int:

@@ -1,7 +1,9 @@
+import copy
+
 import pytest
 from conftest import write_config
 
-from lima_eval.config import load_config
+from lima_eval.config import RunConfig, load_config
 from lima_eval.errors import ConfigError
 
 BASE = {
@@ -28,7 +30,8 @@ def test_set_overrides_by_index_and_by_model_name(tmp_path):
     cfg = load_config(path, ["models.mine.sampling.max_new_tokens=16", "models.1.dtype=bfloat16",
                              "benchmark.limit=3", "judge.model=gpt-4o", "judge.backend=openai"])
     assert cfg.model("mine").sampling.max_new_tokens == 16
-    assert cfg.model("base").dtype == "bfloat16"
+    assert cfg.model("base").options["dtype"] == "bfloat16"
+    assert cfg.model("base").backend_options().dtype == "bfloat16"
     assert cfg.benchmark.limit == 3 and cfg.benchmark.name == "demo"
     assert (cfg.judge.backend, cfg.judge.model) == ("openai", "gpt-4o")
 
@@ -148,3 +151,66 @@ def test_a_partial_override_merges_onto_the_sections_own_defaults(tmp_path, wher
     for k, v in leaves.items():
         if k != key and not (where.startswith("sft") and k in ("base", "name", "out")):
             assert getattr(got, k) == v, f"{where}.{k} lost its default {v!r} after overriding {key}"
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"backend": "hf", "dtype": 16}, "config key 'models.0.dtype': expected str, got 16"),
+    ({"backend": "hf", "batch_size": "many"}, "config key 'models.0.batch_size': expected int"),
+    ({"backend": "hf", "base_url": "http://x/v1"}, "unknown config key 'models.0.base_url' (backend 'hf' has options"),
+    ({"backend": "openai", "dtype": "bfloat16"}, "unknown config key 'models.0.dtype' (backend 'openai' has options"),
+    ({"backend": "openai", "timout": 3}, "unknown config key 'models.0.timout' (did you mean 'timeout'?)"),
+    ({"backend": "vllm", "engine": "fast"}, "config key 'models.0.engine': expected a mapping"),
+    ({"backend": "scripted", "device": "cpu"}, "unknown config key 'models.0.device' (backend 'scripted' has no options"),
+    ({"backend": "vlm"}, "config key 'models.0.backend': unknown backend 'vlm': did you mean 'vllm'?"),
+])
+def test_a_backends_own_options_are_checked_by_it(tmp_path, section, message):
+    data = copy.deepcopy(BASE)
+    data["models"][0] |= section
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path / "c.yaml", data))
+    assert message in str(err.value)
+
+
+def test_load_config_leaves_its_input_alone_and_validate_changes_nothing(tmp_path):
+    """with_sft returns a new config; validate only checks (it used to insert the SFT model)."""
+    from lima_eval.config import build_section, validate, with_sft
+
+    data = copy.deepcopy(BASE) | {"sft": {"name": "tuned", "base": "embedded:tiny-random"}}
+    raw = build_section(RunConfig, data, "")
+    before = copy.deepcopy(raw)
+    attached = with_sft(raw)
+    assert raw == before and "tuned" not in [m.name for m in raw.models]
+    assert attached.models[0].name == "tuned" and attached.models[0].revision
+    snapshot = copy.deepcopy(attached)
+    validate(attached)
+    assert attached == snapshot
+
+
+def test_generation_ids_are_what_they_were_before_backends_owned_their_options():
+    """The identity recipe of the flat-Endpoint days: dtype always present, transport options never."""
+    import dataclasses
+
+    from lima_eval.config import Endpoint
+
+    hf = Endpoint.make(backend="hf", model="m", dtype="bfloat16", batch_size=3, device="cpu")
+    api = Endpoint.make(backend="openai", model="gpt", base_url="http://x/v1", timeout=3.0)
+    for spec, dtype in ((hf, "bfloat16"), (api, "auto")):
+        assert spec.identity() == {"backend": spec.backend, "model": spec.model,
+                                   "sampling": dataclasses.asdict(spec.sampling), "prompt_format": "auto",
+                                   "system_prompt": None, "dtype": dtype}
+
+
+def test_a_resolved_config_from_before_backends_owned_their_options_still_loads():
+    """Old run folders wrote every backend's keys into every endpoint; those that mean nothing to the endpoint's
+    backend are dropped when the run is read back (a user's config still gets them named as errors)."""
+    from lima_eval.config import from_resolved, to_plain
+
+    old = to_plain(load_config(None))
+    legacy = {"dtype": "auto", "device": "auto", "batch_size": 8, "max_batch_tokens": None, "base_url": None,
+              "api_key_env": "OPENAI_API_KEY", "timeout": 120.0, "max_retries": 4, "engine": {}, "server_timeout": 600.0}
+    for section in [*old["models"], old["judge"]]:
+        section |= legacy
+    old["judge"]["backend"] = "openai"
+    cfg = from_resolved(old)
+    assert cfg.judge.options == {"base_url": None, "api_key_env": "OPENAI_API_KEY", "timeout": 120.0, "max_retries": 4}
+    assert set(cfg.models[0].options) == {"dtype", "device", "batch_size", "max_batch_tokens"}

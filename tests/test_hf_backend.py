@@ -55,7 +55,7 @@ def test_sampling_is_seeded():
 
 def test_bad_settings_are_clear_errors():
     with pytest.raises(BackendError, match="dtype 'fp8'"):
-        open_backend(Endpoint(model="embedded:tiny-random", dtype="fp8"))
+        open_backend(Endpoint.make(model="embedded:tiny-random", dtype="fp8"))
     with pytest.raises(BackendError, match="cannot load model"):
         open_backend(Endpoint(model="/nonexistent/model/folder"))
 
@@ -67,10 +67,11 @@ def test_bad_settings_are_clear_errors():
     ([300], 4, 10, 8, [[0]]),  # a single row larger than the cap still runs, alone
 ])
 def test_batches_by_length_and_token_cap(lengths, batch_size, cap, new, expected):
-    from lima_eval.backends.hf import HFBackend
+    from lima_eval.backends.hf import HFBackend, HFOptions
 
     backend = HFBackend.__new__(HFBackend)  # batching is pure: no model needed
-    backend.spec = Endpoint(batch_size=batch_size, max_batch_tokens=cap, sampling=Sampling(max_new_tokens=new))
+    backend.spec = Endpoint(sampling=Sampling(max_new_tokens=new))
+    backend.options = HFOptions(batch_size=batch_size, max_batch_tokens=cap)
     assert backend.batches(lengths) == expected
 
 
@@ -134,7 +135,7 @@ def test_the_embedded_base_model_gets_its_bos_and_answers_sensibly():
     from lima_eval.config import BenchmarkSpec
 
     prompts = load_prompts(BenchmarkSpec(name="demo"))[:10]
-    spec = Endpoint(model="embedded:gemma3-270m", prompt_format="plain", batch_size=16,
+    spec = Endpoint.make(model="embedded:gemma3-270m", prompt_format="plain", batch_size=16,
                     sampling=Sampling(max_new_tokens=32))  # LIMA's sampling, as the quickstart's baseline
     with open_backend(spec) as base:
         assert base.renderer.ids(MSG)[0] == base.tokenizer.bos_token_id
@@ -146,7 +147,7 @@ def test_the_embedded_base_model_gets_its_bos_and_answers_sensibly():
 def test_progress_moves_during_one_batch_and_adds_up_to_the_requests():
     """A stage's bar moves with each decoding step of a single large batch, not once per batch."""
     seen: list[float] = []
-    spec = Endpoint(model="embedded:tiny-random", batch_size=8, sampling=Sampling(temperature=0, max_new_tokens=6))
+    spec = Endpoint.make(model="embedded:tiny-random", batch_size=8, sampling=Sampling(temperature=0, max_new_tokens=6))
     with open_backend(spec) as backend:
         backend.on_progress = seen.append
         out = backend.generate([MSG] * 5)

@@ -14,7 +14,7 @@ MSG = [{"role": "user", "content": "hello there"}]
 def spec(server, **kw) -> Endpoint:
     base = {"backend": "openai", "model": "test-model", "base_url": server.base_url, "max_retries": 2, "timeout": 5.0,
                 "concurrency": 2, "api_key_env": "LIMA_TEST_KEY"}
-    return Endpoint(**(base | kw))
+    return Endpoint.make(**(base | kw))
 
 
 def test_payload_is_limas_sampling_and_extra_fields_only_for_compatible_servers():
@@ -90,7 +90,7 @@ def test_concurrency_bound_is_respected():
 def test_official_api_without_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("LIMA_TEST_KEY", raising=False)
     with pytest.raises(BackendError, match="set the environment variable LIMA_TEST_KEY"):
-        open_backend(Endpoint(backend="openai", model="gpt-4o", api_key_env="LIMA_TEST_KEY"))
+        open_backend(Endpoint.make(backend="openai", model="gpt-4o", api_key_env="LIMA_TEST_KEY"))
 
 
 def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path):

@@ -12,6 +12,7 @@ from conftest import write_config
 
 PLUGIN = '''
 """A plugin: a judge whose replies say 'WINNER=1' / 'WINNER=2' / 'WINNER=0', its parser, and a backend."""
+from dataclasses import dataclass
 from pathlib import Path
 
 from lima_eval.backends.base import Backend, Completion
@@ -27,15 +28,24 @@ def parse_winner(text):
     return (mapping[value], None) if value in mapping else (None, "no WINNER= line")
 
 
-class ShoutBackend(Backend):
-    """Models answer in capitals; as a judge it always names the first answer."""
+@dataclass
+class ShoutOptions:
+    volume: int = 1  # exclamation marks after each answer
+    prefix: str = ""
 
-    def generate(self, requests, logprobs=None):
+
+class ShoutBackend(Backend):
+    """Models answer in capitals (its own options: volume, prefix); as a judge it always names the first answer."""
+
+    Options = ShoutOptions
+
+    def complete(self, requests, logprobs=None):
         self.calls += len(requests)
         out = []
         for messages in requests:
             text = messages[-1]["content"]
-            out.append(Completion(text="WINNER=1" if "[Answer A]" in text else text.upper(), finish_reason="stop"))
+            shout = self.options.prefix + text.upper() + "!" * self.options.volume
+            out.append(Completion(text="WINNER=1" if "[Answer A]" in text else shout, finish_reason="stop"))
         return out
 '''
 
@@ -77,8 +87,8 @@ def cli(site, *args, cwd):
 def test_a_judge_plugin_with_its_own_parser_and_a_backend_plugin_run_end_to_end(tmp_path, site, prompts_file):
     config = write_config(tmp_path / "c.yaml", {
         "name": "plug", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
-        "models": [{"name": "mine", "backend": "shout", "model": "m"}, {"name": "base", "backend": "scripted",
-                                                                      "model": "fixed:ok"}],
+        "models": [{"name": "mine", "backend": "shout", "model": "m", "volume": 2, "prefix": "> "},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
         "baselines": ["base"],
         "judge": {"name": "winner", "backend": "shout", "model": "j", "order": "random"},
     })
@@ -89,11 +99,37 @@ def test_a_judge_plugin_with_its_own_parser_and_a_backend_plugin_run_end_to_end(
     # The plugin judge always names the answer shown first; its parser read that from 'WINNER=1'.
     assert all(j["verdict"] == j["shown_first"] for j in judgments)
     gens = [json.loads(line) for line in (tmp_path / "results/plug/generations.jsonl").read_text().splitlines()]
-    assert {g["text"] for g in gens if g["model"] == "mine"} == {"NAME A COLOUR.", "WRITE ONE WORD ABOUT THE SEA.",
-                                                               "WHAT IS TWO PLUS TWO?", "SAY HELLO. NO-VERDICT",
-                                                               "GIVE A FRUIT.", "DESCRIBE RAIN BRIEFLY."}
+    # The plugin backend's own options (volume, prefix) reached it from the model's config section.
+    prompts = [json.loads(line)["prompt"] for line in prompts_file.read_text().splitlines()]
+    assert {g["text"] for g in gens if g["model"] == "mine"} == {f"> {p.upper()}!!" for p in prompts}
+    # ... and they are in the resolved config as the user wrote them, flat in the model's section.
+    resolved = (tmp_path / "results/plug/config.yaml").read_text()
+    assert "volume: 2" in resolved and "options" not in resolved
     listed = cli(site, "judges", "list", cwd=tmp_path)
     assert "winner" in listed.stdout
+    backends = cli(site, "backends", cwd=tmp_path).stdout.splitlines()
+    assert "shout\twinnerplugin:ShoutBackend\tvolume=1, prefix=''" in backends
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"volum": 2}, r"unknown config key 'models.0.volum' \(did you mean 'volume'\?\)"),
+    ({"volume": "loud"}, r"config key 'models.0.volume': expected int, got 'loud'"),
+    ({"dtype": "bfloat16"}, r"unknown config key 'models.0.dtype' \(backend 'shout' has options volume, prefix\)"),
+    ({"backend": "shuot"}, r"config key 'models.0.backend': unknown backend 'shuot': did you mean 'shout'\?"),
+])
+def test_a_plugin_backends_bad_options_are_named_before_anything_runs(tmp_path, site, prompts_file, extra, message):
+    import re
+
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "plug", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "models": [{"name": "mine", "backend": "shout", "model": "m"} | extra,
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+        "baselines": ["base"], "judge": {"name": "winner", "backend": "shout", "model": "j"},
+    })
+    proc = cli(site, "run", config, "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 1 and re.search(message, proc.stderr), proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()  # nothing written
 
 
 def test_a_judge_naming_an_unknown_parser_fails_when_loaded(tmp_path):

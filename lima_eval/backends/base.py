@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from lima_eval.config import Endpoint, Sampling
+from lima_eval.config import Endpoint, Sampling, backend_options
+from lima_eval.errors import ConfigError
 from lima_eval.registry import BACKENDS
 
 Messages = list[dict[str, str]]
+OnResult = Callable[[int, "Completion"], None]
 
 # Backends, built-in and third-party alike, come from one source: the `lima_eval.backends` entry points
 # (pyproject.toml). lima-eval runs from an installed package (`pip install -e .` for a source tree).
@@ -38,7 +40,14 @@ class LogprobRequest:
 
 
 class Backend:
-    """Turns chat messages into completions. Subclasses own their engine and release it in close()."""
+    """Turns chat messages into completions. Subclasses own their engine and release it in close().
+
+    A backend's own settings are its `Options` dataclass (None: it has none). Users write them flat in the
+    model's or judge's config section; `self.options` holds them checked and typed. Fields made with
+    `config.identity_option` change the answers and go into generation ids.
+    """
+
+    Options: type | None = None
 
     #: How HF and vLLM apply repetition_penalty: to every token already in the sequence, prompt included.
     repetition_penalty_scope = "prompt+generated"
@@ -46,13 +55,16 @@ class Backend:
     supports_prefill = False
     #: Whether generate() can return token log-probabilities (LogprobRequest).
     supports_logprobs = False
-    #: Whether generate() takes on_result(i, completion), called as each request finishes (API backends),
-    #: so callers can save results while the rest are in flight.
+    #: Whether generate() calls on_result as each request finishes (API backends), so callers can save results
+    #: while the rest are in flight; other backends call it for every request once the call is done.
     streams_results = False
+    #: How many requests the pipeline hands over at once (and saves after), unless a backend says otherwise.
+    default_chunk = 8
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.spec = spec
         self.seed = seed
+        self.options: Any = backend_options(spec, spec.backend)
         self.calls = 0  # requests sent to the model: what "zero new calls on a rerun" counts
         # Set by the caller to see progress inside one long generate() call: called with a fraction of a
         # request as work is done (a local backend reports each decoding step), so a bar moves during a batch.
@@ -61,9 +73,20 @@ class Backend:
     @property
     def chunk_size(self) -> int:
         """How many requests the pipeline hands over at once (and saves after)."""
-        return max(1, self.spec.batch_size)
+        return self.default_chunk
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None,
+                 on_result: OnResult | None = None) -> list[Completion]:
+        """One completion per request, in order. on_result(i, completion), when given, is called once per
+        request: as each finishes (streams_results) or after the whole call."""
+        out = self.complete(requests, logprobs)
+        if on_result is not None:
+            for i, c in enumerate(out):
+                on_result(i, c)
+        return out
+
+    def complete(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+        """What a backend implements: the completions of a list of requests."""
         raise NotImplementedError
 
     def sampling_record(self) -> dict[str, Any]:
@@ -84,12 +107,26 @@ class Backend:
 
 
 def open_backend(spec: Endpoint, seed: int = 0) -> Backend:
-    if spec.backend == "imported":
-        from lima_eval.errors import ConfigError
-
-        raise ConfigError("backend 'imported' only holds answers from `lima-eval import-answers`; it cannot generate")
     cls = BACKENDS.load(spec.backend)
     return cls(spec, seed=seed)
+
+
+class ImportedBackend(Backend):
+    """The backend of models whose answers came from `lima-eval import-answers`: it holds them, never generates."""
+
+    def __init__(self, spec: Endpoint, seed: int = 0):
+        raise ConfigError("backend 'imported' only holds answers from `lima-eval import-answers`; it cannot generate")
+
+
+def describe_backends() -> list[str]:
+    """One line per backend: name, its "module:Class", and its options as key=default."""
+    lines = []
+    for name in BACKENDS.names():
+        cls = BACKENDS.load(name)
+        opts = getattr(cls, "Options", None)
+        listed = ", ".join(f"{f.name}={getattr(opts(), f.name)!r}" for f in dataclasses.fields(opts)) if opts else ""
+        lines.append(f"{name}\t{BACKENDS.target(name)}\t{listed or '(no options of its own)'}")
+    return lines
 
 
 def plain_prompt(messages: Messages) -> str:
@@ -115,4 +152,5 @@ def trim_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-__all__ = ["Backend", "Completion", "LogprobRequest", "Messages", "Sampling", "open_backend", "plain_prompt", "trim_at_stops"]
+__all__ = ["Backend", "Completion", "LogprobRequest", "Messages", "OnResult", "Sampling", "open_backend", "plain_prompt",
+           "trim_at_stops"]

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
-from lima_eval.config import Endpoint
+from lima_eval.config import Endpoint, identity_option
 from lima_eval.errors import BackendError, MissingExtraError, require
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class HFOptions:
+    """Options of the hf backend."""
+
+    dtype: str = identity_option("auto")  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batch_size: int = 8  # prompts per generate() call (at most)
+    max_batch_tokens: int | None = None  # cap on rows x (longest prompt + max_new_tokens) per call
+
+
 class HFBackend(Backend):
     """Local model through transformers. `spec.model` is a folder, a Hugging Face id or embedded:NAME."""
 
+    Options = HFOptions
+    options: HFOptions
     supports_prefill = True
     supports_logprobs = True
 
@@ -31,8 +44,9 @@ class HFBackend(Backend):
 
         self._torch = torch
         path = resolve(spec.model)
-        device = spec.device if spec.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = self._dtype(spec.dtype, device)
+        opts = self.options
+        device = opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = self._dtype(opts.dtype, device)
         try:
             self.tokenizer: Any = AutoTokenizer.from_pretrained(path)
             self.model: Any = self._load(path, dtype).to(device).eval()
@@ -76,18 +90,18 @@ class HFBackend(Backend):
     @property
     def chunk_size(self) -> int:
         # Hand over several batches at once so they can be grouped by length (less padding).
-        return max(1, self.spec.batch_size) * 4
+        return max(1, self.options.batch_size) * 4
 
     def batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices grouped longest-first into batches of similar length, within batch_size and max_batch_tokens."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        cap = self.spec.max_batch_tokens
+        cap = self.options.max_batch_tokens
         out: list[list[int]] = []
         cur: list[int] = []
         for i in order:
             width = lengths[cur[0]] if cur else lengths[i]  # the first (longest) row sets the padded width
             rows = len(cur) + 1
-            too_many = rows > max(1, self.spec.batch_size)
+            too_many = rows > max(1, self.options.batch_size)
             too_big = cap is not None and cur and rows * (width + self.spec.sampling.max_new_tokens) > cap
             if too_many or too_big:
                 out.append(cur)
@@ -95,7 +109,7 @@ class HFBackend(Backend):
             cur.append(i)
         return out + ([cur] if cur else [])
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+    def complete(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         # Tokenised once: the lengths group the batches, the ids are padded per batch.
         ids = [self.renderer.ids(m) for m in requests]
         results: list[Completion | None] = [None] * len(ids)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, OnResult
 from lima_eval.config import Endpoint, Sampling
 from lima_eval.errors import BackendError, MissingExtraError
 
@@ -88,9 +88,21 @@ def parse_response(body: Any) -> Completion:
                       logprobs=parse_logprobs(choices[0]))
 
 
+@dataclass
+class OpenAIOptions:
+    """Options of the openai backend (and of vllm-server, which sends its requests through it)."""
+
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1 (default: api.openai.com)
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key
+    timeout: float = 120.0  # seconds per request
+    max_retries: int = 4  # retries on 429 / 5xx / timeouts (Retry-After honoured)
+
+
 class OpenAIBackend(Backend):
     """Chat completions over HTTP: asyncio with at most `concurrency` requests in flight."""
 
+    Options: type = OpenAIOptions
+    options: OpenAIOptions
     supports_logprobs = True
     streams_results = True  # generate() reports each completion as it finishes (on_result)
 
@@ -101,18 +113,19 @@ class OpenAIBackend(Backend):
         except ImportError as exc:
             raise MissingExtraError("openai", hint="pip install openai") from exc
         self._openai = openai
-        key = os.environ.get(spec.api_key_env)
+        self.base_url: str | None = self.options.base_url
+        key = os.environ.get(self.options.api_key_env)
         if not key:
-            if spec.base_url is None:
+            if self.base_url is None:
                 raise BackendError(
-                    f"the openai backend needs an API key: set the environment variable {spec.api_key_env} "
+                    f"the openai backend needs an API key: set the environment variable {self.options.api_key_env} "
                     "(or point base_url at an OpenAI-compatible server)"
                 )
             key = "EMPTY"  # local servers usually ignore it
         self._secret = key
         self._loop: asyncio.AbstractEventLoop | None = None
         self._http: Any = None
-        self.compatible_server = spec.base_url is not None
+        self.compatible_server = self.base_url is not None
         if not self.compatible_server:
             self.repetition_penalty_scope = "not sent (the OpenAI API has no repetition_penalty)"
 
@@ -136,7 +149,7 @@ class OpenAIBackend(Backend):
         except self._openai.APIStatusError as exc:
             return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
         except self._openai.APITimeoutError:
-            return Completion(error=f"timed out after {self.spec.timeout:g}s and {self.spec.max_retries} retries")
+            return Completion(error=f"timed out after {self.options.timeout:g}s and {self.options.max_retries} retries")
         except self._openai.APIConnectionError as exc:
             return Completion(error=self._scrub(f"connection failed after retries: {exc}"))
         try:
@@ -156,12 +169,12 @@ class OpenAIBackend(Backend):
             conc = max(1, self.spec.concurrency)
             limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
             self._http = self._openai.AsyncOpenAI(
-                api_key=self._secret, base_url=self.spec.base_url, timeout=self.spec.timeout,
-                max_retries=self.spec.max_retries, http_client=self._openai.DefaultAsyncHttpxClient(limits=limits))
+                api_key=self._secret, base_url=self.base_url, timeout=self.options.timeout,
+                max_retries=self.options.max_retries, http_client=self._openai.DefaultAsyncHttpxClient(limits=limits))
         return self._http
 
     async def _all(self, requests: list[Messages], logprobs: LogprobRequest | None,
-                   on_result: Callable[[int, Completion], None] | None) -> list[Completion]:
+                   on_result: OnResult | None) -> list[Completion]:
         limit = asyncio.Semaphore(max(1, self.spec.concurrency))
         client = self._client()
 
@@ -174,7 +187,7 @@ class OpenAIBackend(Backend):
         return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(requests))))
 
     def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None,
-                 on_result: Callable[[int, Completion], None] | None = None) -> list[Completion]:
+                 on_result: OnResult | None = None) -> list[Completion]:
         """All requests with at most `concurrency` in flight; on_result(i, completion) as each one finishes."""
         self.calls += len(requests)
         if self._loop is None:

