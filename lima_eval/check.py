@@ -23,17 +23,18 @@ from typing import Any
 import numpy as np
 
 from lima_eval.errors import CheckInputError
+from lima_eval.report.columns import check_metrics
 
-METRICS = ("win_rate", "equal_or_better", "discrete_win_rate")
+METRICS = check_metrics()  # the report's columns flagged as check metrics
 RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"}
 
 
 @dataclass
 class RunData:
-    """One run's labels, by (model, baseline, judge) and prompt: per judgment (score, discrete, equal-or-better)."""
+    """One run's labels, by (model, baseline, judge) and prompt: per judgment the model's (score, verdict)."""
 
     path: Path
-    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]]
+    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, int]]]]
     ratings: dict[tuple[str, str], dict[str, list[str]]]
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (model, baseline, judge) as the report has them
 
@@ -56,7 +57,7 @@ def load_run(path: Path | str) -> RunData:
         raise CheckInputError(f"{path}: not a lima-eval run directory (no config.yaml)")
     run = Run(path)
     inp, _ = gather(run)
-    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]] = {}
+    pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, int]]]] = {}
     for j in inp.judgments:
         if j.verdict is None:
             continue
@@ -64,8 +65,7 @@ def load_run(path: Path | str) -> RunData:
             side, share = j.outcome(model), j.share(model)
             if side is None or share is None:
                 continue
-            values = (share, (side + 1) / 2, float(side >= 0))  # score, discrete, equal or better
-            pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append(values)
+            pairs.setdefault((model, base, j.judge), {}).setdefault(j.prompt_id, []).append((share, side))
     ratings: dict[tuple[str, str], dict[str, list[str]]] = {}
     for r in inp.ratings:
         if r.label is not None:
@@ -147,14 +147,18 @@ def _row(run: RunData, model: str, baseline: str | None, judge: str | None) -> t
     return base, jd, run.pairs[(model, base, jd)]
 
 
-def _columns(by_prompt: dict[str, list[tuple[float, float, float]]], prompts: list[str], metric: str
+def _columns(by_prompt: dict[str, list[tuple[float, int]]], prompts: list[str], metric: str
              ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Per prompt: the sum and count of the metric's values, and whether every value is 0 or 1."""
-    k = METRICS.index(metric)
-    values = [[x[k] for x in by_prompt[p]] for p in prompts]
-    sums = np.array([sum(v) for v in values], dtype=float)
-    counts = np.array([len(v) for v in values], dtype=float)
-    return sums, counts, all(x in (0.0, 1.0) for v in values for x in v)
+    """Per prompt: the sum and count of the metric's values (the report's, stats.rate_values), and whether every
+    value is 0 or 1."""
+    from lima_eval.report.stats import rate_values
+
+    labels = [x for p in prompts for x in by_prompt[p]]
+    index = np.repeat(np.arange(len(prompts)), [len(by_prompt[p]) for p in prompts])
+    values = rate_values(metric, np.array([s for s, _ in labels], dtype=float), np.array([v for _, v in labels]))
+    sums = np.bincount(index, weights=values, minlength=len(prompts))
+    counts = np.bincount(index, minlength=len(prompts)).astype(float)
+    return sums, counts, bool(np.isin(values, (0.0, 1.0)).all())
 
 
 def _rate(sums: np.ndarray, counts: np.ndarray, binary: bool, level: float) -> tuple[float, float, float]:

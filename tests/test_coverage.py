@@ -255,7 +255,7 @@ def test_quickstart_shape_length_control_is_na_and_the_win_rate_holds_one_half()
     the win-rate interval holds 0.5."""
     from lima_eval.records import Generation, Judgment
     from lima_eval.report.build import summarize
-    from lima_eval.report.html import ci
+    from lima_eval.report.columns import ci
     from lima_eval.report.summary import Inputs
 
     for n in (5, 30):

@@ -14,7 +14,8 @@ from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.records import Generation, Judgment, Prompt, Rating
-from lima_eval.report.html import INTERVALS, ci, figure_rows, mean_ci, pct, rating_ci, write_html
+from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, pct, shown
+from lima_eval.report.html import INTERVALS, figure_rows, mean_ci, rating_ci, write_html
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.stats import LEVEL
@@ -194,7 +195,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     out.mkdir(parents=True, exist_ok=True)
 
     notes = [n for n in [_weak_judge_note(cfg)] if n]
-    caps = sorted({m.sampling.max_new_tokens for m in cfg.models if m.backend != "imported"})
+    caps = sorted({m.sampling.max_new_tokens for m in cfg.models if not m.imported})
     if caps and caps[0] < 512:
         notes.append(f"Answers were capped at {', '.join(map(str, caps))} new tokens (LIMA used 2,048).")
     if cfg.sft is not None:
@@ -221,7 +222,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         "conclusions": _conclusions(rows),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _csv(out / "summary.csv", rows)
+    _csv(out / "summary.csv", [csv_row(PAIRWISE, r) for r in rows])
     _csv(out / "bradley_terry.csv", numbers["bradley_terry"])
     _csv(out / "agreement.csv", numbers["agreement"])
     _csv(out / "ratings.csv", [_flat_rating(r) for r in numbers["ratings"]])
@@ -248,7 +249,7 @@ def _csv(path: Path, rows: list[dict]) -> None:
             return
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
 
 
 def _flat_rating(r: dict) -> dict:
@@ -339,17 +340,11 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], conclusions: l
              + "; baselines: " + ", ".join(f"`{b}`" for b in cfg.baselines) + ".", ""]
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
-    lines += [("| judge | model | baseline | n | win | tie | loss | errors | win rate % [95%] | equal or better % | "
-              "length-controlled % [95%] |"), "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['judge']} | {r['model']} | {r['baseline']} | {r['n']} | {r['win']} ({r['win_pct']:.0f}%) | "
-                     f"{r['tie']} ({r['tie_pct']:.0f}%) | {r['loss']} ({r['loss_pct']:.0f}%) | {r['errors']} | "
-                     f"{ci(r, 'win_rate')} | {ci(r, 'equal_or_better')} | {ci(r, 'length_controlled_win_rate')} |")
-    if not rows:
-        lines.append("| (no judgments yet) | | | | | | | | | | |")
+    lines.append(markdown_table(shown(PAIRWISE), rows, empty="(no judgments yet)"))
     lines += ["", "Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "
               "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
-              "averaged); equal or better is win + tie (LIMA's abstract). " + INTERVALS, ""]
+              "averaged); equal or better is win + tie (LIMA's abstract); prefers longer is the share of decisive "
+              "verdicts that went to the longer answer. " + INTERVALS, ""]
     if rows:
         lines += ["## What the numbers say", ""] + [f"- {c}" for c in conclusions] + [""]
     if notes:

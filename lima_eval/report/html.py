@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 from pathlib import Path
 from typing import Any
 
 from lima_eval.config import RunConfig
 from lima_eval.records import Judgment, Prompt
+from lima_eval.report.columns import PAIRWISE, e, html_table, pct, shown, table
 from lima_eval.report.summary import Inputs
 
 MAX_BROWSER_PROMPTS = 2000
@@ -56,26 +56,6 @@ input,select{font-size:14px;padding:3px 6px}pre.reply{background:#f6f8fb;color:#
 """
 
 
-def e(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
-
-
-def pct(x: Any) -> str:
-    """A fraction as a percentage with one decimal ('-' for none); shared by the Markdown and HTML tables."""
-    return "-" if x is None else f"{100 * float(x):.1f}"
-
-
-def ci(r: dict, key: str) -> str:
-    """'value [low, high]' in percent for a summary row's rate and its interval; 'n/a (reason)' where the data
-    cannot support the figure, and 'value [n/a: reason]' where they support the figure but not its interval."""
-    value, reason = r.get(key), r.get(key + "_na")
-    if value is None:
-        return f"n/a ({reason})" if reason else "-"
-    if r.get(key + "_ci_low") is None:
-        return f"{pct(value)} [n/a: {reason}]" if reason else pct(value)
-    return f"{pct(value)} [{pct(r[key + '_ci_low'])}, {pct(r[key + '_ci_high'])}]"
-
-
 def rating_ci(r: dict) -> tuple[str, str]:
     """A Bradley-Terry row's (rating, 'low - high'), or n/a with the reason."""
     if r.get("rating") is None:
@@ -108,20 +88,11 @@ def img(path: Path | None, alt: str) -> str:
     return f'<p><img alt="{e(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
     out = ["<h2>Win / tie / loss</h2>", img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
-           table(["judge", "model", "baseline", "n", "win", "tie", "loss", "errors", "win rate % [95%]",
-                   "equal or better % [95%]", "length-controlled % [95%]", "prefers longer % [95%]"],
-                  [[r["judge"], r["model"], r["baseline"], r["n"], r["win"], r["tie"], r["loss"], r["errors"],
-                    ci(r, "win_rate"), ci(r, "equal_or_better"), ci(r, "length_controlled_win_rate"),
-                    ci(r, "prefers_longer")] for r in summary["rows"]]),
-           f'<p class="note">Win rate counts a tie as half a win; equal or better is win + tie. {e(INTERVALS)}</p>']
+           html_table(shown(PAIRWISE), summary["rows"]),
+           ('<p class="note">Win rate counts a tie as half a win; equal or better is win + tie; prefers longer is the '
+            f'share of decisive verdicts that went to the longer answer. {e(INTERVALS)}</p>')]
     if summary["bradley_terry"]:
         out += ["<h2>Bradley-Terry ratings</h2>",
                 table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],

@@ -14,6 +14,7 @@ prints as "n/a (reason)". docs/report.md has the methods and the coverage they r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -96,6 +97,21 @@ def wilson(rate: np.ndarray, n_eff: np.ndarray, crit: np.ndarray | float) -> tup
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
+# Each judgment's value towards a rate, from the model's side (score: its share of the win, 1 / 0.5 / 0 or
+# continuous; verdict: +1 win, 0 tie, -1 loss); a rate is the mean of the values. The report's rows,
+# `lima-eval check` and checkpoint selection all count through these.
+RATES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "win_rate": lambda score, verdict: np.asarray(score, dtype=np.float64),  # a tie half; continuous as given
+    "discrete_win_rate": lambda score, verdict: (np.asarray(verdict, dtype=np.float64) + 1) / 2,  # 1 / 0.5 / 0
+    "equal_or_better": lambda score, verdict: (np.asarray(verdict) >= 0).astype(np.float64),  # a win or a tie
+}
+
+
+def rate_values(metric: str, score: Any, verdict: Any) -> np.ndarray:
+    """Each judgment's value towards `metric` (one of RATES); the rate is their mean."""
+    return RATES[metric](score, verdict)
+
+
 def clustered_rates(sums: np.ndarray, counts: np.ndarray, binary: np.ndarray, level: float = LEVEL
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of (P x K) per-prompt sums and counts of values in [0, 1]: the rate (sum / count) and its
@@ -147,26 +163,28 @@ class RowStats:
 
 
 def row_stats(t: PairTable, n_rows: int, n_prompts: int, level: float = LEVEL) -> RowStats:
+    sums, counts = per_prompt_sums(t, n_rows, max(1, n_prompts))
+    cell = t.prompt * n_rows + t.row
+    rate, ci = {}, {}
     with np.errstate(invalid="ignore", divide="ignore"):
         n = np.bincount(t.row, minlength=n_rows).astype(np.float64)
-        s = np.bincount(t.row, weights=t.score, minlength=n_rows)
+        for key in RATES:
+            v = rate_values(key, t.score, t.verdict)
+            rate[key] = np.bincount(t.row, weights=v, minlength=n_rows) / n
+            by_prompt = np.bincount(cell, weights=v, minlength=counts.size).reshape(counts.shape)
+            binary = np.bincount(t.row, weights=(v != 0) & (v != 1), minlength=n_rows) == 0
+            ci[key] = clustered_rates(by_prompt, counts, binary, level)[1:]
         s2 = np.bincount(t.row, weights=t.score ** 2, minlength=n_rows)
         wins = np.bincount(t.row, weights=t.verdict == 1, minlength=n_rows)
         ties = np.bincount(t.row, weights=t.verdict == 0, minlength=n_rows)
-        fractional = np.bincount(t.row, weights=(t.score != 0) & (t.score != 1), minlength=n_rows)
-        mean = s / n
+        mean = rate["win_rate"]
         var = (s2 - n * mean ** 2) / (n - 1)
         se = np.sqrt(np.maximum(var, 0.0)) / np.sqrt(n)
-    sums, counts = per_prompt_sums(t, n_rows, max(1, n_prompts))
-    won, tied = sums[:, n_rows:2 * n_rows], sums[:, 2 * n_rows:3 * n_rows]
-    cis = [clustered_rates(x, counts, binary, level)[1:] for x, binary in (
-        (sums[:, :n_rows], fractional == 0), (won + tied / 2, ties == 0), (won + tied, np.ones(n_rows, dtype=bool)))]
-    with np.errstate(invalid="ignore", divide="ignore"):
         return RowStats(
             n=n, prompts=(counts > 0).sum(axis=0), wins=wins, ties=ties, losses=n - wins - ties, win_rate=mean,
-            standard_error=se, discrete_win_rate=(wins + ties / 2) / n, equal_or_better=(wins + ties) / n,
-            win_rate_ci=cis[0], discrete_win_rate_ci=cis[1], equal_or_better_ci=cis[2], prompt_sums=sums,
-            prompt_counts=counts)
+            standard_error=se, discrete_win_rate=rate["discrete_win_rate"], equal_or_better=rate["equal_or_better"],
+            win_rate_ci=ci["win_rate"], discrete_win_rate_ci=ci["discrete_win_rate"],
+            equal_or_better_ci=ci["equal_or_better"], prompt_sums=sums, prompt_counts=counts)
 
 
 def longer_answer_share(t: PairTable, n_rows: int, n_prompts: int, level: float = LEVEL

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from lima_eval.config import (
     BenchmarkSpec,
@@ -21,6 +22,7 @@ from lima_eval.config import (
     validate,
 )
 from lima_eval.errors import LimaEvalError
+from lima_eval.records import Judgment
 from lima_eval.sft.recipe import SFTConfig
 
 
@@ -28,6 +30,25 @@ def epoch_models(cfg: SFTConfig) -> dict[int, Path]:
     root = Path(cfg.out) / "epochs"
     found = {int(p.name.split("-")[1]): p for p in root.glob("epoch-*") if p.name.split("-")[1].isdigit()}
     return {e: found[e] for e in sorted(found) if e in cfg.keep_epochs}
+
+
+def epoch_row(judgments: list[Judgment], epoch: int) -> dict[str, Any]:
+    """An epoch's win / tie / loss / errors over its comparisons, and its score: the report's discrete win rate
+    (win 1, tie 0.5, loss 0)."""
+    import numpy as np
+
+    from lima_eval.report.stats import rate_values
+
+    name = f"epoch-{epoch}"
+    mine = [j for j in judgments if name in (j.model_a, j.model_b)]
+    res = [j.outcome(name) for j in mine]
+    counts = {k: sum(1 for r in res if r == v) for k, v in (("win", 1), ("tie", 0), ("loss", -1))}
+    read = [j for j, r in zip(mine, res) if r is not None]
+    n = len(read)
+    values = rate_values("discrete_win_rate", np.array([j.share(name) for j in read], dtype=float),
+                         np.array([j.outcome(name) for j in read], dtype=np.int8))
+    score = float(values.mean()) if n else float("nan")
+    return {"epoch": epoch, **counts, "errors": len(res) - n, "n": n, "score": round(score, 4)}
 
 
 def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_overrides: tuple[str, ...] | list[str],
@@ -56,15 +77,7 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
         from lima_eval.report.metrics import combine_orders
 
         judgments = combine_orders(judgments, run_cfg.judge.combine)
-    rows = []
-    for e in epochs:
-        name = f"epoch-{e}"
-        res = [j.outcome(name) for j in judgments if name in (j.model_a, j.model_b)]
-        counts = {k: sum(1 for r in res if r == v) for k, v in (("win", 1), ("tie", 0), ("loss", -1))}
-        errors = sum(1 for r in res if r is None)
-        n = sum(counts.values())
-        score = (counts["win"] + 0.5 * counts["tie"]) / n if n else float("nan")
-        rows.append({"epoch": e, **counts, "errors": errors, "n": n, "score": round(score, 4)})
+    rows = [epoch_row(judgments, e) for e in epochs]
     scored = [r for r in rows if r["n"]]
     if not scored:
         raise LimaEvalError("checkpoint selection: the judge gave no readable verdict")

@@ -1,0 +1,149 @@
+"""The report's pairwise columns, declared once: what each shows, how, and where it goes.
+
+`PAIRWISE` is the one ordered spec of a summary row's columns. The Markdown and HTML tables, summary.csv,
+the leaderboard (CSV, Markdown, HTML) and the metrics `lima-eval check` accepts are all read from it, so a
+new column is one entry here (and its value in report.summary.pairwise_rows), nothing else.
+
+Cell text is built here and escaped by the HTML renderer; model names and reasons are untrusted text.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def pct(x: Any) -> str:
+    """A fraction as a percentage with one decimal ('-' for none); shared by the Markdown and HTML tables."""
+    return "-" if x is None else f"{100 * float(x):.1f}"
+
+
+def ci(r: dict, key: str) -> str:
+    """'value [low, high]' in percent for a summary row's rate and its interval; 'n/a (reason)' where the data
+    cannot support the figure, and 'value [n/a: reason]' where they support the figure but not its interval."""
+    value, reason = r.get(key), r.get(key + "_na")
+    if value is None:
+        return f"n/a ({reason})" if reason else "-"
+    if r.get(key + "_ci_low") is None:
+        return f"{pct(value)} [n/a: {reason}]" if reason else pct(value)
+    return f"{pct(value)} [{pct(r[key + '_ci_low'])}, {pct(r[key + '_ci_high'])}]"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a column's value is shown, and the row fields (key + suffix) it carries into a CSV."""
+
+    name: str
+    cell: Callable[[dict, str], str]  # (row, key) -> the cell text
+    suffixes: tuple[str, ...] = ("",)
+    numeric: bool = True  # right-aligned in Markdown
+
+
+TEXT = Kind("text", lambda r, k: "" if r.get(k) is None else str(r[k]), numeric=False)
+COUNT = Kind("count", lambda r, k: "" if r.get(k) is None else str(r[k]))
+COUNT_SHARE = Kind("count (share of n)", lambda r, k: f"{r[k]} ({r[k + '_pct']:.0f}%)", ("", "_pct"))
+RATE = Kind("percent with interval", ci, ("", "_ci_low", "_ci_high", "_na"))
+NUMBER = Kind("number", lambda r, k: "-" if r.get(k) is None else f"{r[k]:.4f}")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a summary row: its key in the row dict, its header, its kind and where it goes."""
+
+    key: str
+    header: str
+    kind: Kind = TEXT
+    table: bool = True  # shown in the Markdown and HTML tables (else CSV only)
+    leaderboard: bool = False  # carried into the leaderboard
+    check: bool = False  # a metric `lima-eval check` can gate on (computed by report.stats.rate_values)
+
+    def cell(self, row: dict) -> str:
+        return self.kind.cell(row, self.key)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.key + s for s in self.kind.suffixes)
+
+
+PAIRWISE: tuple[Column, ...] = (
+    Column("judge", "judge", leaderboard=True),
+    Column("model", "model", leaderboard=True),
+    Column("baseline", "baseline", leaderboard=True),
+    Column("n", "n", COUNT, leaderboard=True),
+    Column("prompts", "prompts", COUNT, table=False),
+    Column("win", "win", COUNT_SHARE),
+    Column("tie", "tie", COUNT_SHARE),
+    Column("loss", "loss", COUNT_SHARE),
+    Column("errors", "errors", COUNT, leaderboard=True),
+    Column("win_rate", "win rate % [95%]", RATE, leaderboard=True, check=True),
+    Column("standard_error", "standard error", NUMBER, table=False, leaderboard=True),
+    Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True),
+    Column("discrete_win_rate", "discrete win rate % [95%]", RATE, table=False, leaderboard=True, check=True),
+    Column("length_controlled_win_rate", "length-controlled % [95%]", RATE, leaderboard=True),
+    Column("prefers_longer", "prefers longer % [95%]", RATE),
+)
+
+
+def leaderboard_columns(columns: Sequence[Column] = PAIRWISE) -> tuple[Column, ...]:
+    """The leaderboard's columns: a row's leaderboard columns, its rank in its table, its benchmark, the run it
+    comes from and the judge's cost in that run."""
+    return (Column("rank", "#", COUNT), Column("benchmark", "benchmark", table=False),
+            *(c for c in columns if c.leaderboard), Column("run", "run"), Column("cost_usd", "cost (USD)", NUMBER))
+
+
+LEADERBOARD = leaderboard_columns()
+
+
+def check_metrics(columns: Sequence[Column] = PAIRWISE) -> tuple[str, ...]:
+    """The metrics `lima-eval check` accepts, in column order."""
+    return tuple(c.key for c in columns if c.check)
+
+
+def shown(columns: Sequence[Column]) -> list[Column]:
+    """The columns of the Markdown and HTML tables."""
+    return [c for c in columns if c.table]
+
+
+def markdown_table(columns: Sequence[Column], rows: Iterable[dict], empty: str | None = None) -> str:
+    """A Markdown table (text left-aligned, numbers right); `empty` fills the one row of a table without rows."""
+    lines = ["| " + " | ".join(c.header for c in columns) + " |",
+             "|" + "".join("---:|" if c.kind.numeric else "---|" for c in columns)]
+    lines += ["| " + " | ".join(c.cell(r) for c in columns) + " |" for r in rows]
+    if len(lines) == 2 and empty is not None:
+        lines.append(f"| {empty} |" + " |" * (len(columns) - 1))
+    return "\n".join(lines)
+
+
+def table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
+    """An HTML table; every header and cell escaped."""
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_table(columns: Sequence[Column], rows: Iterable[dict]) -> str:
+    return table([c.header for c in columns], ([c.cell(r) for c in columns] for r in rows))
+
+
+def csv_fields(columns: Sequence[Column]) -> list[str]:
+    return [f for c in columns for f in c.fields]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a leading quote;
+    numbers stay numbers. Model and judge names come from users' configs and files."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_row(columns: Sequence[Column], row: dict) -> dict[str, Any]:
+    """A row's CSV fields, raw values (fractions, not percentages), in column order; text made formula-safe."""
+    return {f: csv_safe(row.get(f)) for f in csv_fields(columns)}
