@@ -64,3 +64,5 @@ BACKENDS = Registry("backend", group="lima_eval.backends")
 PARSERS = Registry("verdict parser", group="lima_eval.parsers")
 # Judges are folders (judge.yaml + prompt template); a plugin's target is such a folder or a function returning one.
 JUDGES = Registry("judge", group="lima_eval.judges")
+# Kinds of judges (pairwise, rating, ...): JudgeKind subclasses that a judge.yaml names with `kind:`.
+JUDGE_KINDS = Registry("judge kind", group="lima_eval.judge_kinds")

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, run_cli
 
 from lima_eval.errors import LimaEvalError
-from lima_eval.judging.definitions import PLACEHOLDER, available, load_definition, read_folder
+from lima_eval.judging.definitions import available, load_definition, read_folder
 
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLE = {
@@ -25,7 +25,7 @@ SHIPPED = ["lima-absolute", "lima-likert", "lima-pairwise", "mt-bench-pair"]
 
 def rendered(name: str) -> str:
     d = load_definition(name)
-    values = {k: EXAMPLE[k] for k in set(PLACEHOLDER.findall(d.template))}
+    values = {k: EXAMPLE[k] for k in d.judge_kind.placeholders}
     msgs = d.render(prefill=True, **values)
     return "".join(f"### {m['role']}\n{m['content']}\n" for m in msgs)
 

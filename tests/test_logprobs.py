@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lima_eval.judging.definitions import PAIRWISE_OPTIONS
+from lima_eval.judging.kinds import PAIRWISE_OPTIONS
 from lima_eval.judging.logprobs import matches, option_probs, verdict_position
 
 

@@ -16,10 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lima_eval.backends.base import Backend, Completion
+from lima_eval.judging.kinds import Pairwise
 
 
 def judge_folder():
     return Path(__file__).parent / "winner-judge"
+
+
+def alpaca_folder():
+    return Path(__file__).parent / "alpaca-judge"
+
+
+class AlpacaStyle(Pairwise):
+    """A judge kind: pairwise, with AlpacaEval's placeholder names (its templates work unchanged)."""
+
+    name = "alpaca-style"
+    placeholders = frozenset({"instruction", "output_1", "output_2"})
+
+    def values(self, item):
+        one, two = item.shown()
+        return {"instruction": item.prompt.text, "output_1": one[-1].text, "output_2": two[-1].text}
+
+
+class NotAKind:
+    pass
 
 
 def parse_winner(text):
@@ -52,6 +72,11 @@ class ShoutBackend(Backend):
 ENTRY_POINTS = """
 [lima_eval.judges]
 winner = winnerplugin:judge_folder
+alpaca-winner = winnerplugin:alpaca_folder
+
+[lima_eval.judge_kinds]
+alpaca-style = winnerplugin:AlpacaStyle
+not-a-kind = winnerplugin:NotAKind
 
 [lima_eval.parsers]
 winner-line = winnerplugin:parse_winner
@@ -71,6 +96,10 @@ def site(tmp_path):
     (pkg / "winner-judge" / "judge.yaml").write_text("kind: pairwise\nparser: winner-line\n")
     (pkg / "winner-judge" / "prompt.txt").write_text(
         "Question: {prompt}\n\n[Answer A]\n{answer_a}\n\n[Answer B]\n{answer_b}\n\nReply WINNER=1, WINNER=2 or WINNER=0.\n")
+    (pkg / "alpaca-judge").mkdir()
+    (pkg / "alpaca-judge" / "judge.yaml").write_text("kind: alpaca-style\nparser: winner-line\n")
+    (pkg / "alpaca-judge" / "prompt.txt").write_text(
+        "Instruction: {instruction}\n\n[Answer A]\n{output_1}\n\n[Answer B]\n{output_2}\n\nReply WINNER=1 or 2.\n")
     info = site / "winnerplugin-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: winnerplugin\nVersion: 0.1\n")
@@ -142,3 +171,38 @@ def test_a_judge_naming_an_unknown_parser_fails_when_loaded(tmp_path):
     with pytest.raises(JudgeDefinitionError, match=r"key 'parser': unknown verdict parser 'lima-pairwsie': "
                                                    r"did you mean 'lima-pairwise'\?"):
         load_definition(str(folder))
+
+
+def test_a_judge_kind_plugin_runs_end_to_end(tmp_path, site, prompts_file):
+    """A plugin's judge kind (pairwise with AlpacaEval's placeholder names) judges a run like a built-in kind."""
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "kind", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+        "baselines": ["base"], "judge": {"name": "alpaca-winner", "backend": "shout", "model": "j"},
+    })
+    proc = cli(site, "run", config, "--no-progress", "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    judgments = [json.loads(line) for line in (tmp_path / "results/kind/judgments.jsonl").read_text().splitlines()]
+    assert len(judgments) == 12 and all(j["verdict"] == j["shown_first"] for j in judgments)  # both orders
+    listed = cli(site, "judges", "list", cwd=tmp_path).stdout
+    assert any(line.startswith("alpaca-winner\talpaca-style\t") for line in listed.splitlines())
+
+
+@pytest.mark.parametrize("yaml_text,template,message", [
+    ("kind: alpaca-styel\n", "{instruction} {output_1} {output_2}",
+     r"key 'kind': 'alpaca-styel' is not one of .*alpaca-style.* \(did you mean 'alpaca-style'\?\)"),
+    ("kind: alpaca-style\n", "{prompt} {answer_a} {answer_b}",
+     r"a alpaca-style template must use exactly \{instruction\}, \{output_1\}, \{output_2\}"),
+    ("kind: alpaca-style\n", "{instruction} {output_1} {output_2} {answer}", r"must use exactly"),
+    ("kind: not-a-kind\n", "{prompt}", r"winnerplugin:NotAKind\) is not a JudgeKind subclass"),
+])
+def test_bad_judges_of_a_plugin_kind_are_named(tmp_path, site, yaml_text, template, message):
+    import re
+
+    folder = tmp_path / "judges" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "judge.yaml").write_text(yaml_text + "parser: winner-line\n")
+    (folder / "prompt.txt").write_text(template)
+    proc = cli(site, "judges", "list", cwd=tmp_path)
+    assert proc.returncode == 1 and re.search(message, proc.stderr), proc.stderr[-2000:]

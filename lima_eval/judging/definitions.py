@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,23 +22,19 @@ from lima_eval.records import content_id
 from lima_eval.registry import JUDGES, PARSERS, suggest
 from lima_eval.resources import data_dir
 
-PLACEHOLDER = re.compile(
-    r"\{(prompt|answer|answer_a|answer_b|question_1|question_2|answer_a_1|answer_a_2|answer_b_1|answer_b_2)\}")
+if TYPE_CHECKING:
+    from lima_eval.judging.kinds import JudgeKind
 
-# What each kind of judge is shown, and so which placeholders its template must fill.
-KINDS: dict[str, set[str]] = {
-    "pairwise": {"prompt", "answer_a", "answer_b"},
-    "rating": {"prompt", "answer"},
-    "pairwise-multiturn": {"question_1", "question_2", "answer_a_1", "answer_a_2", "answer_b_1", "answer_b_2"},
-}
-# Pairwise options in terms of the order shown: the first answer, the second one, or neither.
-PAIRWISE_OPTIONS = {"A": "first", "B": "second", "neither": "neither"}
+
+def placeholder_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """{name} for each of `names` (longest first, so {answer_a_1} is not read as {answer_a})."""
+    return re.compile(r"\{(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\}")
 
 
 @dataclass(frozen=True)
 class JudgeDefinition:
     name: str
-    kind: str  # pairwise | rating | pairwise-multiturn
+    kind: str  # a registered judge kind: pairwise | rating | pairwise-multiturn | a plugin's
     description: str
     template: str
     parser: str
@@ -55,19 +52,32 @@ class JudgeDefinition:
         """Changes whenever the judge would be asked something different."""
         return content_id("judge-definition", self.kind, self.template, self.parser, self.system, self.reply_prefix)
 
+    @cached_property
+    def judge_kind(self) -> JudgeKind:
+        """The kind's behaviour (items, records, store file)."""
+        from lima_eval.judging.kinds import get_kind
+
+        return get_kind(self.kind)
+
     @property
     def is_rating(self) -> bool:
-        return self.kind == "rating"
+        """Whether its records are Ratings (one answer on a scale) rather than pairwise Judgments."""
+        return self.judge_kind.gives_ratings
+
+    def messages(self, item: Any, prefill: bool = False) -> list[dict[str, str]]:
+        """The chat messages for one item of this judge's kind."""
+        return self.render(prefill=prefill, **self.judge_kind.values(item))
 
     def render(self, prefill: bool = False, **values: str) -> list[dict[str, str]]:
         """The chat messages for one item; every placeholder must be filled.
 
         With prefill, the reply prefix is added as an open assistant message for the backend to continue.
         """
-        missing = set(PLACEHOLDER.findall(self.template)) - set(values)
+        pattern = placeholder_pattern(self.judge_kind.placeholders)
+        missing = set(pattern.findall(self.template)) - set(values)
         if missing:
             raise LimaEvalError(f"judge '{self.name}': no value for placeholder(s) {sorted(missing)}")
-        user = PLACEHOLDER.sub(lambda m: values[m.group(1)], self.template)
+        user = pattern.sub(lambda m: values[m.group(1)], self.template)
         msgs = [{"role": "user", "content": user}]
         if self.system:
             msgs.insert(0, {"role": "system", "content": self.system.strip()})
@@ -154,28 +164,34 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         raise JudgeDefinitionError(f"{cfg_path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError:
         raise JudgeDefinitionError(f"{cfg_path}: not valid YAML") from None
-    kind = data.get("kind", "pairwise")
-    if kind not in KINDS:
-        raise JudgeDefinitionError(f"{cfg_path}, key 'kind': '{kind}' is not one of {', '.join(KINDS)}")
+    from lima_eval.judging.kinds import all_placeholders, get_kind
+    from lima_eval.registry import JUDGE_KINDS
+
+    kind = str(data.get("kind", "pairwise"))
+    if kind not in JUDGE_KINDS.names():
+        raise JudgeDefinitionError(f"{cfg_path}, key 'kind': '{kind}' is not one of "
+                                   f"{', '.join(JUDGE_KINDS.names())}{suggest(kind, JUDGE_KINDS.names())}")
+    try:
+        impl = get_kind(kind)
+    except (UnknownNameError, ImportError, AttributeError) as exc:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'kind': {exc}") from None
     template_path = folder / data.get("template", "prompt.txt")
     try:
         template = template_path.read_text(encoding="utf-8")
     except OSError:
         raise JudgeDefinitionError(f"{cfg_path}, key 'template': cannot read {template_path}") from None
-    used = set(PLACEHOLDER.findall(template))
-    if used != KINDS[kind]:
-        need = ", ".join("{" + p + "}" for p in sorted(KINDS[kind]))
+    used = set(placeholder_pattern(all_placeholders() | impl.placeholders).findall(template))
+    if used != impl.placeholders:
+        need = ", ".join("{" + p + "}" for p in sorted(impl.placeholders))
         raise JudgeDefinitionError(f"{template_path}: a {kind} template must use exactly {need}; "
                                    f"it uses {', '.join('{' + p + '}' for p in sorted(used)) or 'none'}")
     for key, kind_of in (("labels", list), ("options", dict), ("prices", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind_of):
             raise JudgeDefinitionError(f"{cfg_path}, key '{key}': expected a {'list' if kind_of is list else 'mapping'}")
     labels = tuple(str(x) for x in data.get("labels") or ())
-    if kind == "rating" and len(labels) < 2:
-        raise JudgeDefinitionError(f"{cfg_path}, key 'labels': a rating judge needs its scale (two or more labels)")
-    options = {str(k): str(v) for k, v in (data.get("options") or {}).items()}
-    if not options:
-        options = {label: label for label in labels} if kind == "rating" else dict(PAIRWISE_OPTIONS)
+    if impl.needs_labels and len(labels) < 2:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'labels': a {kind} judge needs its scale (two or more labels)")
+    options = {str(k): str(v) for k, v in (data.get("options") or {}).items()} or impl.default_options(labels)
     prices = shared_prices() | _prices(data.get("prices") or {}, cfg_path, "prices.")
     parser = str(data.get("parser", name))
     try:

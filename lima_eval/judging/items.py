@@ -43,16 +43,9 @@ class PairItem:
     def gen_b(self) -> Generation:
         return self.b[-1]
 
-    def values(self, definition: JudgeDefinition) -> dict[str, str]:
-        one, two = (self.a, self.b) if self.first == "a" else (self.b, self.a)
-        if definition.kind == "pairwise-multiturn":
-            q = self.prompt.user_turns
-            return {"question_1": q[0], "question_2": q[1], "answer_a_1": one[0].text, "answer_a_2": one[1].text,
-                    "answer_b_1": two[0].text, "answer_b_2": two[1].text}
-        return {"prompt": self.prompt.text, "answer_a": one[-1].text, "answer_b": two[-1].text}
-
-    def messages(self, definition: JudgeDefinition, prefill: bool = False) -> list[dict[str, str]]:
-        return definition.render(prefill=prefill, **self.values(definition))
+    def shown(self) -> tuple[tuple[Generation, ...], tuple[Generation, ...]]:
+        """The two conversations in the order the judge sees them."""
+        return (self.a, self.b) if self.first == "a" else (self.b, self.a)
 
 
 @dataclass(frozen=True)
@@ -62,9 +55,6 @@ class RatingItem:
     id: str
     prompt: Prompt
     gen: Generation
-
-    def messages(self, definition: JudgeDefinition, prefill: bool = False) -> list[dict[str, str]]:
-        return definition.render(prefill=prefill, prompt=self.prompt.text, answer=self.gen.text)
 
 
 def identity(spec: JudgeSpec, seed: int) -> dict:

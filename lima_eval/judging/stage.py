@@ -8,23 +8,13 @@ from dataclasses import dataclass
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, open_backend
 from lima_eval.config import JudgeSpec, RunConfig
-from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
-from lima_eval.judging.items import (
-    PairItem,
-    RatingItem,
-    identity,
-    judge_label,
-    pair_items,
-    rating_item,
-    to_judgment,
-    to_rating,
-)
+from lima_eval.judging.items import identity, judge_label
+from lima_eval.judging.kinds import Answers, Item
 from lima_eval.progress import StageCounts, bar, header
-from lima_eval.records import Generation, Prompt
+from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.store import RunStore
 
-Item = PairItem | RatingItem
 SAVE_EVERY, SAVE_SECONDS = 256, 2.0  # streaming backends: save after this many results or seconds
 
 
@@ -33,9 +23,6 @@ class Plan:
     definition: JudgeDefinition
     items: list[Item]
     skipped: int  # prompts (or pairs) where an answer the judge needs is missing
-
-
-Answers = dict[tuple[str, str, int], Generation]
 
 
 def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]) -> Answers:
@@ -57,31 +44,7 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
     definition = load_definition(spec.name)
     if answers is None:
         answers = answers_on_disk(cfg, prompts, store.generations())
-    ident = identity(spec, cfg.seed)
-    items: list[Item] = []
-    skipped = 0
-    if definition.is_rating:
-        for m in cfg.models:
-            for p in prompts:
-                g = answers.get((p.id, m.name, 0))
-                if g is None:
-                    skipped += 1
-                    continue
-                items.append(rating_item(definition, ident, p, g))
-        return Plan(definition, items, skipped)
-    turns = 2 if definition.kind == "pairwise-multiturn" else 1
-    usable = [p for p in prompts if len(p.user_turns) >= turns]
-    if prompts and not usable:
-        raise ConfigError(f"judge '{definition.name}' compares {turns}-turn conversations; benchmark "
-                          f"'{cfg.benchmark.name}' has none (try benchmark: mt-bench)")
-    for model, baseline in cfg.pairs():
-        for p in usable:
-            a = tuple(answers.get((p.id, model, t)) for t in range(turns))
-            b = tuple(answers.get((p.id, baseline, t)) for t in range(turns))
-            if any(g is None for g in a + b):
-                skipped += 1
-                continue
-            items.extend(pair_items(definition, ident, spec.order, cfg.seed, p, a, b))  # type: ignore[arg-type]
+    items, skipped = definition.judge_kind.plan(cfg, spec, definition, identity(spec, cfg.seed), prompts, answers)
     return Plan(definition, items, skipped)
 
 
@@ -91,15 +54,14 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
     counts = StageCounts()
     p = plan(cfg, spec, prompts, store, answers)
     definition, label = p.definition, judge_label(spec)
-    rating = definition.is_rating
-    done = store.ratings() if rating else store.judgments()
+    kind = definition.judge_kind
+    done = kind.on_disk(store)
     # A failed call is retried on a rerun; a reply that could not be parsed stays recorded as an error.
     todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
     counts.cached = len(p.items) - len(todo)
     header(f"judge: {label} ({definition.name} on {spec.backend}, order {spec.order}): {len(p.items)} verdicts, "
            f"{counts.cached} on disk, {len(todo)} to do", show)
     progress = bar(f"judge {label}", len(p.items), counts.cached, show)
-    append = store.append_ratings if rating else store.append_judgments
     want = LogprobRequest(top=spec.top_logprobs, candidates=tuple(definition.options)) if spec.logprobs else None
     cache = None
     if use_cache and spec.cache and todo:
@@ -107,13 +69,11 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
 
         cache = JudgeCache(spec.cache_path or default_path())
 
-    def record(item: Item, completion: Completion, prefix: str, cached: bool):
-        if isinstance(item, RatingItem):
-            return to_rating(item, definition, label, completion, prefix, spec.logprobs, cached)
-        return to_judgment(item, definition, label, completion, prefix, spec.logprobs, cached)
+    def record(item: Item, completion: Completion, prefix: str, cached: bool) -> Judgment | Rating:
+        return kind.to_record(item, definition, label, completion, prefix, spec.logprobs, cached)
 
     def save(records: list) -> None:
-        append(records)
+        kind.append(store, records)
         counts.new += len(records)
         counts.errors += sum(1 for r in records if r.error)
         counts.failed_calls += sum(1 for r in records if r.error_kind == "call")
@@ -127,7 +87,7 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
     try:
         for start in range(0, len(todo), 4096):
             block = todo[start:start + 4096]
-            msgs = [i.messages(definition, prefill) for i in block]
+            msgs = [definition.messages(i, prefill) for i in block]
             rest: list[tuple[Item, Messages, str]] = [(i, m, "") for i, m in zip(block, msgs)]
             if cache is not None:
                 from lima_eval.judging.cache import cache_key
