@@ -16,6 +16,7 @@ from typing import Any
 from lima_eval.config import IMPORTED
 from lima_eval.errors import ConfigError, InputError
 from lima_eval.inputs import json_rows
+from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Prompt
 
 
@@ -58,6 +59,7 @@ def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str
     return (str(pid) if pid is not None else None), text, [need("answer", str)]
 
 
+@writes_run
 def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> AnswerImport:
     from lima_eval.run import Run
 

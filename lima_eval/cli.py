@@ -40,14 +40,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Override a config key, e.g. --set judge.model=gpt-4o --set benchmark.limit=5 (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @click.option("--no-cache", is_flag=True, help="Ask the judge again instead of reusing cached replies.")
-def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool) -> None:
+@click.option("--wait", is_flag=True, help="If another lima-eval is writing to the run folder, wait for it to finish.")
+def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool, wait: bool) -> None:
     """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
     from lima_eval.config import load_config
     from lima_eval.pipeline import run as run_pipeline
 
     cfg = load_config(config, overrides)
     started = time.monotonic()
-    result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache)
+    result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache, wait=wait)
     g, j = result.generations, result.judgments
     click.echo(f"generations: {g.new} new, {g.cached} already on disk, {g.errors} failed", err=True)
     click.echo(f"judgments:   {j.new} new ({j.cache_hits} from the judge cache), {j.cached} already on disk, "

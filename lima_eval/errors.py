@@ -54,6 +54,10 @@ class BackendError(LimaEvalError):
     """A model backend could not be started or failed as a whole (not one request)."""
 
 
+class RunLockedError(LimaEvalError):
+    """Another process is writing to the run folder (one writer per run)."""
+
+
 class StoreError(LimaEvalError):
     """A results directory is unreadable or belongs to a different run."""
 

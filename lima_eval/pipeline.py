@@ -111,8 +111,19 @@ def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool
     return total, skipped
 
 
-def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True) -> RunResult:
-    """Run every stage for `cfg`; safe to interrupt and call again."""
+def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True, wait: bool = False) -> RunResult:
+    """Run every stage for `cfg`; safe to interrupt and call again. The run folder's lock is held throughout (a
+    second writer is refused, or waits with wait=True)."""
+    from lima_eval.lock import RunLock
+
+    def waiting(holder: str) -> None:
+        header(f"run: {cfg.run_dir} is being written by {holder}; waiting for it to finish", show_progress)
+
+    with RunLock(cfg.run_dir, wait=wait, on_wait=waiting):
+        return _run(cfg, show_progress, use_cache)
+
+
+def _run(cfg: RunConfig, show_progress: bool, use_cache: bool) -> RunResult:
     store = RunStore(cfg.run_dir)
     store.write_config(to_plain(cfg))  # written before any work starts
     prompts = load_prompts(cfg.benchmark)

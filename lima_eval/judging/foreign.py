@@ -23,6 +23,7 @@ from typing import Any, Literal
 from lima_eval.benchmarks import IMPORTED
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
+from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, Generation, Judgment, content_id
 
 
@@ -178,6 +179,7 @@ READERS: dict[str, Callable[[Path, Context], list[Judgment]]] = {
     "alpaca-eval": read_alpaca_eval, "mt-bench-pair": read_mt_bench_pair, "pandalm": read_pandalm}
 
 
+@writes_run
 def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
     """Validate the whole file, then append the judgments that are not in the run yet."""
     from lima_eval.store import RunStore

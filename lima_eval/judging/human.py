@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lima_eval.errors import HumanImportError, InputError
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
+from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
 
@@ -168,6 +169,7 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
     return out, problems, already
 
 
+@writes_run
 def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:
     """Validate the CSV against the run's prompts and models and append the labels to the run."""
     from lima_eval.run import Run

@@ -13,6 +13,7 @@ from typing import Any
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
+from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, pct, shown
 from lima_eval.report.html import INTERVALS, figure_rows, mean_ci, rating_ci, write_html
@@ -175,6 +176,7 @@ def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
 
 
+@writes_run
 def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prompt] | None = None,
                  anchor: str | None = None) -> Path:
     """Rebuild run_dir/report/ from what is on disk; returns the report folder. Bradley-Terry ratings are
