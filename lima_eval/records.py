@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -142,15 +143,41 @@ class Rating:
     cached: bool = False
 
 
+# Records whose __init__ does nothing but set fields (no __post_init__), so from_dict may fill them directly.
+_PLAIN = frozenset({Judgment, Rating, Generation})
+
+
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a plain dict. Shallow: record fields hold only JSON values (str, numbers, lists, dicts)."""
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
+@functools.cache
+def _layout(cls: type) -> tuple[frozenset[str], frozenset[str], dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """A record class's field names, required names, plain defaults and default factories (read once)."""
+    fields = dataclasses.fields(cls)
+    required = frozenset(f.name for f in fields
+                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    factories = tuple((f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING)
+    return frozenset(f.name for f in fields), required, defaults, factories
+
+
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
+    """A record from its stored dict; keys the class does not know (written by a newer version) are ignored."""
+    names, required, defaults, factories = _layout(cls)
     kwargs = {k: v for k, v in data.items() if k in names}
     for key in ("tags", "turns"):
         if key in kwargs and isinstance(kwargs[key], list):
             kwargs[key] = tuple(kwargs[key])
-    return cls(**kwargs)
+    if cls not in _PLAIN or not required <= kwargs.keys():
+        return cls(**kwargs)  # the class's own __init__ (and its error for a missing field)
+    # Reading a run's records is the hot path of a large report: fill the instance directly (the frozen
+    # dataclass __init__ sets every field through object.__setattr__, which costs more than the JSON parse).
+    values = defaults | kwargs
+    for name, factory in factories:
+        if name not in values:
+            values[name] = factory()
+    obj: Any = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    return obj

@@ -99,3 +99,35 @@ def test_round_trip_keeps_every_field(tmp_path, cls, append, read):
         for f in dataclasses.fields(cls):
             assert getattr(back[r.id], f.name) == getattr(r, f.name), f.name
         assert back[r.id] == r
+
+@pytest.mark.parametrize("cls", [Generation, Judgment, Rating])
+def test_records_read_with_fields_left_out_are_those_the_constructor_makes(tmp_path, cls):
+    """from_dict fills records directly (the hot path of a large report): what it gives must be what the class's
+    own __init__ gives, defaults included, each record with its own mutable defaults."""
+    import dataclasses
+
+    from lima_eval.records import from_dict
+
+    required = {f.name: f"{f.name}-v" for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    if "verdict" in required:
+        required["verdict"] = "a"
+    one, two = from_dict(cls, required | {"from_a_newer_version": 1}), from_dict(cls, dict(required))
+    assert one == cls(**required) and repr(one) == repr(cls(**required))
+    one.usage["prompt_tokens"] = 5  # a default dict is not shared between records
+    assert two.usage == {}
+    with pytest.raises(TypeError):
+        from_dict(cls, {k: v for k, v in required.items() if k != "id"})
+
+
+def test_a_whole_file_and_the_line_by_line_reading_agree(tmp_path):
+    """The one-parse reading of a whole file and the line-by-line one (used when anything is off) give the same."""
+    from lima_eval.store import read_jsonl
+
+    path = tmp_path / "x.jsonl"
+    rows = [{"id": str(i), "text": "a\u00e9\u2028b" * i, "n": i} for i in range(50)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert list(read_jsonl(path)) == rows
+    path.write_text(path.read_text(encoding="utf-8") + "[1, 2]\n", encoding="utf-8")  # a line that is no object
+    with pytest.raises(StoreError, match="line 51: expected a JSON object"):
+        list(read_jsonl(path))

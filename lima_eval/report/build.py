@@ -47,11 +47,14 @@ class JudgeRecords:
 
 def _current(run: Run, gens: dict[str, Generation]) -> list[JudgeRecords]:
     """Model judgments and ratings of the items this config asks for (not leftovers of an older config)."""
+    from lima_eval.judging.definitions import load_definition
     from lima_eval.judging.items import judge_label
     from lima_eval.judging.stage import plan
 
     store, cfg, prompts = run.store, run.config, run.prompts
     judgments, ratings, out = store.judgments(), store.ratings(), []
+    if not judgments and not ratings:  # no model judge has written anything (e.g. a run of imported labels)
+        return [JudgeRecords(spec, judge_label(spec), load_definition(spec.name), [], []) for spec in cfg.all_judges()]
     answers = run.answers(gens)
     for spec in cfg.all_judges():
         p = plan(cfg, spec, prompts, store, answers)

@@ -154,18 +154,26 @@ def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
     for g in inp.generations.values():
         if g.error is None:
             answers.setdefault(g.prompt_id, {}).setdefault(g.model, []).append((g.turn, g.text))
+    baselines = set(inp.baselines)
+
+    def sides(j: Judgment) -> tuple[str, str]:
+        return (j.model_b, j.model_a) if j.model_a in baselines else (j.model_a, j.model_b)
+
+    ids = [p.id for p in prompts] or list(dict.fromkeys(list(answers) + [j.prompt_id for j in inp.judgments]))
+    shown_ids = set(ids[:MAX_BROWSER_PROMPTS])  # only these are rendered: a large run's others cost nothing here
     verdicts: dict[str, list[tuple[str, str, str, str, str, str]]] = {}
     for j in inp.judgments:
-        model, base = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
+        if j.prompt_id not in shown_ids:
+            continue
+        model, base = sides(j)
         outcome = {None: "error", 1: "win", 0: "tie", -1: "loss"}[j.outcome(model)]
         who = j.judge + (f" ({j.annotator})" if j.annotator else "")
         verdicts.setdefault(j.prompt_id, []).append((who, model, base, outcome, j.error or "", _reply(j, model, base)))
     ratings: dict[str, list[str]] = {}
     for r in inp.ratings:
         ratings.setdefault(r.prompt_id, []).append(f"{r.judge}: {r.model} = {r.label or 'error'}")
-    ids = [p.id for p in prompts] or list(dict.fromkeys(list(answers) + list(verdicts)))
     text = {p.id: p.user_turns for p in prompts}
-    pairs = sorted({f"{m}|{b}" for vs in verdicts.values() for _, m, b, _, _, _ in vs})
+    pairs = sorted({f"{m}|{b}" for m, b in {sides(j) for j in inp.judgments}})
     parts = []
     for pid in ids[:MAX_BROWSER_PROMPTS]:
         vs = verdicts.get(pid, [])

@@ -83,27 +83,42 @@ def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
 
 def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable, dict[str, int], np.ndarray]:
     """The readable judgments as a PairTable, the prompt index, and errors per row."""
-    index = {(frozenset((m, b)), judge): i for i, (m, b, judge) in enumerate(rows)}
+    # (model_a, model_b, judge) as stored -> (row, whether the row's model is model_a); both orders.
+    index: dict[tuple[str, str, str], tuple[int, bool]] = {}
+    for i, (m, b, judge) in enumerate(rows):
+        index.setdefault((m, b, judge), (i, True))
+        index.setdefault((b, m, judge), (i, False))
     model_of = [m for m, _, _ in rows]
     by_id, by_key = inp.lengths
     prompts: dict[str, int] = {}
     errors = np.zeros(len(rows), dtype=np.int64)
     cols: dict[str, list] = {k: [] for k in ("prompt", "row", "score", "verdict", "len_model", "len_base")}
+    # One pass over every judgment (a million in a large leaderboard run): the per-record work is inlined.
+    outcome = {"a": 1, "b": -1, "tie": 0}
     for j in inp.judgments:
-        r = index.get((frozenset((j.model_a, j.model_b)), j.judge))
-        if r is None:
+        hit = index.get((j.model_a, j.model_b, j.judge))
+        if hit is None:
             continue
+        r, model_is_a = hit
         if j.verdict is None:
             errors[r] += 1
             continue
-        model = model_of[r]
-        model_is_a = j.model_a == model
         cols["prompt"].append(prompts.setdefault(j.prompt_id, len(prompts)))
         cols["row"].append(r)
-        cols["score"].append(j.share(model))
-        cols["verdict"].append(j.outcome(model))
-        la = by_id.get(j.generation_a or "", by_key.get((j.prompt_id, j.model_a, j.turn), math.nan))
-        lb = by_id.get(j.generation_b or "", by_key.get((j.prompt_id, j.model_b, j.turn), math.nan))
+        if j.model_a == j.model_b:  # a model paired with itself (imports): the record's own reading
+            cols["score"].append(j.share(model_of[r]))
+            cols["verdict"].append(j.outcome(model_of[r]))
+        else:
+            score_b = j.score_b
+            assert score_b is not None
+            cols["score"].append(1.0 - score_b if model_is_a else score_b)
+            cols["verdict"].append(outcome[j.verdict] * (1 if model_is_a else -1))
+        la: float | None = by_id.get(j.generation_a) if j.generation_a else None
+        if la is None:
+            la = by_key.get((j.prompt_id, j.model_a, j.turn), math.nan)
+        lb: float | None = by_id.get(j.generation_b) if j.generation_b else None
+        if lb is None:
+            lb = by_key.get((j.prompt_id, j.model_b, j.turn), math.nan)
         cols["len_model"].append(la if model_is_a else lb)
         cols["len_base"].append(lb if model_is_a else la)
     t = PairTable(np.asarray(cols["prompt"], dtype=np.int64), np.asarray(cols["row"], dtype=np.int64),
