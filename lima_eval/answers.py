@@ -96,6 +96,9 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
             records.append(Generation(id=gid, prompt_id=prompt.id, model=model, text=answer, backend=IMPORTED,
                                       sampling={"source": str(path), "format": fmt}, finish_reason="imported",
                                       turn=turn))
+    if result.unmatched and len(result.unmatched) == len(rows):
+        raise InputError(path, f"no row matches a prompt of the run ({len(rows)} rows; the first: "
+                               f"{result.unmatched[0]}); nothing imported")
     store.append_generations(records)
     result.imported = len(records)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import yaml
 
 from lima_eval.config import BenchmarkSpec
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError, UnknownNameError
-from lima_eval.inputs import json_rows
+from lima_eval.inputs import check_id, csv_rows, json_rows
 from lima_eval.records import Prompt
 from lima_eval.registry import suggest
 from lima_eval.resources import data_dir
@@ -73,13 +72,20 @@ def _text_of(value: Any) -> str | None:
     return None
 
 
-def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_field: str | None) -> Prompt:
+def _id_field(row: dict[str, Any], fields: tuple[str, ...]) -> str | None:
+    return next((f for f in fields if f in row and row[f] not in (None, "")), None)
+
+
+def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_field: str | None,
+                     by_index: bool = False) -> Prompt:
+    """One prompt. Its id comes from the row's id field; only a file where no row has one (AlpacaEval's eval
+    set) is numbered by row (by_index)."""
     fields = (id_field,) if id_field else ID_FIELDS
-    pid = next((row[f] for f in fields if f in row and row[f] not in (None, "")), None)
-    if pid is None:
-        if id_field:
-            raise InputError(path, "missing prompt id", line=line, field=id_field)
-        pid = index
+    found = _id_field(row, fields)
+    if found is None and not by_index:
+        raise InputError(path, "missing prompt id (other rows have one)" if not id_field else "missing prompt id",
+                         line=line, field=id_field or "id")
+    pid = check_id(row[found], path, line, found) if found is not None else str(index)
     text_key = next((f for f in TEXT_FIELDS if f in row), None)
     if text_key is None:
         raise InputError(path, f"no prompt text (expected one of: {', '.join(TEXT_FIELDS)})", line=line)
@@ -98,14 +104,12 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
 
 def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
     """Prompts from JSONL (one object a line) or CSV (header with an id and a prompt column)."""
+    rows: list[tuple[int, Any]]
     if path.suffix.lower() == ".csv":
-        if not path.exists():
-            raise InputError(path, "file not found")
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or "prompt" not in reader.fieldnames:
-                raise InputError(path, "CSV needs a header with at least a 'prompt' column", line=1, field="prompt")
-            rows = [(reader.line_num, dict(r)) for r in reader]
+        header, csv_lines = csv_rows(path)
+        if "prompt" not in header:
+            raise InputError(path, "CSV needs a header with at least a 'prompt' column", line=1, field="prompt")
+        rows = list(csv_lines)
     else:  # JSONL, or a JSON list (AlpacaEval's files: "line" is then the item number)
         rows = json_rows(path)
         for line_no, obj in rows:
@@ -113,8 +117,9 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
                 raise InputError(path, "expected a JSON object", line=line_no)
     prompts: list[Prompt] = []
     seen: dict[str, int] = {}
+    by_index = id_field is None and not any(_id_field(row, ID_FIELDS) for _, row in rows)
     for index, (line_no, row) in enumerate(rows):
-        p = _prompt_from_row(row, index, path, line_no, id_field)
+        p = _prompt_from_row(row, index, path, line_no, id_field, by_index)
         if p.id in seen:
             raise InputError(path, f"duplicate prompt id '{p.id}' (first on line {seen[p.id]})", line=line_no,
                              field="id")
@@ -139,5 +144,5 @@ def _load_hf(name: str, split: str, id_field: str | None = None) -> list[Prompt]
     where = f"{name} ({split})"
     return [_prompt_from_row(dict(row), index, Path(where), index + 1, id_field) if id_field
             else _prompt_from_row({k: v for k, v in dict(row).items() if k not in ID_FIELDS}, index, Path(where),
-                                  index + 1, None)
+                                  index + 1, None, by_index=True)
             for index, row in enumerate(ds)]

@@ -243,10 +243,13 @@ def read_rules(path: Path) -> Gate:
     rules."""
     import yaml
 
+    from lima_eval.errors import InputError
+    from lima_eval.inputs import read_text
+
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise CheckInputError(f"{path}: cannot read ({exc.strerror})") from None
+        data = yaml.safe_load(read_text(path)) or {}
+    except InputError as exc:
+        raise CheckInputError(str(exc)) from None
     except yaml.YAMLError:
         raise CheckInputError(f"{path}: not valid YAML") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or not data["rules"]:

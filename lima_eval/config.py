@@ -201,6 +201,37 @@ class RunConfig:
 
 # --- building dataclasses from plain data, strictly --------------------------------------------------
 
+# Every number a config can set has a range, by key name (the same key means the same thing in every section):
+# (lowest, highest, whether the lowest itself is allowed). Backend plugins' options are held to it too.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "temperature": (0, None, True), "top_p": (0, 1, False), "repetition_penalty": (0, None, False),
+    "max_new_tokens": (1, None, True), "concurrency": (1, None, True), "timeout": (0, None, False),
+    "max_retries": (0, None, True), "batch_size": (1, None, True), "max_batch_tokens": (1, None, True),
+    "server_timeout": (0, None, False), "top_logprobs": (1, 20, True), "limit": (1, None, True),
+    "epochs": (1, None, True), "learning_rate": (0, None, False), "final_learning_rate": (0, None, True),
+    "adam_beta1": (0, 1, True), "adam_beta2": (0, 1, True), "weight_decay": (0, None, True),
+    "micro_batch_size": (1, None, True), "max_seq_len": (8, None, True), "max_steps": (1, None, True),
+    "max_examples": (1, None, True), "dev_max_new_tokens": (1, None, True), "lora_r": (1, None, True),
+    "lora_alpha": (0, None, False), "lora_dropout": (0, 1, True), "residual_dropout": (0, 1, True),
+    "keep_epochs": (1, None, True),
+}
+
+
+def check_range(key: str, value: Any, path: str) -> None:
+    """A ConfigError naming the key when a number is outside its range (NaN and infinities included)."""
+    import math
+
+    if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, low_ok = RANGES[key]
+    bad = math.isnan(value) or math.isinf(value)
+    bad |= low is not None and (value < low or (value == low and not low_ok))
+    bad |= high is not None and value > high
+    if bad:
+        span = (f"{'>=' if low_ok else '>'} {low:g}" if low is not None else "") + (
+            f"{' and ' if low is not None else ''}<= {high:g}" if high is not None else "")
+        raise ConfigError(f"config key '{path}': {value!r} is out of range (must be {span})")
+
 
 def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
     """cls from a mapping, strictly. Keys the mapping leaves out keep the value they have in `base` (the
@@ -227,6 +258,8 @@ def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
             if key not in fields:
                 raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
         kwargs[key] = _coerce(hints[key], value, path, getattr(base, key))
+        for i, item in enumerate(kwargs[key] if isinstance(kwargs[key], list) else [kwargs[key]]):
+            check_range(str(key), item, path if not isinstance(kwargs[key], list) else f"{path}.{i}")
     if extra or "options" in kwargs:
         kwargs["options"] = dict(base.options) | kwargs.get("options", {}) | extra
     return dataclasses.replace(base, **kwargs)
@@ -338,10 +371,13 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         from lima_eval.resources import default_config_path
 
         path = default_config_path()
+    from lima_eval.errors import InputError
+    from lima_eval.inputs import read_text
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+        text = read_text(path)
+    except InputError as exc:
+        raise ConfigError(f"cannot read config {exc}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
@@ -431,5 +467,18 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
         if j.combine not in ("tie", "separate"):
             raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of tie, separate")
-    if not cfg.name or "/" in cfg.name or cfg.name.startswith("."):
-        raise ConfigError(f"config key 'name': '{cfg.name}' must be a plain directory name")
+    plain_name(cfg.name, "name")
+    if cfg.sft is not None:
+        plain_name(cfg.sft.name, "sft.name")
+    for key, value in [*((f"models.{i}.name", m.name) for i, m in enumerate(cfg.models)),
+                       *((f"baselines.{i}", b) for i, b in enumerate(cfg.baselines))]:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigError(f"config key '{key}': {value!r} has a control character")
+
+
+def plain_name(value: str, key: str) -> None:
+    """Names that become folder names (the run, the SFT model) stay inside their folder: one plain path part."""
+    bad = not value or value in (".", "..") or value.startswith(".") or any(c in value for c in "/\\:")
+    if bad or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ConfigError(f"config key '{key}': {value!r} must be a plain folder name (no /, \\, :, leading dot "
+                          "or control characters)")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import RunConfig, to_plain
+from lima_eval.errors import ConfigError
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
@@ -116,17 +118,44 @@ def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True, wait
     second writer is refused, or waits with wait=True)."""
     from lima_eval.lock import RunLock
 
-    def waiting(holder: str) -> None:
-        header(f"run: {cfg.run_dir} is being written by {holder}; waiting for it to finish", show_progress)
+    def waiting(holder: str) -> None:  # said even with --no-progress: a silent wait looks like a hang
+        print(f"run: {cfg.run_dir} is being written by {holder}; waiting for it to finish", file=sys.stderr,
+              flush=True)
 
+    prompts = preflight(cfg)  # everything the run will need, checked before anything is written or paid for
     with RunLock(cfg.run_dir, wait=wait, on_wait=waiting):
-        return _run(cfg, show_progress, use_cache)
+        return _run(cfg, prompts, show_progress, use_cache)
 
 
-def _run(cfg: RunConfig, show_progress: bool, use_cache: bool) -> RunResult:
-    store = RunStore(cfg.run_dir)
-    store.write_config(to_plain(cfg))  # written before any work starts
+def preflight(cfg: RunConfig) -> list[Prompt]:
+    """Check what a run needs before it writes or pays for anything: the run folder's place, the prompts, every
+    judge definition (template, kind and parser), every backend's own checks (an API key's variable), and the
+    SFT data. Returns the prompts. Raises a LimaEvalError naming the file, line and field."""
+    from lima_eval.judging.definitions import load_definition
+    from lima_eval.registry import BACKENDS
+
+    for parent in [cfg.run_dir, *cfg.run_dir.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"config key 'output_dir': {parent} is a file, not a folder")
     prompts = load_prompts(cfg.benchmark)
+    for judge in cfg.all_judges():
+        load_definition(judge.name)
+    for endpoint in [*cfg.models, *cfg.all_judges()]:
+        if not endpoint.imported:
+            BACKENDS.load(endpoint.backend).preflight(endpoint)
+    if cfg.sft is not None:
+        from lima_eval.sft.data import load_conversations
+        from lima_eval.sft.train import is_complete
+
+        local = cfg.sft.data == "demo" or Path(cfg.sft.data).exists() or cfg.sft.data.endswith(".jsonl")
+        if local and not is_complete(cfg.sft):
+            load_conversations(cfg.sft.data, cfg.sft.max_examples)
+    return prompts
+
+
+def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: bool) -> RunResult:
+    store = RunStore(cfg.run_dir)
+    store.write_config(to_plain(cfg))  # written once everything it needs has been checked
     result = RunResult(run_dir=store.root, report_dir=store.report_dir)
     if cfg.sft is not None:
         sft_stage(cfg, show_progress)

@@ -122,7 +122,16 @@ class RunStore:
         path = self.root / CONFIG
         if not path.exists():
             raise StoreError(f"{self.root}: not a lima-eval run directory (no {CONFIG})")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from lima_eval.errors import InputError
+        from lima_eval.inputs import read_text
+
+        try:
+            data = yaml.safe_load(read_text(path))
+        except InputError as exc:
+            raise StoreError(str(exc)) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise StoreError(f"{path}{f', line {mark.line + 1}' if mark else ''}: not valid YAML") from None
         if not isinstance(data, dict):
             raise StoreError(f"{path}: expected a mapping")
         return data

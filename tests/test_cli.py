@@ -15,7 +15,7 @@ def test_help_and_import_load_no_heavy_packages():
 def test_library_errors_are_one_line_with_exit_1(tmp_path):
     proc = run_cli("run", str(tmp_path / "missing.yaml"))
     assert proc.returncode == 1
-    assert proc.stderr.strip() == f"error: cannot read config {tmp_path / 'missing.yaml'}: No such file or directory"
+    assert proc.stderr.strip() == f"error: cannot read config {tmp_path / 'missing.yaml'}: file not found"
 
 
 def test_debug_shows_the_traceback(tmp_path):

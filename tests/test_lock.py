@@ -1,6 +1,7 @@
 """One writer per run folder: a second `run` (or import, or report) is refused with a one-line error naming the
 holder, or waits with --wait; a crashed holder leaves no stale lock."""
 
+import json
 import os
 import signal
 import subprocess
@@ -103,3 +104,27 @@ def test_a_failed_import_into_a_new_folder_leaves_no_folder(tmp_path):
     with pytest.raises(LimaEvalError):
         import_judgments(tmp_path / "new-run", bad, "alpaca-eval")
     assert not (tmp_path / "new-run").exists()
+
+
+def test_two_concurrent_runs_pay_for_each_request_once(tmp_path, prompts_file):
+    """Two `run`s started together on one folder against a slow server: one runs, the other waits (--wait) and
+    then finds everything on disk; the server saw each request once."""
+    from conftest import server_run_config
+
+    from lima_eval.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer(latency=0.05) as server:
+        config = server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts_file)},
+                                   name="both", judge={"cache": False})
+        env = dict(os.environ, OPENAI_API_KEY="unused")
+        procs = [subprocess.Popen([sys.executable, "-m", "lima_eval.cli", "run", str(config), "--no-progress",
+                                   "--wait"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] in ([0, 0], [1, 1]), outs  # both finish alike (the test judge's
+        # NO-VERDICT prompt is an unreadable reply, not a failure)
+        first_run = 6 * 2 + 6  # two models' answers, one judgment per pair (order random)
+        assert server.requests == first_run, (server.requests, outs)
+        assert sum("waiting for it to finish" in err for _, err in outs) == 1
+    lines = (tmp_path / "results" / "both" / "judgments.jsonl").read_text().splitlines()
+    assert len(lines) == len({json.loads(x)["id"] for x in lines}) == 6  # no duplicate lines

@@ -61,6 +61,11 @@ class Backend:
     #: How many requests the pipeline hands over at once (and saves after), unless a backend says otherwise.
     default_chunk = 8
 
+    @classmethod
+    def preflight(cls, spec: Endpoint) -> None:
+        """Checks that need no engine (an API key's variable is set...), run before a run writes or pays for
+        anything; raise a LimaEvalError naming what is missing."""
+
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.spec = spec
         self.seed = seed

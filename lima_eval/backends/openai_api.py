@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, OnResult
-from lima_eval.config import Endpoint, Sampling
+from lima_eval.config import Endpoint, Sampling, backend_options
 from lima_eval.errors import BackendError, MissingExtraError
 
 
@@ -105,6 +105,14 @@ class OpenAIBackend(Backend):
     options: OpenAIOptions
     supports_logprobs = True
     streams_results = True  # generate() reports each completion as it finishes (on_result)
+
+    @classmethod
+    def preflight(cls, spec: Endpoint) -> None:
+        opts = backend_options(spec)
+        if opts.base_url is None and not os.environ.get(opts.api_key_env):
+            raise BackendError(f"the openai backend of '{getattr(spec, 'name', spec.model)}' needs an API key: set the "
+                               f"environment variable {opts.api_key_env} (or point base_url at an OpenAI-compatible "
+                               "server)")
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)

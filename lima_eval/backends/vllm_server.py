@@ -60,6 +60,11 @@ class VLLMServerBackend(OpenAIBackend):
     Options = VLLMServerOptions
     options: VLLMServerOptions
 
+    @classmethod
+    def preflight(cls, spec: Endpoint) -> None:
+        if backend_options(spec).base_url:  # the user's own server: its key, as for the openai backend
+            super().preflight(spec)
+
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.process: subprocess.Popen | None = None
         opts = backend_options(spec, spec.backend)

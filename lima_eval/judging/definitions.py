@@ -158,12 +158,17 @@ def load_definition(name: str) -> JudgeDefinition:
 def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefinition:
     """Read and check one judge folder; every problem names the file and the key."""
     cfg_path = folder / "judge.yaml"
+    from lima_eval.errors import InputError
+    from lima_eval.inputs import read_text
+
     try:
-        data: dict[str, Any] = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise JudgeDefinitionError(f"{cfg_path}: cannot read ({exc.strerror})") from None
+        data: dict[str, Any] = yaml.safe_load(read_text(cfg_path)) or {}
+    except InputError as exc:
+        raise JudgeDefinitionError(str(exc)) from None
     except yaml.YAMLError:
         raise JudgeDefinitionError(f"{cfg_path}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise JudgeDefinitionError(f"{cfg_path}: expected a mapping of keys (kind, parser, ...)")
     from lima_eval.judging.kinds import all_placeholders, get_kind
     from lima_eval.registry import JUDGE_KINDS
 
@@ -175,11 +180,11 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         impl = get_kind(kind)
     except (UnknownNameError, ImportError, AttributeError) as exc:
         raise JudgeDefinitionError(f"{cfg_path}, key 'kind': {exc}") from None
-    template_path = folder / data.get("template", "prompt.txt")
+    template_path = folder / str(data.get("template", "prompt.txt"))
     try:
-        template = template_path.read_text(encoding="utf-8")
-    except OSError:
-        raise JudgeDefinitionError(f"{cfg_path}, key 'template': cannot read {template_path}") from None
+        template = read_text(template_path)
+    except InputError as exc:
+        raise JudgeDefinitionError(f"{cfg_path}, key 'template': {exc}") from None
     used = set(placeholder_pattern(all_placeholders() | impl.placeholders).findall(template))
     if used != impl.placeholders:
         need = ", ".join("{" + p + "}" for p in sorted(impl.placeholders))

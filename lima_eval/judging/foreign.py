@@ -43,7 +43,13 @@ def _need(row: Any, key: str, path: Path, line: int, kind: type | tuple[type, ..
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InputError(path, f"expected {getattr(kind, '__name__', 'a value')}, got {value!r}"[:120], line=line,
                          field=key)
+    if key in NAME_KEYS and (not str(value).strip() or any(ord(c) < 32 or ord(c) == 127 for c in str(value))):
+        raise InputError(path, f"not a name: {value!r} (empty, or a control character)"[:120], line=line, field=key)
     return value
+
+
+# Fields that name a model or a judge: they become model names of the run's config.
+NAME_KEYS = frozenset({"generator_1", "generator_2", "annotator", "model_1", "model_2", "model_a", "model_b"})
 
 
 def _verdict_from_preference(p: float | None) -> str | None:

@@ -7,13 +7,12 @@ The header says which: a `model` column (and no model_a) means ratings.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lima_eval.errors import HumanImportError, InputError
+from lima_eval.inputs import csv_rows
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
@@ -35,18 +34,10 @@ def human_id(prompt_id: str, model_a: str, model_b: str, annotator: str) -> str:
     return content_id("human", prompt_id, sorted([model_a, model_b]), annotator)
 
 
-def open_csv(path: Path) -> tuple[csv.DictReader, list[str]]:
-    """A DictReader over a UTF-8 CSV (BOM allowed) with stripped header names."""
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 (byte {exc.start})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    return reader, header
+def open_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """(rows with the line each starts on, header) of a UTF-8 CSV (BOM allowed), strictly read (inputs.csv_rows)."""
+    header, rows = csv_rows(Path(path))
+    return rows, header
 
 
 def is_ratings(header: list[str]) -> bool:
@@ -62,11 +53,9 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
 
 def _walk(path: Path, required: tuple[str, ...], problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line, stripped values) for each row with every required field; an empty one goes to problems."""
-    reader, header = open_csv(path)
+    rows, header = open_csv(path)
     _check_header(path, header, required)
-    line = 1
-    for row in reader:
-        start, line = line + 1, reader.line_num  # a quoted field may span lines: report where the row starts
+    for start, row in rows:  # start: the line the row starts on (a quoted field may span lines)
         values = {k: (row.get(k) or "").strip() for k in required + OPTIONAL}
         empty = [k for k in required if not values[k]]
         if empty:

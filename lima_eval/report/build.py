@@ -197,6 +197,11 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     cards = judge_cards(groups)
     rows = numbers["rows"]
     out = store.report_dir
+    if not rows and not numbers["ratings"] and _has_numbers(out / "summary.json"):
+        from lima_eval.errors import LimaEvalError
+
+        raise LimaEvalError(f"{run_dir}: no judgments or ratings match this run's config, so the report would be "
+                            f"empty; the existing report in {out} is kept (rerun `lima-eval run` to judge)")
     out.mkdir(parents=True, exist_ok=True)
 
     notes = [n for n in [_weak_judge_note(cfg)] if n]
@@ -246,6 +251,15 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
 
     mark_current(store, cfg)
     return out
+
+
+def _has_numbers(summary_path: Path) -> bool:
+    """Whether an existing summary.json reports any pairwise row or rating."""
+    try:
+        old = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and bool(old.get("rows") or old.get("ratings"))
 
 
 def _csv(path: Path, rows: list[dict]) -> None:

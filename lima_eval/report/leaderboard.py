@@ -8,12 +8,15 @@ they come from and the judge's cost in that run.
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import LimaEvalError
 from lima_eval.report.columns import LEADERBOARD, csv_fields, csv_row, html_table, markdown_table, shown
+
+log = logging.getLogger(__name__)
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -31,13 +34,22 @@ def collect(root: Path) -> list[dict[str, Any]]:
     if not runs:
         raise LimaEvalError(f"{root}: no run directories (folders with a config.yaml) found")
     out = []
+    broken = []
     for run in runs:
-        opened = Run(run)
-        cfg = opened.config
-        inp, groups = gather(opened)
+        try:
+            opened = Run(run)
+            cfg = opened.config
+            inp, groups = gather(opened)
+        except LimaEvalError as exc:  # one broken run folder does not hide the others; it is named
+            log.warning("leaderboard: skipping %s: %s", run, exc)
+            broken.append(run)
+            continue
         cost = {c["judge"]: c["cost_usd"] for c in judge_cards(groups)}
         out += [r | {"benchmark": cfg.benchmark.name, "run": run.name, "cost_usd": cost.get(r["judge"])}
                 for r in summarize(inp)["rows"]]
+    if broken and len(broken) == len(runs):
+        raise LimaEvalError(f"{root}: every run folder is broken ({', '.join(str(b) for b in broken)}); see the "
+                            "warnings above")
     return out
 
 

@@ -1,0 +1,294 @@
+"""Bad input, table-driven: every case runs a real command on a finished run folder (or a new one) and asserts a
+non-zero exit, a message that names the file, the line/row and the field where it has them, no traceback, and a
+run folder byte-identical before and after (nothing lost, changed or written, no stub folder left)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lima_eval.cli import main
+
+GOOD_PROMPTS = [{"id": f"p{i}", "prompt": f"Question {i}?"} for i in range(1, 5)]
+
+
+def config(root: Path, **changes) -> dict:
+    data = {
+        "name": "good", "output_dir": str(root / "results"),
+        "benchmark": {"name": "file", "path": str(root / "prompts.jsonl")},
+        "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"},
+                   {"name": "ext", "backend": "imported", "model": "imported:ext"}],
+        "baselines": ["base"],
+        "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"},
+        "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}],
+    }
+    for dotted, value in changes.items():
+        node = data
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return data
+
+
+def cli(*args) -> tuple[int, str]:
+    """Run the CLI in this process; (exit code, stderr) are returned by the caller's capsys."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0), ""
+    return 0, ""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in GOOD_PROMPTS))
+    (root / "c.yaml").write_text(yaml.safe_dump(config(root)))
+    assert cli("run", root / "c.yaml", "--no-progress", "--no-cache")[0] == 0
+    return root
+
+
+@pytest.fixture
+def site(finished, tmp_path) -> Path:
+    """A copy of the finished run's world (prompts, config, results) for one case to attack."""
+    shutil.copytree(finished, tmp_path / "w")
+    return tmp_path / "w"
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    results = root / "results"
+    return {str(p.relative_to(results)): p.read_bytes() for p in sorted(results.rglob("*")) if p.is_file()}
+
+
+# --- the cases: (id, files to write {name: text or bytes}, command, what the message must contain) ----------
+RUN = "results/good"
+BAD_PROMPTS = "bad_prompts"
+
+
+def prompts_case(name: str, content, expect: list[str], suffix: str = ".jsonl"):
+    """A run whose benchmark file is bad: nothing may be written (the good run's config stays)."""
+    return (f"benchmark-{name}", {f"{BAD_PROMPTS}{suffix}": content},
+            ("run", "{root}/bad.yaml", "--no-progress"), expect,
+            {"benchmark__path": f"{{root}}/{BAD_PROMPTS}{suffix}"})
+
+
+def config_case(case: str, expect: list[str], **changes):
+    return (f"config-{case}", {}, ("run", "{root}/bad.yaml", "--no-progress"), expect, changes)
+
+
+def human_case(name: str, text, expect: list[str]):
+    return (f"human-{name}", {"labels.csv": text}, ("import-human", RUN, "{root}/labels.csv"), expect, None)
+
+
+def judge_case(name: str, yaml_text, template, expect: list[str]):
+    files = {"judges/broken/judge.yaml": yaml_text}
+    if template is not None:
+        files["judges/broken/prompt.txt"] = template
+    return (f"judge-{name}", files, ("run", "{root}/bad.yaml", "--no-progress"), expect,
+            {"judge__name": "{root}/judges/broken"})
+
+
+def rules_case(name: str, text, expect: list[str]):
+    return (f"rules-{name}", {"rules.yaml": text}, ("check", RUN, "--rules", "{root}/rules.yaml"), expect, None)
+
+
+def foreign_case(name: str, fmt: str, text, expect: list[str], target: str = RUN):
+    return (f"foreign-{fmt}-{name}", {"foreign.json" if fmt != "mt-bench-pair" else "foreign.jsonl": text},
+            ("import-judgments", target, "{root}/foreign.json" + ("l" if fmt == "mt-bench-pair" else ""), "--format",
+             fmt), expect, None)
+
+
+def answers_case(name: str, text, expect: list[str], model: str = "ext"):
+    return (f"answers-{name}", {"answers.jsonl": text}, ("import-answers", RUN, "{root}/answers.jsonl", "--model", model),
+            expect, None)
+
+
+HEADER = "prompt_id,model_a,model_b,label,annotator,comment\n"
+RHEADER = "prompt_id,model,label,annotator\n"
+ALPACA = {"instruction": "Question 1?", "output_1": "a", "generator_1": "base", "output_2": "b",
+          "generator_2": "mine", "annotator": "x", "preference": 2.0}
+
+CASES = [
+    # benchmark files
+    prompts_case("not-json", '{"id": "p1", "prompt": "ok"}\n{"id": "p2", "prompt": \n', ["bad_prompts.jsonl", "line 2", "not valid JSON"]),
+    prompts_case("not-utf8", b'{"id": "p1", "prompt": "caf\xe9"}\n', ["bad_prompts.jsonl", "line 1", "not UTF-8"]),
+    prompts_case("empty", "", ["has no prompts"]),
+    prompts_case("array-row", '[1, 2]\n', ["line 1", "expected a JSON object"]),
+    prompts_case("no-text", '{"id": "p1", "answer": "x"}\n', ["line 1", "no prompt text"]),
+    prompts_case("empty-text", '{"id": "p1", "prompt": "  "}\n', ["line 1", "field 'prompt'", "empty prompt text"]),
+    prompts_case("duplicate-id", '{"id": "p1", "prompt": "a"}\n{"id": "p1", "prompt": "b"}\n',
+                 ["line 2", "field 'id'", "duplicate prompt id 'p1'"]),
+    prompts_case("missing-id-among-ids", '{"id": "p1", "prompt": "a"}\n{"prompt": "b"}\n',
+                 ["line 2", "field 'id'", "missing prompt id"]),
+    prompts_case("nan-id", '{"id": NaN, "prompt": "a"}\n', ["line 1", "field 'id'", "not an id"]),
+    prompts_case("float-id", '{"id": 1.5, "prompt": "a"}\n', ["line 1", "field 'id'", "not an id"]),
+    prompts_case("list-id", '{"id": [1], "prompt": "a"}\n', ["line 1", "field 'id'", "not an id"]),
+    prompts_case("nul-id", '{"id": "p\\u0000", "prompt": "a"}\n', ["line 1", "field 'id'", "control character"]),
+    prompts_case("missing-file", None, ["bad_prompts.jsonl", "file not found"]),
+    prompts_case("json-not-list", '{"a": 1}', ["expected a JSON list"], suffix=".json"),
+    prompts_case("csv-no-prompt-column", "id,text\n1,hi\n", ["bad_prompts.csv", "line 1", "field 'prompt'"], suffix=".csv"),
+    prompts_case("csv-unclosed-quote", 'id,prompt\n1,"hi\n2,there\n', ["bad_prompts.csv", "line 2", "not valid CSV"], suffix=".csv"),
+    prompts_case("csv-nul", "id,prompt\n1,h\x00i\n", ["line 2", "field 'prompt'", "NUL"], suffix=".csv"),
+    prompts_case("csv-huge-cell", "id,prompt\n1," + "x" * (17 * 2**20) + "\n", ["line 2", "not valid CSV"], suffix=".csv"),
+    prompts_case("csv-extra-cells", "id,prompt\n1,hi,extra\n", ["line 2", "3 cells but the header has 2"], suffix=".csv"),
+    # configs (on an existing run: its config.yaml must stay as it is)
+    config_case("backend-typo", ["models.0.backend", "did you mean 'scripted'"], models__0__backend="scriptd"),
+    config_case("judge-backend-typo", ["judge.backend", "unknown backend"], judge__backend="opneai"),
+    config_case("unknown-judge", ["unknown judge 'lima-pairwize'", "did you mean 'lima-pairwise'"], judge__name="lima-pairwize"),
+    config_case("negative-concurrency", ["models.0.concurrency", "out of range"], models__0__concurrency=-1),
+    config_case("zero-max-new-tokens", ["models.0.sampling.max_new_tokens", "out of range"],
+                models__0__sampling={"max_new_tokens": 0}),
+    config_case("negative-limit", ["benchmark.limit", "out of range"],
+                benchmark={"name": "file", "path": "{root}/prompts.jsonl", "limit": -3}),
+    config_case("top-p-above-one", ["judge.sampling.top_p", "out of range"], judge__sampling={"top_p": 1.5}),
+    config_case("negative-timeout", ["judge.timeout", "out of range"], judge__backend="openai",
+                judge__base_url="http://127.0.0.1:9/v1", judge__timeout=-5),
+    config_case("negative-retries", ["judge.max_retries", "out of range"], judge__backend="openai",
+                judge__base_url="http://127.0.0.1:9/v1", judge__max_retries=-1),
+    config_case("nan-temperature", ["models.0.sampling.temperature", "out of range"],
+                models__0__sampling={"temperature": float("nan")}),
+    config_case("top-logprobs-over-20", ["judge.top_logprobs", "out of range"], judge__top_logprobs=50),
+    config_case("option-of-another-backend", ["models.0.dtype", "backend 'scripted' has no options"],
+                models__0__dtype="bfloat16"),
+    config_case("run-name-escapes", ["config key 'name'", "plain folder name"], name="../escaped"),
+    config_case("run-name-nul", ["config key 'name'", "plain folder name"], name="go\x00od"),
+    config_case("sft-name-escapes", ["sft.name", "plain folder name"],
+                sft={"name": "../../../escaped", "base": "embedded:tiny-random"}),
+    config_case("sft-bad-data", ["sft-data.jsonl", "file not found"],
+                sft={"name": "tuned", "base": "embedded:tiny-random", "data": "{root}/sft-data.jsonl"}),
+    config_case("model-name-control-char", ["models.0.name", "control character"], models__0__name="mi\tne",
+                baselines=["base"]),
+    config_case("output-dir-is-a-file", ["output_dir", "is a file"], output_dir="{root}/prompts.jsonl"),
+    config_case("api-key-missing", ["needs an API key", "LIMA_HOSTILE_NO_SUCH_KEY"], judge__backend="openai",
+                judge__api_key_env="LIMA_HOSTILE_NO_SUCH_KEY"),
+    config_case("baseline-unknown", ["baselines", "'ghost' is not a model"], baselines=["ghost"]),
+    config_case("bad-order", ["judge.order", "not one of random, both"], judge__order="sometimes"),
+    # judge folders
+    judge_case("bad-yaml", "kind: [pairwise\n", "{prompt} {answer_a} {answer_b}", ["judge.yaml", "not valid YAML"]),
+    judge_case("yaml-not-mapping", "- pairwise\n", "{prompt} {answer_a} {answer_b}", ["judge.yaml", "expected a mapping"]),
+    judge_case("not-utf8", b"kind: pairwise\ndescription: caf\xe9\n", "{prompt} {answer_a} {answer_b}",
+               ["judge.yaml", "line 2", "not UTF-8"]),
+    judge_case("no-template", "kind: pairwise\n", None, ["key 'template'", "prompt.txt", "file not found"]),
+    judge_case("unknown-kind", "kind: pairwize\n", "{prompt}", ["key 'kind'", "did you mean 'pairwise'"]),
+    judge_case("unknown-parser", "kind: pairwise\nparser: lima-pairwsie\n", "{prompt} {answer_a} {answer_b}",
+               ["key 'parser'", "did you mean 'lima-pairwise'"]),
+    judge_case("missing-placeholder", "kind: pairwise\nparser: lima-pairwise\n", "{prompt} {answer_a}",
+               ["prompt.txt", "must use exactly"]),
+    judge_case("rating-without-labels", "kind: rating\nparser: lima-absolute\n", "{prompt} {answer}",
+               ["key 'labels'", "needs its scale"]),
+    judge_case("bad-prices", "kind: pairwise\nparser: lima-pairwise\nprices: {gpt-4o: {input: cheap}}\n",
+               "{prompt} {answer_a} {answer_b}", ["key 'prices.gpt-4o'", "as numbers"]),
+    # human labels
+    human_case("missing-column", "prompt_id,model_a,model_b,annotator\np1,mine,base,ann\n", ["labels.csv", "line 1", "field 'label'"]),
+    human_case("bad-label", HEADER + "p1,mine,base,maybe,ann,\n", ["labels.csv", "line 2, field 'label'"]),
+    human_case("unknown-prompt", HEADER + "p99,mine,base,a,ann,\n", ["line 2, field 'prompt_id'"]),
+    human_case("unknown-model", HEADER + "p1,mien,base,a,ann,\n", ["line 2, field 'model_a'"]),
+    human_case("empty-annotator", HEADER + "p1,mine,base,a,,\n", ["line 2, field 'annotator'", "empty"]),
+    human_case("unclosed-quote", HEADER + 'p1,mine,base,a,ann,"great\np2,mine,base,b,ann,ok\n', ["labels.csv", "line 2", "not valid CSV"]),
+    human_case("nul-in-cell", HEADER + "p1,mine,base,a,an\x00n,\n", ["line 2", "field 'annotator'", "NUL"]),
+    human_case("not-utf8", (HEADER + "p1,mine,base,a,ann,caf\xe9\n").encode("latin-1"), ["labels.csv", "line 2", "not UTF-8"]),
+    human_case("huge-cell", HEADER + "p1,mine,base,a,ann," + "x" * (17 * 2**20) + "\n", ["labels.csv", "line 2", "not valid CSV"]),
+    human_case("rating-bad-label", RHEADER + "p1,mine,superb,ann\n", ["line 2, field 'label'"]),
+    human_case("rating-unknown-model", RHEADER + "p1,ghost,pass,ann\n", ["line 2, field 'model'"]),
+    human_case("empty-file", "", ["labels.csv", "line 1"]),
+    # rules files for check
+    rules_case("not-yaml", "rules: [\n", ["rules.yaml", "not valid YAML"]),
+    rules_case("not-utf8", b"rules:\n  - {model: mine, min_win_rate: 0.5, comment: caf\xe9}\n", ["rules.yaml", "not UTF-8"]),
+    rules_case("no-rules", "level: 0.9\n", ["rules.yaml", "non-empty 'rules' list"]),
+    rules_case("unknown-model", "rules:\n  - {model: ghost, min_win_rate: 0.5}\n", ["ghost"]),
+    rules_case("threshold-not-number", "rules:\n  - {model: mine, min_win_rate: lots}\n", ["min_win_rate", "expected a number"]),
+    # foreign judgment files
+    foreign_case("not-json", "alpaca-eval", "[{", ["foreign.json", "not valid JSON"]),
+    foreign_case("not-list", "alpaca-eval", '{"a": 1}', ["foreign.json", "expected a JSON list"]),
+    foreign_case("missing-field", "alpaca-eval", json.dumps([{k: v for k, v in ALPACA.items() if k != "annotator"}]),
+                 ["foreign.json", "line 1", "field 'annotator'"]),
+    foreign_case("bad-preference", "alpaca-eval", json.dumps([ALPACA | {"preference": 7}]), ["line 1", "field 'preference'"]),
+    foreign_case("bad-winner", "mt-bench-pair", json.dumps({"question_id": 1, "model_1": "a", "model_2": "b",
+                                                             "g1_winner": "model_3", "g2_winner": "tie"}) + "\n",
+                 ["foreign.jsonl", "line 1", "field 'g1_winner'"]),
+    foreign_case("control-char-generator", "alpaca-eval", json.dumps([ALPACA | {"generator_2": "\tx"}]),
+                 ["line 1", "field 'generator_2'", "not a name"]),
+    foreign_case("control-char-generator-new-folder", "alpaca-eval", json.dumps([ALPACA | {"generator_2": "mi\nne"}]),
+                 ["line 1", "field 'generator_2'", "not a name"], target="results/fresh"),
+    foreign_case("bad-label", "pandalm", json.dumps([{"idx": 1, "annotator1": "7"}]), ["line 1", "field 'annotator1'"]),
+    foreign_case("new-folder-bad-file", "alpaca-eval", "[{", ["foreign.json", "not valid JSON"], target="results/fresh"),
+    # answers
+    answers_case("not-json", '{"prompt_id": "p1", "answer": \n', ["answers.jsonl", "line 1", "not valid JSON"]),
+    answers_case("model-not-imported", '{"prompt_id": "p1", "answer": "x"}\n', ["backend 'scripted'", "backend: imported"],
+                 model="base"),
+    answers_case("unknown-prompt", '{"prompt_id": "p99", "answer": "x"}\n', ["answers.jsonl", "line 1", "p99", "nothing imported"]),
+    answers_case("no-answer", '{"prompt_id": "p1"}\n', ["answers.jsonl", "line 1"]),
+    answers_case("not-utf8", b'{"prompt_id": "p1", "answer": "caf\xe9"}\n', ["answers.jsonl", "line 1", "not UTF-8"]),
+    answers_case("unknown-model", '{"prompt_id": "p1", "answer": "x"}\n', ["no model named 'ghost'"], model="ghost"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_named_and_changes_nothing(site, case, capsys):
+    name, files, command, expect, changes = case
+    for rel, content in files.items():
+        if content is None:
+            continue
+        path = site / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    if changes is not None:
+        fill = {k: json.loads(json.dumps(v).replace("{root}", str(site))) for k, v in changes.items()}
+        data = config(site, **fill)
+        data["output_dir"] = data["output_dir"].replace("{root}", str(site))
+        (site / "bad.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    before = snapshot(site)
+    capsys.readouterr()
+    code, _ = cli(*[str(a).replace("{root}", str(site)) if not str(a).startswith("results/") else site / a
+                    for a in command])
+    err = capsys.readouterr().err
+    assert code != 0, f"{name}: exit 0\n{err}"
+    assert "Traceback" not in err
+    first = err.strip().splitlines()[0] if err.strip() else ""
+    lines = err.strip().splitlines()
+    if not name.startswith("human-") or name in ("human-missing-column", "human-empty-file"):
+        assert len(lines) == 1, f"{name}: more than one line:\n{err}"
+    for part in expect:
+        assert part in err, f"{name}: {part!r} not in:\n{err}"
+    assert first.startswith("error: ")
+    assert snapshot(site) == before, f"{name}: the results folder changed"
+    assert not (site / "results" / "fresh").exists() and not (site / "escaped").exists()
+
+
+def test_a_report_never_replaces_a_good_one_with_an_empty_one(site, capsys):
+    """After the config changes so that no judgment matches it, `report` keeps the report it had."""
+    run = site / "results" / "good"
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    data["judge"]["model"] = "cycle:Verdict: B"  # another judge identity: none of the judgments on disk are its
+    data["judges"] = []
+    (run / "config.yaml").write_text(yaml.safe_dump(data))
+    before = {p.name: p.read_bytes() for p in (run / "report").iterdir()}
+    capsys.readouterr()
+    code, _ = cli("report", run)
+    err = capsys.readouterr().err
+    assert code == 1 and "the existing report" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in (run / "report").iterdir()} == before
+
+
+def test_the_leaderboard_skips_a_broken_run_and_names_it(site, capsys, caplog):
+    broken = site / "results" / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("models: [\n")
+    (site / "results" / "also-broken").mkdir()
+    (site / "results" / "also-broken" / "config.yaml").write_text(yaml.safe_dump({"name": "x", "models": []}))
+    capsys.readouterr()
+    code, _ = cli("leaderboard", site / "results")
+    err = capsys.readouterr().err + caplog.text  # warnings go to stderr through logging
+    assert code == 0, err
+    assert f"skipping {broken}" in err and f"skipping {site / 'results' / 'also-broken'}" in err
+    board = (site / "results" / "leaderboard" / "leaderboard.csv").read_text()
+    assert ",good," in board  # the good run is on it
