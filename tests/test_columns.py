@@ -82,7 +82,7 @@ def test_a_new_column_reaches_markdown_html_csv_and_the_leaderboard(run_dir):
     rows = [r | {"shorter_wins": 0.25, "shorter_wins_ci_low": 0.1, "shorter_wins_ci_high": 0.5, "shorter_wins_na": None}
             for r in rows]
     md = markdown_table(shown(spec), rows).splitlines()
-    assert md[0].endswith("| shorter < longer % [95%] |") and md[1].endswith("---:|")
+    assert md[0].endswith("| shorter &lt; longer % [95%] |") and md[1].endswith("---:|")  # Markdown-escaped
     assert all(line.endswith("| 25.0 [10.0, 50.0] |") for line in md[2:]) and len(md) == 2 + len(rows)
     page = html_table(shown(spec), rows)
     assert "<th>shorter &lt; longer % [95%]</th>" in page and "<td>25.0 [10.0, 50.0]</td>" in page

@@ -292,3 +292,46 @@ def test_the_leaderboard_skips_a_broken_run_and_names_it(site, capsys, caplog):
     assert f"skipping {broken}" in err and f"skipping {site / 'results' / 'also-broken'}" in err
     board = (site / "results" / "leaderboard" / "leaderboard.csv").read_text()
     assert ",good," in board  # the good run is on it
+
+
+def test_pairs_left_unjudged_by_failed_answers_are_counted_per_row(tmp_path, prompts_file):
+    """A generation that fails leaves its pair unjudged: the row says how many prompts are missing, the report
+    notes it, and the run exits 1 saying the generation failed."""
+    from conftest import run_cli, server_run_config
+
+    from lima_eval.testing.openai_server import OpenAITestServer
+
+    def fault(n, body):  # model "mine" cannot answer two of the six prompts
+        text = body["messages"][-1]["content"]
+        return ("500", None) if body["model"] == "mine" and text in ("Name a colour.", "Give a fruit.") else None
+
+    with OpenAITestServer(fault=fault) as server:
+        config = server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts_file)}, name="gaps")
+        proc = run_cli("run", str(config), "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 1 and "2 generation(s)" in proc.stderr
+    summary = json.loads((tmp_path / "results/gaps/report/summary.json").read_text())
+    (row,) = summary["rows"]
+    assert row["missing"] == 2 and row["n"] + row["errors"] == 4
+    assert any("2 prompt(s) have no judgment" in n for n in summary["notes"])
+    report = (tmp_path / "results/gaps/report/report.md").read_text()
+    assert "| errors | missing |" in report
+
+
+def test_names_reach_markdown_and_html_as_text_and_the_lc_column_says_what_it_is(tmp_path, capsys):
+    """A model name carrying HTML and a table pipe is shown as text in report.md, report.html and the leaderboard."""
+    from lima_eval.judging.foreign import import_judgments
+    from lima_eval.report.build import build_report
+    from lima_eval.report.leaderboard import write_leaderboard
+
+    evil = '<img src=x onerror="alert(1)">|x'
+    rows = [{"instruction": f"Instruction {i}", "output_1": "base", "generator_1": "base", "output_2": "<b>bold</b>",
+             "generator_2": evil, "annotator": "judge", "preference": 1.0 + s} for i, s in enumerate((1.0, 0.0, 0.5))]
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    import_judgments(tmp_path / "results" / "run", tmp_path / "a.json", "alpaca-eval")
+    report = build_report(tmp_path / "results" / "run")
+    board = write_leaderboard(tmp_path / "results")
+    for text in ((report / "report.md").read_text(), (board / "leaderboard.md").read_text()):
+        assert "<img" not in text and "&lt;img src=x" in text and "\\|x" in text
+        assert "not AlpacaEval's LC" in text and "length-controlled* %" in text
+    for html in ((report / "report.html").read_text(), (board / "leaderboard.html").read_text()):
+        assert "<img src=x" not in html and "&lt;img src=x" in html and "not AlpacaEval&#x27;s LC" in html

@@ -15,7 +15,7 @@ from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
-from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, pct, shown
+from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, md, pct, shown
 from lima_eval.report.html import INTERVALS, figure_rows, mean_ci, rating_ci, write_html
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
@@ -163,18 +163,25 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     ratings = [r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
     labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
+    expected: dict[tuple[str, str, str], int] = {}
+    for g in groups:
+        if g.definition.is_rating or not g.judgments:  # a judge that has judged nothing (a run of imports) expects nothing
+            continue
+        turns = getattr(g.definition.judge_kind, "turns", 1)
+        usable = sum(1 for p in prompts if len(p.user_turns) >= turns)
+        expected |= {(m, b, g.label): usable for m, b in cfg.pairs()}
     inp = Inputs(judgments=judgments, ratings=ratings, generations=gens, pairs=list(cfg.pairs()),
                  baselines=list(cfg.baselines), rating_labels=labels,
                  tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
-                 seed=cfg.seed)
+                 seed=cfg.seed, expected=expected)
     return inp, groups
 
 
 def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
     keys = row_keys(inp)
-    table, prompt_index, errors = pair_table(inp, keys)
-    rows, st = pairwise_rows(keys, table, len(prompt_index), errors)
+    table, prompt_index, errors, covered = pair_table(inp, keys)
+    rows, st = pairwise_rows(keys, table, len(prompt_index), errors, covered, inp.expected)
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
 
@@ -213,6 +220,10 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         if steps is not None and steps < 100:
             notes.append(f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that demonstrates the "
                          "path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU work).")
+    missing = sum(r["missing"] or 0 for r in rows)
+    if missing:
+        notes.append(f"{missing} prompt(s) have no judgment for their pair (an answer failed or was not judged "
+                     "yet); see the missing column. Rerun `lima-eval run` to fill them.")
     errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in numbers["ratings"] if r["subset"] == "all")
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
@@ -288,7 +299,7 @@ def _bt_markdown(summary: dict) -> str:
     for r in sorted(bt, key=lambda r: (r["judge"], -(r["rating"] if r["rating"] is not None else -1e9))):
         rating, interval = rating_ci(r)
         beats = "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"
-        lines.append(f"| {r['judge']} | {r['model']}{' (anchor)' if r['model'] == r['anchor'] else ''} | "
+        lines.append(f"| {md(r['judge'])} | {md(r['model'])}{' (anchor)' if r['model'] == r['anchor'] else ''} | "
                      f"{rating} | {interval} | {beats} |")
     lines += ["", ("Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
               "anchor at 1000; intervals: Wald on the log strength with the larger of the model-based and the "
@@ -305,13 +316,13 @@ def _ratings_markdown(rows: list[dict], figure: Path | None) -> str:
     for scale in dict.fromkeys(r["scale"] for r in rows):
         mine = [r for r in rows if r["scale"] == scale]
         labels = mine[0]["labels"]
-        lines += ["| judge | model | subset | n | " + " | ".join(labels) + " | mean [95%] | errors |",
+        lines += ["| judge | model | subset | n | " + " | ".join(md(x) for x in labels) + " | mean [95%] | errors |",
                   "|---|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
         for r in mine:
             cells = " | ".join(f"{r['counts'].get(k, 0)} ({pct(r['shares'].get(k, {}).get('share'))}%)"
                                for k in labels)
             mean = mean_ci(r)
-            lines.append(f"| {r['judge']} | {r['model']} | {r['subset']} | {r['n']} | {cells} | {mean} | "
+            lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {md(r['subset'])} | {r['n']} | {cells} | {mean} | "
                          f"{r['errors']} |")
         lines.append("")
     return "\n".join(lines) + "\n"
@@ -327,7 +338,7 @@ def _agreement_markdown(rows: list[dict]) -> str:
         floor = "-" if r.get("longer_answer_vs_a") is None else (
             f"{pct(r['longer_answer_vs_a'])}% / {pct(r['longer_answer_vs_b'])}%")
         kappa = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
-        lines.append(f"| {r['judge_a']} | {r['judge_b']} | {r['n']} | {pct(r['tie_discounted'])}% | "
+        lines.append(f"| {md(r['judge_a'])} | {md(r['judge_b'])} | {r['n']} | {pct(r['tie_discounted'])}% | "
                      f"{pct(r['with_ties'])}% | {pct(r['without_ties'])}% | {kappa} | {floor} |")
     lines += ["", ("Tie-discounted accuracy is LIMA's: 1 when both judges agree, 0.5 when exactly one says tie, 0 "
               "otherwise. The floor is the same figure for a judge that always picks the longer answer.")]
@@ -343,7 +354,7 @@ def _cards_markdown(cards: list[dict[str, Any]]) -> str:
         cons, first = c.get("position_consistency"), c.get("first_position_win_rate")
         cost = c["cost_usd"]
         lines.append(
-            f"| {c['judge']} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
+            f"| {md(c['judge'])} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
             f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | {'-' if first is None else f'{first:.1%}'} | "
             f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")
     lines += ["", ("Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
@@ -353,10 +364,10 @@ def _cards_markdown(cards: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], conclusions: list[str], n_prompts: int,
               figure: Path | None) -> str:
-    lines = [f"# lima-eval report: {cfg.name}", "",
-             f"Benchmark `{cfg.benchmark.name}` ({n_prompts} prompts). Models under test: "
-             + ", ".join(f"`{m}`" for m in dict.fromkeys(m for m, _ in cfg.pairs()))
-             + "; baselines: " + ", ".join(f"`{b}`" for b in cfg.baselines) + ".", ""]
+    lines = [f"# lima-eval report: {md(cfg.name)}", "",
+             f"Benchmark **{md(cfg.benchmark.name)}** ({n_prompts} prompts). Models under test: "
+             + ", ".join(f"**{md(m)}**" for m in dict.fromkeys(m for m, _ in cfg.pairs()))
+             + "; baselines: " + ", ".join(f"**{md(b)}**" for b in cfg.baselines) + ".", ""]
     if figure is not None:
         lines += [f"![win / tie / loss]({figure.name})", ""]
     lines.append(markdown_table(shown(PAIRWISE), rows, empty="(no judgments yet)"))
@@ -365,7 +376,7 @@ def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], conclusions: l
               "averaged); equal or better is win + tie (LIMA's abstract); prefers longer is the share of decisive "
               "verdicts that went to the longer answer. " + INTERVALS, ""]
     if rows:
-        lines += ["## What the numbers say", ""] + [f"- {c}" for c in conclusions] + [""]
+        lines += ["## What the numbers say", ""] + [f"- {md(c)}" for c in conclusions] + [""]
     if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+        lines += ["## Notes", ""] + [f"- {md(n)}" for n in notes] + [""]
     return "\n".join(lines)

@@ -19,6 +19,21 @@ def e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
 
 
+# Wherever the length-controlled column appears (report, leaderboard), this says what it is and is not.
+LC_CAVEAT = ("*Length-controlled: a logistic regression of the verdict on the answers' length difference, read at "
+             "equal length. It is not AlpacaEval's LC (no instruction-difficulty term, no regularisation), and a "
+             "model can game it; compare it with AlpacaEval's own figure only with care (docs/report.md).")
+
+
+def md(x: Any) -> str:
+    """Text safe in Markdown: HTML's characters escaped (a model name or an answer cannot inject a tag), table
+    pipes escaped, one line. Names and reasons are untrusted text."""
+    text = "" if x is None else str(x)
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\r", " "), ("\n", " ")):
+        text = text.replace(a, b)
+    return text
+
+
 def pct(x: Any) -> str:
     """A fraction as a percentage with one decimal ('-' for none); shared by the Markdown and HTML tables."""
     return "-" if x is None else f"{100 * float(x):.1f}"
@@ -81,11 +96,12 @@ PAIRWISE: tuple[Column, ...] = (
     Column("tie", "tie", COUNT_SHARE),
     Column("loss", "loss", COUNT_SHARE),
     Column("errors", "errors", COUNT, leaderboard=True),
+    Column("missing", "missing", COUNT),
     Column("win_rate", "win rate % [95%]", RATE, leaderboard=True, check=True),
     Column("standard_error", "standard error", NUMBER, table=False, leaderboard=True),
     Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True),
     Column("discrete_win_rate", "discrete win rate % [95%]", RATE, table=False, leaderboard=True, check=True),
-    Column("length_controlled_win_rate", "length-controlled % [95%]", RATE, leaderboard=True),
+    Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True),
     Column("prefers_longer", "prefers longer % [95%]", RATE),
 )
 
@@ -112,9 +128,9 @@ def shown(columns: Sequence[Column]) -> list[Column]:
 
 def markdown_table(columns: Sequence[Column], rows: Iterable[dict], empty: str | None = None) -> str:
     """A Markdown table (text left-aligned, numbers right); `empty` fills the one row of a table without rows."""
-    lines = ["| " + " | ".join(c.header for c in columns) + " |",
+    lines = ["| " + " | ".join(md(c.header) for c in columns) + " |",
              "|" + "".join("---:|" if c.kind.numeric else "---|" for c in columns)]
-    lines += ["| " + " | ".join(c.cell(r) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(md(c.cell(r)) for c in columns) + " |" for r in rows]
     if len(lines) == 2 and empty is not None:
         lines.append(f"| {empty} |" + " |" * (len(columns) - 1))
     return "\n".join(lines)

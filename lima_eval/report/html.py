@@ -14,12 +14,13 @@ from typing import Any
 
 from lima_eval.config import RunConfig
 from lima_eval.records import Judgment, Prompt
-from lima_eval.report.columns import PAIRWISE, e, html_table, pct, shown, table
+from lima_eval.report.columns import LC_CAVEAT, PAIRWISE, e, html_table, pct, shown, table
 from lima_eval.report.summary import Inputs
 
 MAX_BROWSER_PROMPTS = 2000
+# Said under every table with the pairwise columns (report and leaderboard, Markdown and HTML).
 INTERVALS = ("Intervals: 95%, over prompts, their coverage tested by simulation (methods in docs/report.md). "
-             "n/a: the data cannot support the figure, for the reason given.")
+             "n/a: the data cannot support the figure, for the reason given. " + LC_CAVEAT)
 
 SCRIPT = """
 (function () {

@@ -15,6 +15,7 @@ from typing import Any
 
 from lima_eval.errors import LimaEvalError
 from lima_eval.report.columns import LEADERBOARD, csv_fields, csv_row, html_table, markdown_table, shown
+from lima_eval.report.columns import md as esc
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,13 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
 
     md = ["# lima-eval leaderboard", "", (f"{len(rows)} rows from {len(run_dirs(Path(root)))} run(s) under "
           f"`{root}`. Win rate counts ties as half. {INTERVALS}"), ""]
-    html = ["<h1>lima-eval leaderboard</h1>"]
+    html = ["<h1>lima-eval leaderboard</h1>", f'<p class="note">Win rate counts ties as half. {e(INTERVALS)}</p>']
     columns = [c for c in shown(LEADERBOARD) if c.key != "judge"]  # the judge is in each table's title
     for (judge, bench), g in groups.items():
         title = f"{judge} on {bench}"
         png = leaderboard_figure(figure_rows(g, "win_rate"), out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png",
                                  title)
-        md += [f"## {title}", "", f"![{title}]({png.name})", "", markdown_table(columns, g), ""]
+        md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "", markdown_table(columns, g), ""]
         html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, g)]
     (out / "leaderboard.md").write_text("\n".join(md), encoding="utf-8")
     (out / "leaderboard.html").write_text(page("lima-eval leaderboard", html), encoding="utf-8")

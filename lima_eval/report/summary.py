@@ -52,6 +52,9 @@ class Inputs:
     rating_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # judge or scale name -> labels
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags
     seed: int = 0  # the run seed (the intervals are analytic and use none)
+    # (model, baseline, judge) -> prompts the run's config asks that judge about for that pair: a row's
+    # `missing` is those without any judgment (an answer failed, or the pair is not judged yet).
+    expected: dict[tuple[str, str, str], int] = field(default_factory=dict)
     resamples: int = 0  # unused since the intervals are analytic (docs/report.md); kept for callers that pass it
 
     @cached_property
@@ -67,7 +70,8 @@ class Inputs:
 
 def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
     """(model, baseline, judge) in report order: judges as first seen (human last), config pairs first."""
-    judges = list(dict.fromkeys(j.judge for j in inp.judgments if j.judge != HUMAN))
+    judges = list(dict.fromkeys([judge for _, _, judge in inp.expected]
+                                + [j.judge for j in inp.judgments if j.judge != HUMAN]))
     if any(j.judge == HUMAN for j in inp.judgments):
         judges.append(HUMAN)
     pairs = list(inp.pairs)
@@ -78,11 +82,14 @@ def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
             pairs.append(pair)
             known |= {pair, (pair[1], pair[0])}
     present = {(j.judge, frozenset((j.model_a, j.model_b))) for j in inp.judgments}
+    present |= {(judge, frozenset((m, b))) for m, b, judge in inp.expected}  # shown even with no judgment
     return [(m, b, judge) for judge in judges for m, b in pairs if (judge, frozenset((m, b))) in present]
 
 
-def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable, dict[str, int], np.ndarray]:
-    """The readable judgments as a PairTable, the prompt index, and errors per row."""
+def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]
+               ) -> tuple[PairTable, dict[str, int], np.ndarray, np.ndarray]:
+    """The readable judgments as a PairTable, the prompt index, errors per row and, per row, the prompts with
+    any judgment (readable or not)."""
     # (model_a, model_b, judge) as stored -> (row, whether the row's model is model_a); both orders.
     index: dict[tuple[str, str, str], tuple[int, bool]] = {}
     for i, (m, b, judge) in enumerate(rows):
@@ -95,11 +102,13 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
     cols: dict[str, list] = {k: [] for k in ("prompt", "row", "score", "verdict", "len_model", "len_base")}
     # One pass over every judgment (a million in a large leaderboard run): the per-record work is inlined.
     outcome = {"a": 1, "b": -1, "tie": 0}
+    covered: list[set[str]] = [set() for _ in rows]
     for j in inp.judgments:
         hit = index.get((j.model_a, j.model_b, j.judge))
         if hit is None:
             continue
         r, model_is_a = hit
+        covered[r].add(j.prompt_id)
         if j.verdict is None:
             errors[r] += 1
             continue
@@ -124,7 +133,7 @@ def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]) -> tuple[PairTable
     t = PairTable(np.asarray(cols["prompt"], dtype=np.int64), np.asarray(cols["row"], dtype=np.int64),
                   np.asarray(cols["score"], dtype=np.float64), np.asarray(cols["verdict"], dtype=np.int8),
                   np.asarray(cols["len_model"], dtype=np.float64), np.asarray(cols["len_base"], dtype=np.float64))
-    return t, prompts, errors
+    return t, prompts, errors, np.array([len(c) for c in covered], dtype=np.int64)
 
 
 def _na(n: float, value: float, low: float, empty: str = NO_VERDICTS) -> str | None:
@@ -136,7 +145,8 @@ def _na(n: float, value: float, low: float, empty: str = NO_VERDICTS) -> str | N
     return ONE_PROMPT if math.isnan(low) else None
 
 
-def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int, errors: np.ndarray
+def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int, errors: np.ndarray,
+                  covered: np.ndarray | None = None, expected: dict[tuple[str, str, str], int] | None = None
                   ) -> tuple[list[dict[str, Any]], Any]:
     st = row_stats(t, len(rows), n_prompts)
     longer, longer_lo, longer_hi = longer_answer_share(t, len(rows), n_prompts)
@@ -150,6 +160,8 @@ def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int
         out.append({
             "model": model, "baseline": baseline, "judge": judge, "n": n, "prompts": int(st.prompts[i]),
             "win": int(st.wins[i]), "tie": int(st.ties[i]), "loss": int(st.losses[i]), "errors": int(errors[i]),
+            "missing": (max(0, expected[(model, baseline, judge)] - int(covered[i]))
+                        if expected and covered is not None and (model, baseline, judge) in expected else None),
             "win_pct": pct(st.wins[i]), "tie_pct": pct(st.ties[i]), "loss_pct": pct(st.losses[i]),
             "win_rate": _r(st.win_rate[i]), "standard_error": _r(st.standard_error[i]) if n > 1 else None,
             "discrete_win_rate": _r(st.discrete_win_rate[i]), "equal_or_better": _r(st.equal_or_better[i]),
