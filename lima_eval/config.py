@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -386,11 +387,38 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
         raise ConfigError(f"{path}{line}: not valid YAML") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    for key, value in parse_overrides(overrides):
-        _set_path(data, key, value)
-    cfg = with_sft(build_section(RunConfig, data, ""))
-    validate(cfg)
+    try:
+        for key, value in parse_overrides(overrides):
+            _set_path(data, key, value)
+        cfg = with_sft(build_section(RunConfig, data, ""))
+        validate(cfg)
+    except ConfigError as exc:  # said with the file and, where the key is in it, its line
+        at = _line_of(text, re.search(r"config key '([^']+)'", str(exc)))
+        raise ConfigError(f"{path}{f', line {at}' if at else ''}: {exc}") from None
     return cfg
+
+
+def _line_of(text: str, found: re.Match[str] | None) -> int | None:
+    """The line of a dotted config key ('models.0.sampling.top_p') in the YAML text, if it is written there."""
+    if found is None:
+        return None
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in found.group(1).split("."):
+        if isinstance(node, yaml.MappingNode):
+            hit = next(((k, v) for k, v in node.value if getattr(k, "value", None) == part), None)
+            if hit is None:
+                return line
+            line, node = hit[0].start_mark.line + 1, hit[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 def from_resolved(data: dict[str, Any], where: str = "config.yaml") -> RunConfig:

@@ -214,3 +214,12 @@ def test_a_resolved_config_from_before_backends_owned_their_options_still_loads(
     cfg = from_resolved(old)
     assert cfg.judge.options == {"base_url": None, "api_key_env": "OPENAI_API_KEY", "timeout": 120.0, "max_retries": 4}
     assert set(cfg.models[0].options) == {"dtype", "device", "batch_size", "max_batch_tokens"}
+
+
+def test_a_bad_key_is_named_with_the_file_and_its_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: t\nmodels:\n  - name: mine\n    model: embedded:tiny-random\n    sampling:\n"
+                    "      top_p: 3\n  - {name: base, model: embedded:tiny-random}\nbaselines: [base]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}, line 6: config key 'models.0.sampling.top_p'")
