@@ -220,6 +220,12 @@ def import_judgments_cmd(run_dir: Path, file: Path, fmt: str) -> None:
     result = import_judgments(run_dir, file, fmt)
     click.echo(f"imported {result.imported} judgment(s) from {file}; {result.already} already there; "
                f"{result.unparsed} without a verdict (kept as errors)", err=True)
+    if result.duplicates:
+        click.echo(f"{result.duplicates} row(s) repeat an earlier row of the file with the same label (counted once)",
+                   err=True)
+    if result.unmatched:
+        click.echo(f"{len(result.unmatched)} row(s) not imported: their instruction is none of the run's prompts "
+                   f"({', '.join(result.unmatched[:5])}{', ...' if len(result.unmatched) > 5 else ''})", err=True)
     out = build_report(run_dir)
     click.echo(f"report: {out / 'report.md'}")
 

@@ -475,7 +475,7 @@ def validate(cfg: RunConfig) -> None:
     for i, m in enumerate(cfg.models):
         if not m.name:
             raise ConfigError(f"config key 'models.{i}.name' is missing")
-        if not m.model:
+        if not m.model and not m.imported:  # an imported model's answers come from a file: it needs no model
             raise ConfigError(f"config key 'models.{i}.model' is missing (a path, HF id or embedded:NAME)")
         backend_options(m, f"models.{i}")
     dupes = {n for n in names if names.count(n) > 1}

@@ -135,3 +135,79 @@ def test_bad_rows_are_named_and_nothing_is_written(tmp_path, fmt, row, where):
     assert not (tmp_path / "run" / "imported_judgments.jsonl").exists()
     out = run_cli("import-judgments", str(tmp_path / "run"), str(path), "--format", fmt)
     assert out.returncode == 1 and where in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def alpaca_rows(instructions, pref=2.0, g2="mine"):
+    return [{"instruction": t, "output_1": "a", "generator_1": "base", "output_2": "b", "generator_2": g2,
+             "annotator": "judge", "preference": pref} for t in instructions]
+
+
+def test_alpaca_rows_are_matched_by_their_text_not_their_position(tmp_path):
+    """A trailing space, or a second file in another row order, still files every row under its prompt; rows of
+    a real run whose instruction is none of its prompts are reported, not misfiled under a row number."""
+    run_dir = tmp_path / "ae"
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(alpaca_rows(["What is up?", "Name a fruit."])))
+    import_judgments(run_dir, first, "alpaca-eval")
+    second = tmp_path / "second.json"  # another judge's file: rows reversed, one with a trailing space
+    second.write_text(json.dumps([r | {"annotator": "other"} for r in alpaca_rows(["Name a fruit. ", "What is up?"])]))
+    import_judgments(run_dir, second, "alpaca-eval")
+    records = list(RunStore(run_dir).imported().values())
+    prompts = {json.loads(x)["id"]: json.loads(x)["prompt"] for x in (run_dir / "prompts.jsonl").read_text().splitlines()}
+    assert len(prompts) == 2
+    by_judge = {(j.judge, prompts[j.prompt_id].strip()) for j in records}
+    assert by_judge == {(f"alpaca-eval:{a}", t) for a in ("judge", "other") for t in ("What is up?", "Name a fruit.")}
+
+
+def test_repeated_rows_are_counted_once_and_reported(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(alpaca_rows(["Q1", "Q2", "Q1"])))
+    result = import_judgments(tmp_path / "run", path, "alpaca-eval")
+    assert result.imported == 2 and result.duplicates == 1
+
+
+def test_alpaca_rows_of_a_real_run_that_match_no_prompt_are_reported(tmp_path, prompts_file):
+    from conftest import run_cli, write_config
+
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "real", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+        "baselines": ["base"], "judge": {"backend": "scripted", "model": "fixed:Verdict: A"}})
+    assert run_cli("run", str(config), "--no-progress").returncode in (0, 1)
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(alpaca_rows(["Name a colour.  ", "Not a prompt of this run"])))
+    proc = run_cli("import-judgments", str(tmp_path / "results/real"), str(path), "--format", "alpaca-eval")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 row(s) not imported: their instruction is none of the run's prompts (line 2)" in proc.stderr
+    (record,) = RunStore(tmp_path / "results/real").imported().values()
+    assert record.prompt_id == "p1"  # "Name a colour." with its whitespace normalised
+
+
+def test_pandalm_ids_hold_the_models(tmp_path):
+    """The same idx compared by two model pairs is two items (ids include the models)."""
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([{"idx": 1, "cmp_key": "m1_m2", "annotator1": "1"},
+                                {"idx": 1, "cmp_key": "m3_m4", "annotator1": "2"}]))
+    result = import_judgments(tmp_path / "run", path, "pandalm")
+    assert result.imported == 2
+    assert {(j.model_a, j.model_b, j.verdict) for j in RunStore(tmp_path / "run").imported().values()} == {
+        ("m1", "m2", "a"), ("m3", "m4", "b")}
+
+
+def test_mt_bench_pairs_count_once_with_fastchats_rule_and_the_judge_gets_a_card(tmp_path):
+    """g1/g2 of one line are one pair: the orders must agree, else a tie (as lima-eval's own order: both), and the
+    report gives the imported judge's position consistency."""
+    rows = [{"question_id": q, "model_1": "x", "model_2": "y", "g1_winner": g1, "g2_winner": g2, "judge": "gpt-4"}
+            for q, (g1, g2) in enumerate([("model_1", "model_1"), ("model_1", "model_2"), ("model_2", "model_2"),
+                                          ("tie", "tie")], start=81)]
+    proc = run_cli("import-judgments", str(tmp_path / "mt"), str(write_jsonl(tmp_path / "p.jsonl", rows)),
+                   "--format", "mt-bench-pair")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "mt/report/summary.json").read_text())
+    (r,) = summary["rows"]
+    # x vs y (x is model_a): x wins 81, 82 disagrees -> tie, 83 y wins, 84 tie.
+    assert r["n"] == 4 and r["tie"] == 2 and r["win"] + r["loss"] == 2
+    (card,) = summary["judges"]
+    assert card["judge"] == "mt-bench:gpt-4" and card["pairs_both_orders"] == 4
+    assert card["position_consistency"] == 0.75  # 3 of the 4 pairs agree across orders

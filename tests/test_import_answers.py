@@ -88,3 +88,35 @@ def test_mt_bench_row_without_question_id_names_the_field(tmp_path, prompts_file
     bad.write_text(json.dumps({"choices": [{"turns": ["a", "b"]}]}) + "\n")
     with pytest.raises(InputError, match="line 1, field 'question_id': missing or not a int or str"):
         import_answers(cfg.run_dir, bad, "ext", fmt="mt-bench")
+
+
+def test_answers_start_a_run_of_imports_without_a_config_and_grow_it(tmp_path):
+    """import-answers into a new folder makes the run (its prompts from the file's texts, the model imported);
+    a second model's file in another row order joins the same prompts; AlpacaEval-style JSONL needs no --format."""
+    from lima_eval.answers import import_answers
+    from lima_eval.run import Run
+
+    first = tmp_path / "a.jsonl"
+    first.write_text("".join(json.dumps({"instruction": q, "output": f"A to {q}"}) + "\n" for q in ("Q one", "Q two")))
+    result = import_answers(tmp_path / "new", first, "model-a")
+    assert result.imported == 2
+    second = tmp_path / "b.json"
+    second.write_text(json.dumps([{"instruction": q, "output": f"B to {q}"} for q in ("Q two ", "Q one", "Q three")]))
+    assert import_answers(tmp_path / "new", second, "model-b").imported == 3
+    run = Run(tmp_path / "new")
+    assert [m.name for m in run.config.models] == ["model-a", "model-b"]
+    assert all(m.backend == "imported" for m in run.config.models)
+    texts = {p.id: p.text for p in run.prompts}
+    assert sorted(texts.values()) == ["Q one", "Q three", "Q two"]
+    gens = run.generations()
+    by_prompt = {(texts[r.prompt_id], r.model): r.text for r in gens.itertuples()}
+    assert by_prompt[("Q two", "model-a")] == "A to Q two" and by_prompt[("Q two", "model-b")] == "B to Q two "
+
+
+def test_an_imported_model_needs_no_model_key(tmp_path):
+    from lima_eval.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("name: t\nmodels:\n  - {name: ext, backend: imported}\n  - {name: base, backend: scripted, "
+                    "model: 'fixed:ok'}\nbaselines: [base]\n")
+    assert load_config(path).model("ext").model == ""

@@ -32,6 +32,13 @@ class ForeignResult:
     imported: int = 0
     already: int = 0
     unparsed: int = 0
+    duplicates: int = 0  # rows repeated in the file with the same label (counted once)
+    unmatched: list[str] = field(default_factory=list)  # rows whose instruction is none of the run's prompts
+
+
+def text_key(text: str) -> str:
+    """Prompt texts are matched with their whitespace normalised (a trailing space must not misfile a row)."""
+    return " ".join(text.split())
 
 
 def _need(row: Any, key: str, path: Path, line: int, kind: type | tuple[type, ...] = str) -> Any:
@@ -65,10 +72,42 @@ class Context:
     """What the run already knows (instruction text -> prompt id; prompt id -> the pair it compares and
     the generations), and what a reader found besides judgments: the answers and the prompt texts."""
 
-    prompt_ids: dict[str, str]
+    prompt_ids: dict[str, str]  # text_key(prompt text) -> prompt id, of the prompts the run already has
     pairs: dict[str, tuple[str, str, str | None, str | None]]
     answers: dict[str, Generation] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    fixed_prompts: bool = False  # a real run: its prompts are its benchmark's; an instruction must be one of them
+    unmatched: list[str] = field(default_factory=list)
+    seen: dict[str, tuple[int, Any]] = field(default_factory=dict)  # record id -> (line, label) first seen
+    duplicates: int = 0
+
+    def prompt_for(self, instruction: str, line: int) -> str | None:
+        """The id of the run's prompt with this text; a new id for a new text in a run made by imports (the row
+        index where it is free, as AlpacaEval's eval set numbers its rows); None (and the row reported) where a
+        real run has no such prompt."""
+        key = text_key(instruction)
+        if key in self.prompt_ids:
+            return self.prompt_ids[key]
+        if self.fixed_prompts:
+            self.unmatched.append(f"line {line}")
+            return None
+        taken = set(self.prompt_ids.values())
+        pid = str(line - 1) if str(line - 1) not in taken else content_id("prompt-text", key)[:12]
+        self.prompt_ids[key] = pid
+        return pid
+
+    def first(self, record_id: str, label: Any, path: Path, line: int, field_name: str) -> bool:
+        """Whether this is the first row of its item; a repeat with the same label is counted, one with another
+        label is an error naming both lines."""
+        if record_id not in self.seen:
+            self.seen[record_id] = (line, label)
+            return True
+        first_line, first_label = self.seen[record_id]
+        if first_label != label:
+            raise InputError(path, f"the same item as line {first_line} with another label ({first_label!r} there, "
+                                   f"{label!r} here)", line=line, field=field_name)
+        self.duplicates += 1
+        return False
 
     def answer(self, prompt_id: str, model: str, text: Any) -> str | None:
         """Keep an answer from the file as an imported Generation; returns its id."""
@@ -93,11 +132,16 @@ def read_alpaca_eval(path: Path, ctx: Context) -> list[Judgment]:
                                  or not (pref == 0 or 1 <= pref <= 2)):
             raise InputError(path, f"expected 1, 2, 1.5, 0 or a number in [1, 2], got {pref!r}", line=n,
                              field="preference")
-        pid = ctx.prompt_ids.get(instruction, str(n - 1))  # the eval set's row index, as the alpaca-eval benchmark
+        rid = content_id("alpaca-eval", annotator, instruction, g1, g2)
+        if not ctx.first(rid, pref, path, n, "preference"):
+            continue
+        pid = ctx.prompt_for(instruction, n)
+        if pid is None:
+            continue
         ctx.texts.setdefault(pid, instruction)
         verdict = _verdict_from_preference(pref)
         out.append(Judgment(
-            id=content_id("alpaca-eval", annotator, instruction, g1, g2), prompt_id=pid, model_a=g1, model_b=g2,
+            id=rid, prompt_id=pid, model_a=g1, model_b=g2,
             generation_a=ctx.answer(pid, g1, row.get("output_1")), generation_b=ctx.answer(pid, g2, row.get("output_2")),
             judge=f"alpaca-eval:{annotator}", verdict=verdict,  # type: ignore[arg-type]
             preference=float(pref) if pref is not None else None,
@@ -120,6 +164,9 @@ def read_mt_bench_pair(path: Path, ctx: Context) -> list[Judgment]:
             judge = row.get("judge")
             name = "-".join(str(x) for x in judge) if isinstance(judge, list) else str(judge or "judge")
             orders: tuple[tuple[str, str, Literal["a", "b"]], ...] = (("g1", "g1_winner", "a"), ("g2", "g2_winner", "b"))
+            labels = (_need(row, "g1_winner", path, n), _need(row, "g2_winner", path, n))
+            if not ctx.first(content_id("mt-bench-pair", name, qid, turn, m1, m2), labels, path, n, "g1_winner"):
+                continue
             for order, key, shown in orders:
                 w = _need(row, key, path, n)
                 verdict = _MT_WINNER.get(w)
@@ -136,6 +183,8 @@ def read_mt_bench_pair(path: Path, ctx: Context) -> list[Judgment]:
             if w not in _MT_WINNER:
                 raise InputError(path, f"'{w}' is not one of model_a, model_b, tie", line=n, field="winner")
             annotator = str(row.get("judge") or "human")
+            if not ctx.first(content_id("mt-bench-human", annotator, qid, turn, ma, mb), w, path, n, "winner"):
+                continue
             out.append(Judgment(
                 id=content_id("mt-bench-human", annotator, qid, turn, ma, mb), prompt_id=qid, model_a=ma, model_b=mb,
                 judge=HUMAN, annotator=annotator, verdict=_MT_WINNER[w], turn=turn))  # type: ignore[arg-type]
@@ -159,11 +208,14 @@ def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
             raise InputError(path, "no label: expected annotator1..3, gpt_result or pandalm_result", line=n,
                              field="annotator1")
         key = row.get("cmp_key")
-        # Judge result files carry no model names or answers: they come from the test set imported before.
-        m1, m2, ga, gb = ctx.pairs.get(idx, ("response1", "response2", None, None))
         if isinstance(key, str) and "_" in key:
             m1, m2 = key.split("_", 1)
             ga, gb = ctx.answer(idx, m1, row.get("response1")), ctx.answer(idx, m2, row.get("response2"))
+        elif idx in ctx.pairs:  # a judge result file: no model names or answers; they come from the test set
+            m1, m2, ga, gb = ctx.pairs[idx]
+        else:
+            raise InputError(path, "no model names (cmp_key) and no row with this idx imported before: import "
+                                   "PandaLM's test set (testset-v1.json) into this run first", line=n, field="cmp_key")
         if isinstance(row.get("instruction"), str):
             extra = row.get("input")
             ctx.texts.setdefault(idx, row["instruction"] + (f"\n\n{extra}" if isinstance(extra, str) and extra else ""))
@@ -172,8 +224,11 @@ def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
             verdict = _PANDA.get(value)
             if verdict is None and value != "garbage":
                 raise InputError(path, f"'{row[key_name]}' is not one of 0 (tie), 1, 2", line=n, field=key_name)
+            rid = content_id("pandalm", judge, annotator, idx, m1, m2)
+            if not ctx.first(rid, verdict, path, n, key_name):
+                continue
             out.append(Judgment(
-                id=content_id("pandalm", judge, annotator, idx), prompt_id=idx, model_a=m1, model_b=m2, judge=judge,
+                id=rid, prompt_id=idx, model_a=m1, model_b=m2, judge=judge,
                 generation_a=ga, generation_b=gb,
                 annotator=annotator, verdict=verdict,  # type: ignore[arg-type]
                 error=None if verdict else f"unparsed judge output ({row[key_name]!r})",
@@ -192,9 +247,13 @@ def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
 
     store = RunStore(Path(run_dir))
     existing = store.imported()
-    ctx = Context(_prompt_ids(store), {j.prompt_id: (j.model_a, j.model_b, j.generation_a, j.generation_b)
-                                       for j in existing.values()})
+    prompt_ids, fixed = _prompt_ids(store)
+    ctx = Context(prompt_ids, {j.prompt_id: (j.model_a, j.model_b, j.generation_a, j.generation_b)
+                               for j in existing.values()}, fixed_prompts=fixed)
     records = READERS[fmt](Path(path), ctx)
+    if ctx.unmatched and not records:
+        raise InputError(path, f"no row's instruction is a prompt of the run ({len(ctx.unmatched)} rows, the first "
+                               f"on {ctx.unmatched[0]}); nothing imported")
     unique = list({r.id: r for r in reversed(records)}.values())[::-1]  # first of any repeated row
     new = [r for r in unique if r.id not in existing]
     _ensure_config(store, new, fmt, ctx.texts)
@@ -202,19 +261,25 @@ def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
     store.append_generations([g for gid, g in ctx.answers.items() if gid not in have])
     store.append_imported(new)
     return ForeignResult(imported=len(new), already=len(unique) - len(new),
-                         unparsed=sum(1 for r in new if r.verdict is None))
+                         unparsed=sum(1 for r in new if r.verdict is None), duplicates=ctx.duplicates,
+                         unmatched=ctx.unmatched)
 
 
-def _prompt_ids(store: Any) -> dict[str, str]:
-    """Instruction text -> prompt id, when the run's benchmark can be loaded (else imports use row numbers)."""
+def _prompt_ids(store: Any) -> tuple[dict[str, str], bool]:
+    """(text_key(prompt text) -> prompt id, whether the prompts are fixed). A real run's prompts are its
+    benchmark's (fixed); a run made by imports has the texts earlier imports wrote to RUN/prompts.jsonl, and
+    grows with new ones, so a second file in another row order files every row under the same prompt."""
+    from lima_eval.store import read_jsonl
+
     if not (store.root / "config.yaml").exists():
-        return {}
+        return {}, False
     from lima_eval.run import Run
 
     run = Run(store.root)
     if run.config.benchmark.name == IMPORTED:
-        return {}
-    return {p.text: p.id for p in run.prompts}
+        rows = read_jsonl(store.root / "prompts.jsonl")
+        return {text_key(str(r.get("prompt", ""))): str(r["id"]) for r in rows if "id" in r}, False
+    return {text_key(p.text): p.id for p in run.prompts}, True
 
 
 def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[str, str]) -> None:

@@ -150,16 +150,39 @@ def judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
     return cards
 
 
+def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
+    """Per imported judge that saw pairs in both orders (MT-bench's g1/g2): its order effects, as for our own."""
+    by_judge: dict[str, list[Judgment]] = {}
+    for j in imported:
+        if j.shown_first is not None:
+            by_judge.setdefault(j.judge, []).append(j)
+    cards = []
+    for label, records in by_judge.items():
+        st = position_stats(records, label)
+        pin, pout = usage_totals(records)
+        cards.append({
+            "judge": label, "definition": "imported", "kind": "pairwise", "order": "both", "combine": "tie",
+            "logprobs": False, "records": len(records), "errors": sum(1 for r in records if r.error),
+            "failed_calls": 0, "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": None,
+            "pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,
+            "position_consistency": None if st.consistency is None else round(st.consistency, 4),
+            "first_position_win_rate": None if st.first_win_rate is None else round(st.first_win_rate, 4)})
+    return cards
+
+
 def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     """Everything the report counts: this config's judge records (order-both combined), human and imported
     labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
     store, cfg, prompts = run.store, run.config, run.prompts
     gens = store.generations()
     groups = _current(run, gens)
+    imported = store.imported()
     judgments: list[Judgment] = []
     for g in groups:
         judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
-    judgments += list(store.judgments(human=True).values()) + list(store.imported().values())
+    # Imported judgments of a judge that saw each pair in both orders (MT-bench's g1/g2) count once per pair, by
+    # FastChat's rule as for lima-eval's own `order: both` (orders that disagree are a tie).
+    judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
     ratings = [r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
     labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
@@ -173,7 +196,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     inp = Inputs(judgments=judgments, ratings=ratings, generations=gens, pairs=list(cfg.pairs()),
                  baselines=list(cfg.baselines), rating_labels=labels,
                  tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
-                 seed=cfg.seed, expected=expected)
+                 seed=cfg.seed, expected=expected, imported=list(imported.values()))
     return inp, groups
 
 
@@ -201,7 +224,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         known = sorted({m for j in inp.judgments for m in (j.model_a, j.model_b)})
         raise ConfigError(f"--anchor: no judgments involve '{anchor}'{suggest(anchor, known)}")
     numbers = summarize(inp, anchor)
-    cards = judge_cards(groups)
+    cards = judge_cards(groups) + imported_cards(inp.imported)
     rows = numbers["rows"]
     out = store.report_dir
     if not rows and not numbers["ratings"] and _has_numbers(out / "summary.json"):

@@ -55,6 +55,7 @@ class Inputs:
     # (model, baseline, judge) -> prompts the run's config asks that judge about for that pair: a row's
     # `missing` is those without any judgment (an answer failed, or the pair is not judged yet).
     expected: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    imported: list[Judgment] = field(default_factory=list)  # imported judgments as stored (both orders apart)
     resamples: int = 0  # unused since the intervals are analytic (docs/report.md); kept for callers that pass it
 
     @cached_property
