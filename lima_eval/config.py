@@ -301,6 +301,8 @@ def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise ConfigError(f"config key '{path}': expected {tp.__name__}, got {value!r}")
+        if isinstance(value, str) and "\x00" in value:  # never meaningful; a NUL in a path is an OS error later
+            raise ConfigError(f"config key '{path}': {value!r} has a NUL character")
         return value
     return value
 

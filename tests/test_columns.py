@@ -136,7 +136,8 @@ def test_report_check_and_checkpoint_selection_count_the_same_win_rate(run_dir):
 
 @pytest.mark.parametrize("name", ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)"])
 def test_no_exported_csv_cell_starts_a_spreadsheet_formula(tmp_path, name):
-    """Model names come from users' files; summary.csv and leaderboard.csv quote any that a spreadsheet would run."""
+    """Model names come from users' files; every CSV the report and the leaderboard write quotes any text cell a
+    spreadsheet would run."""
     from lima_eval.report.leaderboard import write_leaderboard
 
     rows = [{"instruction": f"Instruction {i}", "output_1": "base", "generator_1": "base", "output_2": "mine",
@@ -144,11 +145,22 @@ def test_no_exported_csv_cell_starts_a_spreadsheet_formula(tmp_path, name):
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps(rows))
     import_judgments(tmp_path / "results" / "run", path, "alpaca-eval")
+    from lima_eval.judging.human import import_human
+
+    labels = tmp_path / "ratings.csv"  # human ratings of the same model: ratings.csv carries its name too
+    with labels.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["prompt_id", "model", "label", "annotator"])
+        w.writerows([[str(i), name, "pass", "ann"] for i in range(3)])
+    import_human(tmp_path / "results" / "run", labels)
     build_report(tmp_path / "results" / "run")
     board = write_leaderboard(tmp_path / "results")
-    for csv_path in (tmp_path / "results/run/report/summary.csv", board / "leaderboard.csv"):
+    exports = sorted((tmp_path / "results/run/report").glob("*.csv")) + [board / "leaderboard.csv"]
+    assert {p.name for p in exports} >= {"summary.csv", "bradley_terry.csv", "ratings.csv", "leaderboard.csv"}
+    for csv_path in exports:
         cells = [c for row in csv.reader(csv_path.open(encoding="utf-8")) for c in row]
-        assert "'" + name in cells, csv_path
+        if csv_path.name != "agreement.csv":  # judges only
+            assert "'" + name in cells, csv_path
         assert not any(c.startswith(("=", "+", "@", "\t")) for c in cells), csv_path
         # Numbers stay numbers (a negative figure is not text and keeps its sign).
     assert csv_safe(-0.25) == -0.25 and csv_safe("plain") == "plain"
