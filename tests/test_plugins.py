@@ -23,6 +23,14 @@ def judge_folder():
     return Path(__file__).parent / "winner-judge"
 
 
+def parse_boom(text):
+    raise RuntimeError("cannot read this")
+
+
+def parse_bogus(text):
+    return ("A", None)  # a token, not one of first / second / neither
+
+
 def alpaca_folder():
     return Path(__file__).parent / "alpaca-judge"
 
@@ -80,6 +88,8 @@ not-a-kind = winnerplugin:NotAKind
 
 [lima_eval.parsers]
 winner-line = winnerplugin:parse_winner
+boom = winnerplugin:parse_boom
+bogus = winnerplugin:parse_bogus
 
 [lima_eval.backends]
 shout = winnerplugin:ShoutBackend
@@ -206,3 +216,29 @@ def test_bad_judges_of_a_plugin_kind_are_named(tmp_path, site, yaml_text, templa
     (folder / "prompt.txt").write_text(template)
     proc = cli(site, "judges", "list", cwd=tmp_path)
     assert proc.returncode == 1 and re.search(message, proc.stderr), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("parser,error", [("boom", "parser 'boom' failed: RuntimeError: cannot read this"),
+                                          ("bogus", "parser 'bogus' returned 'A', not one of the judge's options")])
+def test_a_broken_parser_records_parse_errors_and_the_paid_replies_stay_in_the_cache(tmp_path, site, prompts_file,
+                                                                                     parser, error):
+    template = (site / "winnerplugin" / "winner-judge" / "prompt.txt").read_text()
+    folder = tmp_path / "judges" / "broken"
+    folder.mkdir(parents=True)
+    (folder / "judge.yaml").write_text(f"kind: pairwise\nparser: {parser}\n")
+    (folder / "prompt.txt").write_text(template)
+    data = {"name": "p", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+            "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                       {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+            "baselines": ["base"],
+            "judge": {"name": str(folder), "backend": "shout", "model": "j", "order": "random",
+                      "cache_path": str(tmp_path / "cache.sqlite")}}
+    proc = cli(site, "run", write_config(tmp_path / "c.yaml", data), "--no-progress", cwd=tmp_path)
+    judgments = [json.loads(x) for x in (tmp_path / "results/p/judgments.jsonl").read_text().splitlines()]
+    assert proc.returncode == 0 and len(judgments) == 6, proc.stderr[-2000:]
+    assert all(j["error"] == error and j["error_kind"] == "parse" and j["verdict"] is None for j in judgments)
+    # The same questions with a working parser: every reply comes from the cache (nothing is asked again).
+    data["judge"]["name"] = "winner"
+    data["name"] = "q"
+    again = cli(site, "run", write_config(tmp_path / "d.yaml", data), "--no-progress", cwd=tmp_path)
+    assert "6 new (6 from the judge cache)" in again.stderr, again.stderr[-2000:]

@@ -105,9 +105,9 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
                 backend.on_progress = progress.partial
 
             def finished(batch: list[tuple[Item, Messages, str]], outs: list[Completion]) -> None:
-                save([record(i, o, prefix, False) for (i, _, _), o in zip(batch, outs)])
-                if cache is not None:
+                if cache is not None:  # paid replies are kept first, whatever reading them does next
                     cache.put_many([(k, o) for (_, _, k), o in zip(batch, outs)])
+                save([record(i, o, prefix, False) for (i, _, _), o in zip(batch, outs)])
 
             ask(backend, rest, want, finished)
     finally:
