@@ -90,7 +90,7 @@ def read_option(definition: JudgeDefinition, raw: str, completion: Completion, u
             return said or max(probs, key=lambda k: probs[k]), probs, None
     try:
         option, problem = get_parser(definition.parser)(raw)
-    except Exception as exc:  # a plugin's parser that breaks on one reply: that reply is a recorded parse error
+    except Exception as exc:  # noqa: BLE001 - a plugin parser broken on one reply: a recorded parse error
         return None, None, f"parser '{definition.parser}' failed: {type(exc).__name__}: {exc}"[:300]
     if option is not None and option not in definition.options.values() and option not in definition.labels:
         return None, None, f"parser '{definition.parser}' returned {option!r}, not one of the judge's options"
