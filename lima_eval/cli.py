@@ -198,6 +198,37 @@ def judges_list() -> None:
         click.echo(f"{name}\t{d.kind}{scale}\t{source}\t{d.description}")
 
 
+@cli.command("judge-card")
+@click.argument("judge")
+@click.option("--gold", required=True, help="pandalm, mt-bench-human, a PandaLM-format file, or a run folder "
+              "with human pairwise labels.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="The judge's endpoint, as in a run config's judge: section, e.g. --set backend=openai "
+                   "--set model=gpt-4o (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N gold items.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Judge every item K times (seeds 0..K-1) to measure how much the verdicts move.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder; cards go to RESULTS/judge-cards/.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option("--no-cache", is_flag=True, help="Ask the judge again instead of reusing cached replies.")
+def judge_card_cmd(judge: str, gold: str, overrides: tuple[str, ...], limit: int | None, repeats: int,
+                   results: Path, no_progress: bool, no_cache: bool) -> None:
+    """Measure JUDGE (a judge name or folder) against people on a gold set: agreement with the human majority
+    next to the human ceiling, position and length bias, stability, cost. Writes judge_card.json and .md."""
+    from lima_eval.config import JudgeSpec, build_section, parse_overrides
+    from lima_eval.judge_card import CARD_MD, make_card
+
+    spec = build_section(JudgeSpec, {"name": judge} | dict(parse_overrides(overrides)), "judge")
+    from lima_eval.config import backend_options
+
+    backend_options(spec, "judge")
+    folder = make_card(spec, gold, results, limit=limit, repeats=repeats, show=not no_progress,
+                       use_cache=not no_cache)
+    click.echo((folder / CARD_MD).read_text(encoding="utf-8"), err=True)
+    click.echo(f"judge card: {folder / CARD_MD}")
+
+
 @cli.command("backends")
 def backends_cmd() -> None:
     """Each backend (built in or from a plugin), where it comes from, and its own options with their defaults."""
