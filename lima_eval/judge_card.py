@@ -37,12 +37,34 @@ CARD, CARD_MD = "judge_card.json", "judge_card.md"
 METRICS = ("tie_discounted", "with_ties", "without_ties", "kappa")
 
 
+def judge_identity(spec: JudgeSpec) -> str:
+    """What a card is a card of: the judge's definition and endpoint (not the run seed or the order setting), so a
+    run's report finds the cards of its judges."""
+    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.items import identity
+
+    return content_id("judge-identity", identity(spec, 0), load_definition(spec.name).fingerprint)
+
+
+def find_cards(results: Path, spec: JudgeSpec) -> list[dict[str, Any]]:
+    """The cards of this judge under RESULTS/judge-cards/, largest gold set first (each with its `path`)."""
+    key = judge_identity(spec)
+    out = []
+    for path in sorted((Path(results) / "judge-cards").glob(f"*/{CARD}")):
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(card, dict) and card.get("identity") == key:
+            out.append(card | {"path": str(path.parent / CARD_MD)})
+    return sorted(out, key=lambda c: -int(c.get("judged") or 0))
+
+
 def card_folder(results: Path, spec: JudgeSpec, gold_name: str) -> Path:
     """Where the card of this judge (its definition, endpoint identity) on this gold set lives."""
-    from lima_eval.judging.definitions import load_definition
-    from lima_eval.judging.items import identity, judge_label
+    from lima_eval.judging.items import judge_label
 
-    key = content_id("judge-card", identity(spec, 0), load_definition(spec.name).fingerprint, gold_name)
+    key = content_id("judge-card", judge_identity(spec), gold_name)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{judge_label(spec)}-{gold_name}").strip("_")
     return Path(results) / "judge-cards" / f"{slug}-{key[:10]}"
 
@@ -96,7 +118,8 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             per_repeat.append([judged[i] for i in wanted if i in judged])
         wall = time.monotonic() - started
         card = compute_card(items, per_repeat, price=definition.price(spec.model))
-        card |= {"judge": _label(spec), "definition": definition.name, "model": spec.model, "backend": spec.backend,
+        card |= {"judge": _label(spec), "identity": judge_identity(spec), "definition": definition.name,
+                 "model": spec.model, "backend": spec.backend,
                  "gold": gold_name, "repeats": repeats, "seeds": list(range(repeats)), "new_calls": calls,
                  "wall_s": round(wall, 3),
                  "wall_s_per_1000": round(1000 * wall / max(1, card["records"]), 3) if card["records"] else None}

@@ -204,3 +204,37 @@ def test_a_rating_judge_has_no_card(tmp_path, gold):
     path, _ = gold
     proc = run_cli("judge-card", "lima-absolute", "--gold", str(path), "--results", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 1 and "a card measures a pairwise judge" in proc.stderr
+
+
+def test_a_runs_report_shows_its_judges_card_or_the_command_that_makes_one(tmp_path, gold):
+    from conftest import write_config
+
+    from lima_eval.cli import main
+
+    path, _ = gold
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Q{i}?"}) + "\n" for i in range(4)))
+    judge = {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B|Verdict: neither"}
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
+        "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+        "baselines": ["base"], "judge": judge})
+    for argv in (["run", str(config), "--no-progress"], ["report", str(tmp_path / "results/r")]):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            assert not exc.code
+        summary = json.loads((tmp_path / "results/r/report/summary.json").read_text())
+        if argv[0] == "run":
+            assert summary["judges"][0]["human_card"] is None
+            (note,) = [n for n in summary["notes"] if "has no judge card" in n]
+            assert "lima-eval judge-card lima-pairwise --gold pandalm --set backend=scripted" in note
+            folder = make_card(build_section(JudgeSpec, {"name": "lima-pairwise"} | judge, "judge"), str(path),
+                               tmp_path / "results", show=False)
+    card = json.loads((folder / "judge_card.json").read_text())
+    shown = summary["judges"][0]["human_card"]
+    assert shown["kappa"] == card["vs_human_majority"]["kappa"] and shown["gold"] == "gold"
+    assert shown["ceiling_kappa"] == card["human_ceiling"]["kappa"]
+    assert any("against people (gold, 20 items)" in n for n in summary["notes"])
+    assert "kappa vs humans [ceiling]" in (tmp_path / "results/r/report/report.md").read_text()

@@ -31,6 +31,10 @@ def test_default_run_end_to_end_then_nothing_to_do(tmp_path):
     assert all("no clear difference" in c for c in summary["conclusions"])
     text = (report / "report.md").read_text()
     assert "smoke-test judge" in text and "demonstrates the path" in text
+    # How far to trust it: the tiny judge's position bias is called out, and it has no judge card yet.
+    assert any("favours the answer shown first" in n for n in summary["notes"]), summary["notes"]
+    assert any("has no judge card" in n and "lima-eval judge-card lima-pairwise --gold pandalm" in n
+               for n in summary["notes"])
     assert (report / "win_tie_loss.png").read_bytes()[:4] == b"\x89PNG"
     sft = json.loads((run_dir / "sft/gemma3-270m-sft-demo/lima_sft.json").read_text())
     assert sft["steps"] == 2

@@ -16,7 +16,7 @@ from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, md, pct, shown
-from lima_eval.report.html import INTERVALS, figure_rows, mean_ci, rating_ci, write_html
+from lima_eval.report.html import INTERVALS, figure_rows, human_kappa, mean_ci, rating_ci, write_html
 from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.stats import LEVEL
@@ -83,6 +83,42 @@ def _weak_judge_note(cfg: RunConfig) -> str | None:
     return None
 
 
+def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) -> list[str]:
+    """How far to trust each judge, from the run itself and its card: a length preference whose interval excludes
+    one half, a parse-error share over 5%, and the card against human labels (or the command that makes one)."""
+    notes = []
+    for r in rows:
+        low = r.get("prefers_longer_ci_low")
+        if isinstance(low, float) and low > 0.5:
+            notes.append(f"`{r['judge']}` gave {float(r['prefers_longer']):.0%} of its decisive verdicts on {r['model']} "
+                         f"vs {r['baseline']} to the longer answer (95% interval from {low:.0%}): check the "
+                         "length-controlled column before reading the win rate as quality.")
+    specs = {label: spec for label, spec in ((judge_label_of(s), s) for s in cfg.all_judges())}
+    for c in cards:
+        if c.get("records") and c["errors"] / c["records"] > 0.05:
+            notes.append(f"`{c['judge']}`: {c['errors']} of {c['records']} replies ({c['errors'] / c['records']:.0%}) "
+                         "had no readable verdict.")
+        if c.get("definition") == "imported" or c.get("kind") == "rating" or c["judge"] not in specs:
+            continue
+        hc = c.get("human_card")
+        if hc and hc.get("kappa") is not None:
+            notes.append(f"`{c['judge']}` against people ({hc['gold']}, {hc['judged']} items): Cohen's kappa "
+                         f"{hc['kappa']:.2f} with the human majority, where people agree with each other at "
+                         f"{float(hc['ceiling_kappa'] or 0):.2f} (card: {hc['path']}).")
+        else:
+            spec = specs[c["judge"]]
+            sets = f" --set backend={spec.backend} --set model={spec.model}" if spec.model else ""
+            notes.append(f"`{c['judge']}` has no judge card, so how far it agrees with people is unknown: "
+                         f"`lima-eval judge-card {spec.name} --gold pandalm{sets} --results {cfg.output_dir}`.")
+    return notes
+
+
+def judge_label_of(spec: JudgeSpec) -> str:
+    from lima_eval.judging.items import judge_label
+
+    return judge_label(spec)
+
+
 def _position_note(card: dict[str, Any]) -> str | None:
     """A note when a judge clearly favours one position: the first-shown answer's share of its decisive
     verdicts has a 95% interval that excludes one half."""
@@ -124,8 +160,24 @@ def _conclusions(rows: list[dict]) -> list[str]:
     return out
 
 
-def judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
-    """Per model judge: order effects, errors, tokens and cost of the records in this report."""
+def human_card(results: Path | None, spec: JudgeSpec) -> dict[str, Any] | None:
+    """The judge's card against human gold labels (lima-eval judge-card), when one exists under RESULTS."""
+    if results is None:
+        return None
+    from lima_eval.judge_card import find_cards
+
+    found = find_cards(results, spec)
+    if not found:
+        return None
+    c = found[0]
+    vs, ceiling = c.get("vs_human_majority") or {}, c.get("human_ceiling") or {}
+    return {"gold": c.get("gold"), "judged": c.get("judged"), "kappa": vs.get("kappa"), "kappa_ci": vs.get("kappa_ci"),
+            "tie_discounted": vs.get("tie_discounted"), "ceiling_kappa": ceiling.get("kappa"), "path": c.get("path")}
+
+
+def judge_cards(groups: list[JudgeRecords], results: Path | None = None) -> list[dict[str, Any]]:
+    """Per model judge: order effects, errors, tokens and cost of the records in this report, and its card
+    against human labels when RESULTS holds one."""
     cards = []
     for g in groups:
         records: list = g.judgments + g.ratings
@@ -142,6 +194,7 @@ def judge_cards(groups: list[JudgeRecords]) -> list[dict[str, Any]]:
             "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": cost,
         }
         if not g.definition.is_rating:
+            card["human_card"] = human_card(results, g.spec)
             st = position_stats(g.judgments, g.label)
             card |= {"pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,
                      "position_consistency": None if st.consistency is None else round(st.consistency, 4),
@@ -224,7 +277,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         known = sorted({m for j in inp.judgments for m in (j.model_a, j.model_b)})
         raise ConfigError(f"--anchor: no judgments involve '{anchor}'{suggest(anchor, known)}")
     numbers = summarize(inp, anchor)
-    cards = judge_cards(groups) + imported_cards(inp.imported)
+    cards = judge_cards(groups, Path(cfg.output_dir)) + imported_cards(inp.imported)
     rows = numbers["rows"]
     out = store.report_dir
     if not rows and not numbers["ratings"] and _has_numbers(out / "summary.json"):
@@ -251,6 +304,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
     notes += [n for n in (_position_note(c) for c in cards) if n]
+    notes += _trust_notes(cfg, cards, rows)
     failed = sum(int(c["failed_calls"]) for c in cards)
     if failed:
         notes.append(f"{failed} judge call(s) failed after every retry; run the same command again to retry them.")
@@ -372,17 +426,20 @@ def _cards_markdown(cards: list[dict[str, Any]]) -> str:
     if not cards:
         return ""
     lines = ["## Judges", "", ("| judge | order | records | errors | position consistency | first shown wins | "
-             "tokens in / out | cost (USD) |"), "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "kappa vs humans [ceiling] | tokens in / out | cost (USD) |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in cards:
         cons, first = c.get("position_consistency"), c.get("first_position_win_rate")
         cost = c["cost_usd"]
         lines.append(
             f"| {md(c['judge'])} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
             f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | {'-' if first is None else f'{first:.1%}'} | "
+            f"{md(human_kappa(c))} | "
             f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")
     lines += ["", ("Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
               "First shown wins: the share of decisive verdicts that went to the answer shown first (0.5 = no "
-              "position bias). Cost uses the price table in the judge's judge.yaml; '-' where the model has none."),
+              "position bias). Kappa vs humans: the judge's Cohen's kappa with the human majority on its judge card's gold "
+              "set, and people's own ceiling on it (`lima-eval judge-card`). Cost uses the price table in the judge's "
+              "judge.yaml; '-' where the model has none."),
               ""]
     return "\n".join(lines) + "\n"
 def _markdown(cfg: RunConfig, rows: list[dict], notes: list[str], conclusions: list[str], n_prompts: int,

@@ -75,6 +75,15 @@ def mean_ci(r: dict) -> str:
     return f"{r['mean_score']:.2f} [{r['mean_score_ci_low']:.2f}, {r['mean_score_ci_high']:.2f}]"
 
 
+def human_kappa(card: dict[str, Any]) -> str:
+    """A judge's Cohen's kappa with the human majority on its card's gold set, and the human ceiling ('no card')."""
+    hc = card.get("human_card")
+    if not hc or hc.get("kappa") is None:
+        return "no card" if "human_card" in card else "-"
+    ceiling = hc.get("ceiling_kappa")
+    return f"{hc['kappa']:.2f} [{'-' if ceiling is None else f'{ceiling:.2f}'}] ({hc['gold']})"
+
+
 def figure_rows(rows: list[dict], key: str) -> list[dict]:
     """Rows for a figure: where a value has no interval (n/a: one prompt), its bounds are the value itself, so
     the figure draws the point without an error bar (the tables say n/a and why)."""
@@ -113,9 +122,9 @@ def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[
     if summary["judges"]:
         out += ["<h2>Judges</h2>", table(
             ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",
-             "tokens in / out", "cost (USD)"],
+             "kappa vs humans [ceiling]", "tokens in / out", "cost (USD)"],
             [[c["judge"], c["order"], c["records"], c["errors"], c["failed_calls"],
-              pct(c.get("position_consistency")), pct(c.get("first_position_win_rate")),
+              pct(c.get("position_consistency")), pct(c.get("first_position_win_rate")), human_kappa(c),
               f"{c['prompt_tokens']:,} / {c['completion_tokens']:,}",
               "-" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in summary["judges"]])]
     if summary["agreement"]:
