@@ -26,7 +26,8 @@ from lima_eval.errors import CheckInputError
 from lima_eval.report.columns import check_metrics
 
 METRICS = check_metrics()  # the report's columns flagged as check metrics
-RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"}
+JUDGE_RULES = {"min_judge_kappa", "max_position_bias", "max_flip_rate"}  # bounds on a judge's quality
+RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"} | JUDGE_RULES
 
 
 @dataclass
@@ -37,6 +38,7 @@ class RunData:
     pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, int]]]]
     ratings: dict[tuple[str, str], dict[str, list[str]]]
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (model, baseline, judge) as the report has them
+    judge_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # the report's card per model judge
 
     @property
     def name(self) -> str:
@@ -56,7 +58,7 @@ def load_run(path: Path | str) -> RunData:
     if not (path / "config.yaml").exists():
         raise CheckInputError(f"{path}: not a lima-eval run directory (no config.yaml)")
     run = Run(path)
-    inp, _ = gather(run)
+    inp, groups = gather(run)
     pairs: dict[tuple[str, str, str], dict[str, list[tuple[float, int]]]] = {}
     for j in inp.judgments:
         if j.verdict is None:
@@ -70,7 +72,10 @@ def load_run(path: Path | str) -> RunData:
     for r in inp.ratings:
         if r.label is not None:
             ratings.setdefault((r.model, r.judge), {}).setdefault(r.prompt_id, []).append(r.label)
-    return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp))
+    from lima_eval.report.build import judge_cards
+
+    cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["kind"] != "rating"}
+    return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards)
 
 
 @dataclass
@@ -101,6 +106,10 @@ class Result:
 
     def describe(self) -> str:
         r = self.rule
+        if r.kind in JUDGE_RULES:
+            what = {"min_judge_kappa": "kappa with humans", "max_position_bias": "position bias |first-shown - 1/2|",
+                    "max_flip_rate": "flip rate across repeats"}[r.kind]
+            return f"{what} of [{self.judge}] {'>=' if r.kind.startswith('min_') else '<='} {r.threshold:.3f}"
         if r.kind == "max_fail_share":
             what = f"fail share of {r.model} [{self.judge}]"
             return f"{what} <= {r.threshold:.3f}"
@@ -194,6 +203,19 @@ def _decide(low_ok: bool, high_ok: bool, strict: bool) -> bool:
 def evaluate(rule: Rule, new: RunData, old: RunData | None = None, level: float = 0.95) -> Result:
     if rule.metric not in METRICS:
         raise CheckInputError(f"metric '{rule.metric}' is not one of {', '.join(METRICS)}")
+    if rule.kind in JUDGE_RULES:
+        from lima_eval.report.build import judge_quality
+
+        jd = _pick(sorted(new.judge_cards), rule.judge, "judge", str(new.path))
+        got = judge_quality(new.judge_cards[jd], rule.kind, level)
+        if isinstance(got, str):
+            raise CheckInputError(f"{new.path}, {rule.kind}: {got}")
+        value, lo, hi, n = got
+        if rule.kind == "min_judge_kappa":
+            passed = _decide(lo >= rule.threshold, hi >= rule.threshold, rule.strict)
+        else:
+            passed = _decide(lo <= rule.threshold, hi <= rule.threshold, rule.strict)
+        return Result(rule, new.name, passed, value, lo, hi, n, judge=jd, level=level)
     if rule.kind == "max_fail_share":
         _known(new, rule.model)
         judges = sorted(j for m, j in new.ratings if m == rule.model)
@@ -272,9 +294,9 @@ def read_rules(path: Path) -> Gate:
         kinds = RULE_KEYS & set(raw)
         if len(kinds) != 1:
             raise CheckInputError(f"{where}: give exactly one of {', '.join(sorted(RULE_KEYS))}")
-        if "model" not in raw:
-            raise CheckInputError(f"{where}: 'model' is missing")
         kind = kinds.pop()
+        if "model" not in raw and kind not in JUDGE_RULES:
+            raise CheckInputError(f"{where}: 'model' is missing")
         try:
             threshold = float(raw[kind])
         except (TypeError, ValueError):
@@ -284,7 +306,7 @@ def read_rules(path: Path) -> Gate:
             raise CheckInputError(f"{where}, strict: expected true or false, got {strict!r}")
         if raw.get("metric", "win_rate") not in METRICS:
             raise CheckInputError(f"{where}, metric: '{raw['metric']}' is not one of {', '.join(METRICS)}")
-        gate.rules.append(Rule(kind=kind, threshold=threshold, model=str(raw["model"]), baseline=raw.get("baseline"),
+        gate.rules.append(Rule(kind=kind, threshold=threshold, model=str(raw.get("model", "")), baseline=raw.get("baseline"),
                                judge=raw.get("judge"), metric=raw.get("metric", "win_rate"),
                                old_model=raw.get("old_model"), strict=strict))
     return gate

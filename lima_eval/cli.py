@@ -121,10 +121,16 @@ def report(run_dir: Path, anchor: str | None) -> None:
 @click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write it (default: RESULTS/leaderboard).")
-def leaderboard(results: Path, out: Path | None) -> None:
+@click.option("--judges", is_flag=True, help="The judges instead: every judge card under RESULTS/judge-cards side "
+              "by side (judges.csv / .md / .html / .png).")
+def leaderboard(results: Path, out: Path | None, judges: bool) -> None:
     """Merge every run under RESULTS into one table per judge and benchmark (CSV, Markdown, HTML, PNG)."""
-    from lima_eval.report.leaderboard import write_leaderboard
+    from lima_eval.report.leaderboard import write_judges_board, write_leaderboard
 
+    if judges:
+        folder = write_judges_board(results, out)
+        click.echo(f"judges leaderboard: {folder / 'judges.md'}")
+        return
     folder = write_leaderboard(results, out)
     click.echo(f"leaderboard: {folder / 'leaderboard.md'}")
 

@@ -137,6 +137,9 @@ class JudgeSpec(Endpoint):
     top_logprobs: int = 20
     cache: bool = True  # reuse replies from the persistent judge cache (never pay twice)
     cache_path: str | None = None  # default: $LIMA_EVAL_JUDGE_CACHE or ~/.cache/lima-eval/judge-cache.sqlite
+    # Bounds on the judge's quality (min_judge_kappa, max_position_bias, max_flip_rate, as in `lima-eval check`):
+    # the report marks its verdicts untrusted when one fails.
+    require: dict[str, float] = field(default_factory=dict)
     # Judges decode greedily and briefly unless the config says otherwise.
     sampling: Sampling = field(
         default_factory=lambda: Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=256)
@@ -497,6 +500,13 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
         if j.combine not in ("tie", "separate"):
             raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of tie, separate")
+        bounds = ["min_judge_kappa", "max_position_bias", "max_flip_rate"]
+        for bound, limit in j.require.items():
+            if bound not in bounds:
+                raise ConfigError(f"config key '{where}.require.{bound}': not one of {', '.join(bounds)}"
+                                  f"{suggest(str(bound), bounds)}")
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+                raise ConfigError(f"config key '{where}.require.{bound}': expected a number, got {limit!r}")
     plain_name(cfg.name, "name")
     if cfg.sft is not None:
         plain_name(cfg.sft.name, "sft.name")

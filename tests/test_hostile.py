@@ -179,6 +179,10 @@ CASES = [
     config_case("output-dir-nul", ["output_dir", "NUL character"], output_dir="{root}/res\x00ults"),
     config_case("sft-out-nul", ["sft.out", "NUL character"],
                 sft={"name": "tuned", "base": "embedded:tiny-random", "out": "{root}/o\x00ut"}),
+    config_case("require-unknown-bound", ["judge.require.min_kappa", "did you mean 'min_judge_kappa'"],
+                judge__require={"min_kappa": 0.5}),
+    config_case("require-not-a-number", ["judge.require.max_flip_rate", "expected a number"],
+                judge__require={"max_flip_rate": "low"}),
     config_case("baseline-unknown", ["baselines", "'ghost' is not a model"], baselines=["ghost"]),
     config_case("bad-order", ["judge.order", "not one of random, both"], judge__order="sometimes"),
     # judge folders
@@ -214,6 +218,8 @@ CASES = [
     rules_case("not-utf8", b"rules:\n  - {model: mine, min_win_rate: 0.5, comment: caf\xe9}\n", ["rules.yaml", "not UTF-8"]),
     rules_case("no-rules", "level: 0.9\n", ["rules.yaml", "non-empty 'rules' list"]),
     rules_case("unknown-model", "rules:\n  - {model: ghost, min_win_rate: 0.5}\n", ["ghost"]),
+    rules_case("judge-rule-without-a-card", "rules:\n  - {min_judge_kappa: 0.5}\n", ["has no judge card"]),
+    rules_case("judge-rule-unknown-judge", "rules:\n  - {max_position_bias: 0.1, judge: nobody}\n", ["no judge 'nobody'"]),
     rules_case("threshold-not-number", "rules:\n  - {model: mine, min_win_rate: lots}\n", ["min_win_rate", "expected a number"]),
     # foreign judgment files
     foreign_case("not-json", "alpaca-eval", "[{", ["foreign.json", "not valid JSON"]),

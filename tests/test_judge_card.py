@@ -238,3 +238,65 @@ def test_a_runs_report_shows_its_judges_card_or_the_command_that_makes_one(tmp_p
     assert shown["ceiling_kappa"] == card["human_ceiling"]["kappa"]
     assert any("against people (gold, 20 items)" in n for n in summary["notes"])
     assert "kappa vs humans [ceiling]" in (tmp_path / "results/r/report/report.md").read_text()
+
+
+def test_gates_on_judge_quality_in_check_and_in_the_run_config(tmp_path, gold):
+    """`check` rules min_judge_kappa / max_position_bias / max_flip_rate read the judge's card and the run; a run
+    config's judge.require marks the report's verdicts untrusted when a bound fails."""
+    from conftest import write_config
+
+    from lima_eval.cli import main
+
+    path, _ = gold
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Q{i}?"}) + "\n" for i in range(6)))
+    judge = {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B|Verdict: neither"}
+    make_card(build_section(JudgeSpec, {"name": "lima-pairwise"} | judge, "judge"), str(path), tmp_path / "results",
+              repeats=3, show=False)
+    config = write_config(tmp_path / "c.yaml", {
+        "name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
+        "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                   {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+        "baselines": ["base"], "judge": judge | {"require": {"min_judge_kappa": 0.5}}})
+    try:
+        main(["run", str(config), "--no-progress"])
+    except SystemExit as exc:
+        assert not exc.code
+    summary = json.loads((tmp_path / "results/r/report/summary.json").read_text())
+    assert summary["judges"][0]["trusted"] is False
+    assert summary["notes"][0].startswith("UNTRUSTED: the verdicts of `lima-pairwise:cycle:") and "min_judge_kappa" in \
+        summary["notes"][0]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {min_judge_kappa: 0.5}\n  - {max_flip_rate: 1.0}\n  - {max_position_bias: 0.5}\n")
+    proc = run_cli("check", str(tmp_path / "results/r"), "--rules", str(rules), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(x.startswith("FAILED") and "kappa with humans" in x for x in lines)
+    assert any(x.startswith("ok") and "flip rate across repeats" in x for x in lines)
+    assert any(x.startswith("ok") and "position bias" in x for x in lines)
+    card = json.loads(next((tmp_path / "results/judge-cards").glob("*/judge_card.json")).read_text())
+    assert f"{card['vs_human_majority']['kappa']:.4f}" in proc.stdout
+    # No card for the judge named: an input the gate cannot use (exit 2), said in one line.
+    other = tmp_path / "other.yaml"
+    other.write_text("rules:\n  - {min_judge_kappa: 0.5, judge: nobody}\n")
+    bad = run_cli("check", str(tmp_path / "results/r"), "--rules", str(other), cwd=tmp_path)
+    assert bad.returncode == 2 and "no judge 'nobody'" in bad.stderr
+
+
+def test_judges_leaderboard_puts_every_card_side_by_side(tmp_path, gold):
+    path, _ = gold
+    for model in ("fixed:Verdict: A", "cycle:Verdict: A|Verdict: B"):
+        make_card(build_section(JudgeSpec, {"name": "lima-pairwise", "backend": "scripted", "model": model}, "judge"),
+                  str(path), tmp_path / "results", show=False)
+    proc = run_cli("leaderboard", str(tmp_path / "results"), "--judges", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    board = tmp_path / "results/leaderboard"
+    import csv as _csv
+
+    rows = list(_csv.DictReader((board / "judges.csv").open()))
+    assert len(rows) == 2 and {r["judge"] for r in rows} == {"lima-pairwise:fixed:Verdict: A",
+                                                              "lima-pairwise:cycle:Verdict: A|Verdict: B"}
+    cards = [json.loads(p.read_text()) for p in (tmp_path / "results/judge-cards").glob("*/judge_card.json")]
+    assert sorted(float(r["ceiling_kappa"]) for r in rows) == sorted(c["human_ceiling"]["kappa"] for c in cards)
+    assert (board / "judges.png").read_bytes()[:4] == b"\x89PNG" and "kappa vs humans" in (board / "judges.md").read_text()
+    assert "<table>" in (board / "judges.html").read_text()

@@ -171,8 +171,69 @@ def human_card(results: Path | None, spec: JudgeSpec) -> dict[str, Any] | None:
         return None
     c = found[0]
     vs, ceiling = c.get("vs_human_majority") or {}, c.get("human_ceiling") or {}
+    flips = (c.get("stability") or {}).get("flip_rate") or {}
     return {"gold": c.get("gold"), "judged": c.get("judged"), "kappa": vs.get("kappa"), "kappa_ci": vs.get("kappa_ci"),
-            "tie_discounted": vs.get("tie_discounted"), "ceiling_kappa": ceiling.get("kappa"), "path": c.get("path")}
+            "tie_discounted": vs.get("tie_discounted"), "ceiling_kappa": ceiling.get("kappa"),
+            "flip_rate": flips.get("share"), "flip_rate_ci": flips.get("ci"), "path": c.get("path")}
+
+
+# Bounds on a judge's quality: `lima-eval check` rules and a run config's `judge.require:` take the same keys.
+JUDGE_BOUNDS = ("min_judge_kappa", "max_position_bias", "max_flip_rate")
+
+
+def judge_quality(card: dict[str, Any], bound: str, level: float = LEVEL) -> tuple[float, float, float, int] | str:
+    """(value, interval low, interval high, n) of one quality bound for a judge's report card, or why there is
+    none: kappa with humans (its judge card), position bias |first-shown share - 1/2| (this run), flip rate
+    across repeats (its judge card, made with --repeats)."""
+    import numpy as np
+
+    from lima_eval.report.stats import critical, wilson
+
+    hc = card.get("human_card")
+    if bound == "min_judge_kappa":
+        if not hc or hc.get("kappa") is None:
+            return f"judge '{card['judge']}' has no judge card (lima-eval judge-card)"
+        low, high = hc.get("kappa_ci") or (hc["kappa"], hc["kappa"])
+        return float(hc["kappa"]), float(low), float(high), int(hc.get("judged") or 0)
+    if bound == "max_flip_rate":
+        if not hc or hc.get("flip_rate") is None:
+            return f"judge '{card['judge']}' has no judge card made with --repeats 2 or more"
+        low, high = hc.get("flip_rate_ci") or (hc["flip_rate"], hc["flip_rate"])
+        return float(hc["flip_rate"]), float(low), float(high), int(hc.get("judged") or 0)
+    share, decisive = card.get("first_position_win_rate"), card.get("decisive_verdicts")
+    if not isinstance(share, float) or not isinstance(decisive, int) or decisive < 2:
+        return f"judge '{card['judge']}' has too few decisive verdicts in this run to measure its position bias"
+    lo, hi = (float(x) for x in wilson(np.array(share), np.array(float(decisive)), critical(level, decisive - 1)))
+    # |share - 1/2|: its interval runs from the distance of the nearest end to 1/2 (0 if 1/2 is inside).
+    low = 0.0 if lo <= 0.5 <= hi else min(abs(lo - 0.5), abs(hi - 0.5))
+    return abs(share - 0.5), low, max(abs(lo - 0.5), abs(hi - 0.5)), decisive
+
+
+def require_notes(cfg: RunConfig, cards: list[dict[str, Any]]) -> list[str]:
+    """For each judge whose config sets `require:`, the bounds its verdicts fail (then they are untrusted)."""
+    from lima_eval.judging.items import judge_label
+
+    by_label = {c["judge"]: c for c in cards}
+    notes = []
+    for spec in cfg.all_judges():
+        card = by_label.get(judge_label(spec))
+        if not spec.require or card is None:
+            continue
+        failed = []
+        for bound, threshold in spec.require.items():
+            got = judge_quality(card, bound)
+            if isinstance(got, str):
+                failed.append(f"{bound} {threshold:g}: unknown ({got})")
+                continue
+            value, low, high, _ = got
+            ok = high >= threshold if bound.startswith("min_") else low <= threshold
+            if not ok:
+                failed.append(f"{bound} {threshold:g}: {value:.3f} [{low:.3f}, {high:.3f}]")
+        card["trusted"] = not failed
+        if failed:
+            notes.append(f"UNTRUSTED: the verdicts of `{card['judge']}` fail the judge's `require:` bounds "
+                         f"({'; '.join(failed)}); read its win rates as unverified.")
+    return notes
 
 
 def judge_cards(groups: list[JudgeRecords], results: Path | None = None) -> list[dict[str, Any]]:
@@ -304,7 +365,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     if errors:
         notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
     notes += [n for n in (_position_note(c) for c in cards) if n]
-    notes += _trust_notes(cfg, cards, rows)
+    notes = require_notes(cfg, cards) + notes + _trust_notes(cfg, cards, rows)
     failed = sum(int(c["failed_calls"]) for c in cards)
     if failed:
         notes.append(f"{failed} judge call(s) failed after every retry; run the same command again to retry them.")

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import LimaEvalError
-from lima_eval.report.columns import LEADERBOARD, csv_fields, csv_row, html_table, markdown_table, shown
+from lima_eval.report.columns import (
+    LEADERBOARD,
+    csv_fields,
+    csv_row,
+    csv_safe,
+    html_table,
+    markdown_table,
+    shown,
+)
 from lima_eval.report.columns import md as esc
 
 log = logging.getLogger(__name__)
@@ -91,3 +99,80 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
     (out / "leaderboard.md").write_text("\n".join(md), encoding="utf-8")
     (out / "leaderboard.html").write_text(page("lima-eval leaderboard", html), encoding="utf-8")
     return out
+
+
+def judge_rows(root: Path) -> list[dict[str, Any]]:
+    """One flat row per judge card under ROOT/judge-cards/ (lima-eval judge-card), best kappa first."""
+    import json
+
+    from lima_eval.judge_card import CARD
+
+    rows = []
+    for path in sorted((Path(root) / "judge-cards").glob(f"*/{CARD}")):
+        try:
+            c = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("judges leaderboard: skipping %s: %s", path, exc)
+            continue
+        vs, ceiling, pos, length = (c.get(k) or {} for k in ("vs_human_majority", "human_ceiling", "position", "length"))
+        stability = c.get("stability") or {}
+        share = lambda d: (d or {}).get("share")
+        rows.append({
+            "judge": c.get("judge"), "gold": c.get("gold"), "judged": c.get("judged"), "kappa": vs.get("kappa"),
+            "kappa_ci_low": (vs.get("kappa_ci") or [None, None])[0], "kappa_ci_high": (vs.get("kappa_ci") or [None, None])[1],
+            "tie_discounted": vs.get("tie_discounted"), "ceiling_kappa": ceiling.get("kappa"),
+            "position_consistency": share(pos.get("consistency")), "first_shown_wins": share(pos.get("first_shown_wins")),
+            "prefers_longer": share(length.get("judge_prefers_longer")),
+            "humans_prefer_longer": share(length.get("humans_prefer_longer")),
+            "flip_rate": share(stability.get("flip_rate")), "fleiss_kappa": stability.get("fleiss_kappa"),
+            "repeats": c.get("repeats"), "parse_errors": c.get("parse_errors"), "records": c.get("records"),
+            "cost_usd_per_1000": c.get("cost_usd_per_1000"), "wall_s_per_1000": c.get("wall_s_per_1000"),
+            "card": str(path.parent.name)})
+    return sorted(rows, key=lambda r: -(r["kappa"] if r["kappa"] is not None else -9))
+
+
+def write_judges_board(root: Path, out: Path | None = None) -> Path:
+    """`lima-eval leaderboard --judges RESULTS`: every judge card side by side (CSV, Markdown, HTML, PNG)."""
+    from lima_eval.report.columns import COUNT, NUMBER, TEXT, Column
+    from lima_eval.report.html import e, img, page
+    from lima_eval.report.plots import judges_figure
+
+    rows = judge_rows(Path(root))
+    if not rows:
+        raise LimaEvalError(f"{root}: no judge cards in {Path(root) / 'judge-cards'} (make one with lima-eval "
+                            "judge-card JUDGE --gold GOLD)")
+    pct = lambda key: (lambda r, k: "-" if r.get(key) is None else f"{100 * r[key]:.1f}")
+    columns = (Column("judge", "judge", TEXT), Column("gold", "gold set", TEXT), Column("judged", "items", COUNT),
+               Column("kappa", "kappa vs humans", NUMBER), Column("ceiling_kappa", "human ceiling", NUMBER),
+               Column("tie_discounted", "tie-discounted %", _kind(pct("tie_discounted"))),
+               Column("position_consistency", "position consistency %", _kind(pct("position_consistency"))),
+               Column("first_shown_wins", "first shown wins %", _kind(pct("first_shown_wins"))),
+               Column("prefers_longer", "longer wins % (humans)", _kind(
+                   lambda r, k: ("-" if r.get("prefers_longer") is None else f"{100 * r['prefers_longer']:.1f}")
+                   + ("" if r.get("humans_prefer_longer") is None else f" ({100 * r['humans_prefer_longer']:.1f})"))),
+               Column("flip_rate", "flip rate %", _kind(pct("flip_rate"))),
+               Column("fleiss_kappa", "Fleiss kappa", NUMBER),
+               Column("parse_errors", "parse errors", COUNT),
+               Column("cost_usd_per_1000", "USD per 1,000", NUMBER), Column("wall_s_per_1000", "s per 1,000", NUMBER))
+    out = Path(out) if out is not None else Path(root) / "leaderboard"
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "judges.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
+    png = judges_figure(rows, out / "judges.png")
+    note = ("Each judge against the human majority of its gold set (Cohen's kappa, 95% bootstrap interval in "
+            "judges.csv), next to people's own agreement (the ceiling); biases and stability from `lima-eval "
+            "judge-card`.")
+    (out / "judges.md").write_text("\n".join(["# lima-eval judges", "", note, "", f"![judges]({png.name})", "",
+                                              markdown_table(columns, rows), ""]), encoding="utf-8")
+    (out / "judges.html").write_text(page("lima-eval judges", ["<h1>lima-eval judges</h1>", f"<p>{e(note)}</p>",
+                                                               img(png, "judges"), html_table(columns, rows)]),
+                                     encoding="utf-8")
+    return out
+
+
+def _kind(cell: Any) -> Any:
+    from lima_eval.report.columns import Kind
+
+    return Kind("custom", cell)

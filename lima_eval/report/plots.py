@@ -136,6 +136,28 @@ def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Pa
     return _save(plt, fig, path)
 
 
+def judges_figure(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Each judge's Cohen's kappa with the human majority (95% interval), and the human ceiling as a tick."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(rows)))
+    y = list(range(len(rows)))
+    k = [r["kappa"] or 0 for r in rows]
+    err = [[(r["kappa"] or 0) - (r["kappa_ci_low"] if r["kappa_ci_low"] is not None else (r["kappa"] or 0)) for r in rows],
+           [(r["kappa_ci_high"] if r["kappa_ci_high"] is not None else (r["kappa"] or 0)) - (r["kappa"] or 0) for r in rows]]
+    ax.barh(y, k, xerr=err, color="#4C7A9A", ecolor="#333", capsize=2, label="judge vs human majority")
+    ceil = [(i, r["ceiling_kappa"]) for i, r in enumerate(rows) if r.get("ceiling_kappa") is not None]
+    if ceil:
+        ax.scatter([c for _, c in ceil], [i for i, _ in ceil], marker="|", s=300, color="#C0392B", label="human ceiling")
+    ax.set_yticks(y, [f"{r['judge']} ({r['gold']})" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(min(0.0, min(k) - 0.05), 1)
+    ax.axvline(0, color="#999", lw=0.8)
+    ax.set_xlabel("Cohen's kappa with the human majority, 95% interval", fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
+    _plain(ax)
+    return _save(plt, fig, path)
+
+
 def _plain(ax: Any) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
