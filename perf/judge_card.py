@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from judge_throughput import ServerProcess  # noqa: E402 - the same server process as the throughput script
+from judge_throughput import ServerProcess  # the same server process as the throughput script
 
 
 def gold(path: Path, n: int) -> None:
