@@ -300,3 +300,16 @@ def test_judges_leaderboard_puts_every_card_side_by_side(tmp_path, gold):
     assert sorted(float(r["ceiling_kappa"]) for r in rows) == sorted(c["human_ceiling"]["kappa"] for c in cards)
     assert (board / "judges.png").read_bytes()[:4] == b"\x89PNG" and "kappa vs humans" in (board / "judges.md").read_text()
     assert "<table>" in (board / "judges.html").read_text()
+
+
+@pytest.mark.slow
+def test_the_embedded_judge_gets_a_card_end_to_end(shared_data, tmp_path):
+    """The quickstart's judge (a 135M model, logprob verdicts) on PandaLM items: it picks whichever answer it is
+    shown first, and its card says so."""
+    judge = build_section(JudgeSpec, {"name": "lima-pairwise", "backend": "hf", "model": "embedded:smollm2-135m-instruct",
+                                      "batch_size": 16, "logprobs": True, "sampling": {"max_new_tokens": 3}}, "judge")
+    folder = make_card(judge, str(shared_data / "pandalm/testset-v1.json"), tmp_path / "results", limit=8, show=False)
+    card = json.loads((folder / "judge_card.json").read_text())
+    assert card["judged"] == 8 and card["records"] == 16 and card["parse_errors"] == 0
+    assert card["position"]["first_shown_wins"]["share"] >= 0.9 and card["position"]["consistency"]["share"] <= 0.1
+    assert card["human_ceiling"]["annotators"] == 3 and card["vs_human_majority"]["n"] == 8
