@@ -189,8 +189,12 @@ def test_two_process_accelerate_run_matches_one_process(tmp_path):
                          capture_output=True, text=True, timeout=300, check=False)
     assert one.returncode == 0, one.stderr[-2000:]
     # The shipped multi-GPU DDP config, on 2 CPU processes: without CUDA the Trainer falls back to gloo.
+    from lima_eval.backends.vllm_server import free_port
+
+    # A free rendezvous port each time (the default 29500 can still be held by an earlier run on a busy machine).
     two = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                           str(REPO / "examples/accelerate/multi-gpu-ddp.yaml"), "--num_processes", "2",
+                          "--main_process_port", str(free_port()),
                           "--mixed_precision", "no", "-m", "lima_eval.cli", "sft",
                           "--out", str(tmp_path / "two"), *flags], capture_output=True, text=True, timeout=300, check=False)
     assert two.returncode == 0, two.stderr[-2000:]
