@@ -112,13 +112,18 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
     from lima_eval.run import Run
     from lima_eval.store import append_jsonl
 
-    if (Path(run_dir) / "config.yaml").exists() and _is_real_run(Path(run_dir)):
-        Run(run_dir).config.model(model)  # a real run: an unknown model is named before the file is read
+    real = Run(run_dir) if _is_real_run(Path(run_dir)) else None
+    if real is not None:
+        real.config.model(model)  # a real run: an unknown model is named before the file is read
     rows = json_rows(Path(path))
     if fmt == "auto":
         fmt = detect_format(Path(path), rows[0][1] if rows else None)
-    prepared = _imports_run(Path(run_dir), rows, fmt, Path(path), model)
-    run = Run(run_dir) if prepared is None else Run(run_dir, prepared[0], prepared[1])
+    prepared = None if real is not None else _imports_run(Path(run_dir), rows, fmt, Path(path), model)
+    if prepared is not None:
+        run = Run(run_dir, prepared[0], prepared[1])
+    else:
+        assert real is not None
+        run = real
     store, cfg = run.store, run.config
     spec = cfg.model(model)
     if not spec.imported:
@@ -160,7 +165,10 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
 
 
 def _is_real_run(run_dir: Path) -> bool:
-    from lima_eval.store import RunStore
+    """Whether run_dir holds a run config whose prompts are a benchmark's (not one made by imports)."""
+    from lima_eval.store import CONFIG, RunStore
 
+    if not (run_dir / CONFIG).exists():
+        return False
     data = RunStore(run_dir).read_config()
     return (data.get("benchmark") or {}).get("name") != IMPORTED

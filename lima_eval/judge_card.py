@@ -21,7 +21,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
               show: bool = True, use_cache: bool = True) -> Path:
     """Judge the gold set (both orders, `repeats` seeds), write the card; returns the card's folder."""
     from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.items import judge_label
     from lima_eval.judging.stage import judge_stage, plan
     from lima_eval.lock import RunLock
     from lima_eval.registry import BACKENDS
@@ -118,7 +119,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             per_repeat.append([judged[i] for i in wanted if i in judged])
         wall = time.monotonic() - started
         card = compute_card(items, per_repeat, price=definition.price(spec.model))
-        card |= {"judge": _label(spec), "identity": judge_identity(spec), "definition": definition.name,
+        card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
                  "model": spec.model, "backend": spec.backend,
                  "gold": gold_name, "repeats": repeats, "seeds": list(range(repeats)), "new_calls": calls,
                  "wall_s": round(wall, 3),
@@ -126,12 +127,6 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
         (folder / CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         (folder / CARD_MD).write_text(card_markdown(card), encoding="utf-8")
     return folder
-
-
-def _label(spec: JudgeSpec) -> str:
-    from lima_eval.judging.items import judge_label
-
-    return judge_label(spec)
 
 
 # --- the numbers -------------------------------------------------------------------------------------------
@@ -314,21 +309,16 @@ def card_markdown(card: dict[str, Any]) -> str:
     from lima_eval.report.columns import md
 
     v, c, f = card["vs_human_majority"], card["human_ceiling"], card["floors"]
-    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
-        ("tie-discounted accuracy (LIMA)", lambda d: _ci(d, "tie_discounted", True)),
-        ("agreement with ties (MT-bench)", lambda d: _ci(d, "with_ties", True)),
-        ("agreement without ties (MT-bench)", lambda d: _ci(d, "without_ties", True)),
-        ("Cohen's kappa", lambda d: _ci(d, "kappa"))]
+    rows = [("tie-discounted accuracy (LIMA)", "tie_discounted"), ("agreement with ties (MT-bench)", "with_ties"),
+            ("agreement without ties (MT-bench)", "without_ties"), ("Cohen's kappa", "kappa")]
     lines = [f"# Judge card: {md(card['judge'])} on {md(card['gold'])}", "",
              (f"{card['judged']} of {card['items']} gold items judged (both orders; {card['repeats']} repeat(s), "
               f"seeds {card['seeds']}). Intervals: 95% bootstrap over items ({card['resamples']} resamples)."), "",
              "| vs the human majority | judge | human ceiling | always model A | always longer | random |",
              "|---|---:|---:|---:|---:|---:|"]
-    for name, fn in rows:
-        key = {"tie-discounted accuracy (LIMA)": "tie_discounted", "agreement with ties (MT-bench)": "with_ties",
-               "agreement without ties (MT-bench)": "without_ties", "Cohen's kappa": "kappa"}[name]
+    for name, key in rows:
         pct = key != "kappa"
-        lines.append(f"| {name} | {fn(v)} | {_fmt(c.get(key), pct)} | {_fmt(f['always_model_a'].get(key), pct)} | "
+        lines.append(f"| {name} | {_ci(v, key, pct)} | {_fmt(c.get(key), pct)} | {_fmt(f['always_model_a'].get(key), pct)} | "
                      f"{_fmt(f['always_longer'].get(key), pct)} | {_fmt(f['random'].get(key), pct)} |")
     st = card["stability"]
     lines += ["", "| bias and stability | value |", "|---|---:|",

@@ -93,7 +93,9 @@ def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) 
             notes.append(f"`{r['judge']}` gave {float(r['prefers_longer']):.0%} of its decisive verdicts on {r['model']} "
                          f"vs {r['baseline']} to the longer answer (95% interval from {low:.0%}): check the "
                          "length-controlled column before reading the win rate as quality.")
-    specs = {label: spec for label, spec in ((judge_label_of(s), s) for s in cfg.all_judges())}
+    from lima_eval.judging.items import judge_label
+
+    specs = {judge_label(s): s for s in cfg.all_judges()}
     for c in cards:
         if c.get("records") and c["errors"] / c["records"] > 0.05:
             notes.append(f"`{c['judge']}`: {c['errors']} of {c['records']} replies ({c['errors'] / c['records']:.0%}) "
@@ -111,12 +113,6 @@ def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) 
             notes.append(f"`{c['judge']}` has no judge card, so how far it agrees with people is unknown: "
                          f"`lima-eval judge-card {spec.name} --gold pandalm{sets} --results {cfg.output_dir}`.")
     return notes
-
-
-def judge_label_of(spec: JudgeSpec) -> str:
-    from lima_eval.judging.items import judge_label
-
-    return judge_label(spec)
 
 
 def _position_note(card: dict[str, Any]) -> str | None:
