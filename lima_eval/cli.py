@@ -183,7 +183,9 @@ def import_human(run_dir: Path, csv_file: Path, skip_bad_rows: bool) -> None:
     for problem in result.skipped:
         click.echo(f"skipped {csv_file}, {problem}", err=True)
     click.echo(f"imported {result.imported} label(s); {result.already} already there; "
-               f"{len(result.skipped)} bad row(s) skipped", err=True)
+               f"{len(result.skipped)} bad row(s) skipped"
+               + (f"; {result.unlabelled} row(s) not labelled yet" if result.unlabelled else ""),
+               err=True)
     out = build_report(run_dir)
     click.echo(f"report: {out / 'report.md'}")
 
@@ -220,15 +222,12 @@ def judges_list() -> None:
 @click.option("--no-cache", is_flag=True, help="Ask the judge again instead of reusing cached replies.")
 def judge_card_cmd(judge: str, gold: str, overrides: tuple[str, ...], limit: int | None, repeats: int,
                    results: Path, no_progress: bool, no_cache: bool) -> None:
-    """Measure JUDGE (a judge name or folder) against people on a gold set: agreement with the human majority
-    next to the human ceiling, position and length bias, stability, cost. Writes judge_card.json and .md."""
-    from lima_eval.config import JudgeSpec, build_section, parse_overrides
-    from lima_eval.judge_card import CARD_MD, make_card
+    """Measure JUDGE against people on a gold set: agreement with the human majority next to the human ceiling,
+    position and length bias, stability, cost. JUDGE is a judge name or folder, or a YAML file holding a judge
+    section (a jury, say) or a run config (its judge). Writes judge_card.json and .md."""
+    from lima_eval.judge_card import CARD_MD, judge_section, make_card
 
-    spec = build_section(JudgeSpec, {"name": judge} | dict(parse_overrides(overrides)), "judge")
-    from lima_eval.config import backend_options
-
-    backend_options(spec, "judge")
+    spec = judge_section(judge, overrides)
     folder = make_card(spec, gold, results, limit=limit, repeats=repeats, show=not no_progress,
                        use_cache=not no_cache)
     click.echo((folder / CARD_MD).read_text(encoding="utf-8"), err=True)

@@ -130,9 +130,9 @@ class JudgeSpec(Endpoint):
     # preference for the first-shown answer cancels out; random: one order, a seeded coin flip per prompt
     # (recorded): half the calls, but a position-biased judge then adds noise (or, on few prompts, a verdict).
     order: str = "both"
-    # order: both -> tie: the two orders must agree, else the pair is a tie (MT-bench's rule);
-    # separate: each order counts as its own judgment.
-    combine: str = "tie"
+    # order: both -> tie (the default): the two orders must agree, else the pair is a tie (MT-bench's rule);
+    # separate: each order counts as its own judgment. A jury: majority (the default) | mean-probability.
+    combine: str = ""
     logprobs: bool = False  # read the verdict from the option tokens' probabilities (stores P(A), P(B), P(tie))
     top_logprobs: int = 20
     cache: bool = True  # reuse replies from the persistent judge cache (never pay twice)
@@ -140,10 +140,29 @@ class JudgeSpec(Endpoint):
     # Bounds on the judge's quality (min_judge_kappa, max_position_bias, max_flip_rate, as in `lima-eval check`):
     # the report marks its verdicts untrusted when one fails.
     require: dict[str, float] = field(default_factory=dict)
+    # A jury: these judges (two or more, each a judge section of its own) judge every item and their verdicts
+    # are combined per `combine`; the jury is one judge in the report, its card and `check` (docs/juries.md).
+    jury: list[JudgeSpec] = field(default_factory=list)
+    abstain: bool = False  # a jury without a clear verdict gives none (the item goes to the human queue)
+    abstain_below: float = 0.5  # ... clear: the winning verdict's share of the votes (or mean probability) is above this
     # Judges decode greedily and briefly unless the config says otherwise.
     sampling: Sampling = field(
         default_factory=lambda: Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=256)
     )
+
+    def __post_init__(self) -> None:
+        if self.jury and isinstance(self.jury[0], JudgeSpec):
+            self.name = self.jury[0].name  # a jury's verdicts are in its first juror's terms (same kind for all)
+
+    @property
+    def order_rule(self) -> str:
+        """How the two orders of a pair combine: tie (MT-bench's rule) or separate; a jury's always tie."""
+        return "tie" if self.jury or not self.combine else self.combine
+
+    @property
+    def jury_rule(self) -> str:
+        """How a jury combines its jurors' verdicts: majority or mean-probability."""
+        return self.combine or "majority"
 
 
 @dataclass
@@ -218,6 +237,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "max_examples": (1, None, True), "dev_max_new_tokens": (1, None, True), "lora_r": (1, None, True),
     "lora_alpha": (0, None, False), "lora_dropout": (0, 1, True), "residual_dropout": (0, 1, True),
     "keep_epochs": (1, None, True),
+    "abstain_below": (0, 1, True),
 }
 
 
@@ -431,7 +451,7 @@ def from_resolved(data: dict[str, Any], where: str = "config.yaml") -> RunConfig
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     cfg = build_section(RunConfig, data, "")
-    for spec in [*cfg.models, *cfg.all_judges()]:
+    for spec in [*cfg.models, *cfg.all_judges(), *(m for j in cfg.all_judges() for m in j.jury)]:
         _drop_legacy_keys(spec)
     cfg = with_sft(cfg)
     validate(cfg)
@@ -494,19 +514,7 @@ def validate(cfg: RunConfig) -> None:
     if not cfg.pairs() and not all(m.imported for m in cfg.models):  # imports may pair a model with itself
         raise ConfigError("config: every model is a baseline; leave at least one model under test")
     for i, j in enumerate(cfg.all_judges()):
-        where = "judge" if i == 0 else f"judges.{i - 1}"
-        backend_options(j, where)
-        if j.order not in ("random", "both"):
-            raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
-        if j.combine not in ("tie", "separate"):
-            raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of tie, separate")
-        bounds = ["min_judge_kappa", "max_position_bias", "max_flip_rate"]
-        for bound, limit in j.require.items():
-            if bound not in bounds:
-                raise ConfigError(f"config key '{where}.require.{bound}': not one of {', '.join(bounds)}"
-                                  f"{suggest(str(bound), bounds)}")
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-                raise ConfigError(f"config key '{where}.require.{bound}': expected a number, got {limit!r}")
+        validate_judge(j, "judge" if i == 0 else f"judges.{i - 1}")
     plain_name(cfg.name, "name")
     if cfg.sft is not None:
         plain_name(cfg.sft.name, "sft.name")
@@ -514,6 +522,46 @@ def validate(cfg: RunConfig) -> None:
                        *((f"baselines.{i}", b) for i, b in enumerate(cfg.baselines))]:
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ConfigError(f"config key '{key}': {value!r} has a control character")
+
+
+def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
+    """Check one judge section (a jury with its jurors); raises ConfigError naming the key at `where`."""
+    if j.jury:
+        _validate_jury(j, where)
+    else:
+        backend_options(j, where)
+    if j.order not in ("random", "both"):
+        raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
+    rules = ("majority", "mean-probability") if j.jury else ("tie", "separate")
+    if j.combine and j.combine not in rules:
+        raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of {', '.join(rules)}"
+                          + (" (a jury combines its jurors' verdicts)" if j.jury else ""))
+    bounds = ["min_judge_kappa", "max_position_bias", "max_flip_rate"]
+    for bound, limit in j.require.items():
+        if bound not in bounds:
+            raise ConfigError(f"config key '{where}.require.{bound}': not one of {', '.join(bounds)}"
+                              f"{suggest(str(bound), bounds)}")
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            raise ConfigError(f"config key '{where}.require.{bound}': expected a number, got {limit!r}")
+
+
+def _validate_jury(j: JudgeSpec, where: str) -> None:
+    """A jury names two or more jurors, each a plain judge on its own endpoint; the jury itself has none."""
+    if len(j.jury) < 2:
+        raise ConfigError(f"config key '{where}.jury': a jury needs at least two jurors, got {len(j.jury)}")
+    if j.model or j.options:
+        key = "model" if j.model else min(j.options)
+        raise ConfigError(f"config key '{where}.{key}': a jury has no endpoint of its own; set it on each juror "
+                          f"({where}.jury.N.{key})")
+    if j.abstain_below >= 1:
+        raise ConfigError(f"config key '{where}.abstain_below': {j.abstain_below!r} is out of range (must be < 1)")
+    for k, m in enumerate(j.jury):
+        at = f"{where}.jury.{k}"
+        if m.jury:
+            raise ConfigError(f"config key '{at}.jury': a juror cannot be a jury itself")
+        backend_options(m, at)
+        if m.combine and m.combine not in ("tie", "separate"):
+            raise ConfigError(f"config key '{at}.combine': '{m.combine}' is not one of tie, separate")
 
 
 def plain_name(value: str, key: str) -> None:

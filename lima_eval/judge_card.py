@@ -46,6 +46,45 @@ def judge_identity(spec: JudgeSpec) -> str:
     return content_id("judge-identity", identity(spec, 0), load_definition(spec.name).fingerprint)
 
 
+def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
+    """The judge a card is made of: a judge name or folder with --set keys, or a YAML file holding a judge
+    section or a run config (its `judge:`, e.g. RUN/config.yaml), --set keys applied on top. Checked strictly."""
+    import yaml
+
+    from lima_eval.config import _line_of, build_section, parse_overrides, validate_judge
+    from lima_eval.inputs import read_text
+
+    path = Path(judge)
+    data: Any = {"name": judge}
+    text, bare = "", True
+    if judge.endswith((".yaml", ".yml")) and path.is_file():
+        text = read_text(path)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(f"{path}{f', line {mark.line + 1}' if mark else ''}: not valid YAML") from None
+        if isinstance(data, dict) and isinstance(data.get("judge"), dict):
+            data, bare = data["judge"], False
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a judge section (a mapping) or a run config with a judge:")
+    try:
+        section = dict(data)
+        for key, value in parse_overrides(list(overrides)):
+            from lima_eval.config import _set_path
+
+            _set_path(section, key, value)
+        spec = build_section(JudgeSpec, section, "judge")
+        validate_judge(spec, "judge")
+    except ConfigError as exc:
+        if not text:
+            raise
+        at = _line_of(text, re.search(r"config key '(?:judge\.)?([^']+)'" if bare else r"config key '([^']+)'",
+                                      str(exc)))
+        raise ConfigError(f"{path}{f', line {at}' if at else ''}: {exc}") from None
+    return spec
+
+
 def find_cards(results: Path, spec: JudgeSpec) -> list[dict[str, Any]]:
     """The cards of this judge under RESULTS/judge-cards/, largest gold set first (each with its `path`)."""
     key = judge_identity(spec)
@@ -84,8 +123,14 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
     definition = load_definition(spec.name)
     if definition.is_rating:
         raise ConfigError(f"judge '{spec.name}' rates single answers; a card measures a pairwise judge")
-    spec = dataclasses.replace(spec, order="both", combine="tie")  # a card always sees both orders
-    BACKENDS.load(spec.backend).preflight(spec)
+    # A card always sees both orders (a jury keeps its own combine rule: that is what the card measures).
+    spec = dataclasses.replace(spec, order="both", combine=spec.combine if spec.jury else "tie")
+    if spec.jury:
+        from lima_eval.judging.jury import check_jurors
+
+        check_jurors(spec)
+    for endpoint in spec.jury or [spec]:
+        BACKENDS.load(endpoint.backend).preflight(endpoint)
     gold_name, items = load_gold(gold, limit)
     folder = card_folder(results, spec, gold_name)
     models = sorted({m for i in items for m in (i.model_a, i.model_b)})
@@ -118,9 +163,10 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             judged = store.judgments()
             per_repeat.append([judged[i] for i in wanted if i in judged])
         wall = time.monotonic() - started
-        card = compute_card(items, per_repeat, price=definition.price(spec.model))
+        card = compute_card(items, per_repeat, price=None if spec.jury else definition.price(spec.model))
         card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
                  "model": spec.model, "backend": spec.backend,
+                 "jury": [judge_label(m) for m in spec.jury] or None, "combine": spec.jury_rule if spec.jury else None,
                  "gold": gold_name, "repeats": repeats, "seeds": list(range(repeats)), "new_calls": calls,
                  "wall_s": round(wall, 3),
                  "wall_s_per_1000": round(1000 * wall / max(1, card["records"]), 3) if card["records"] else None}
@@ -203,7 +249,7 @@ def fleiss_kappa(table: np.ndarray) -> float | None:
 def compute_card(items: list[GoldItem], per_repeat: list[list[Judgment]],
                  price: dict[str, float] | None = None) -> dict[str, Any]:
     """Every figure of a card, from the gold items and the judge's judgments of each repeat."""
-    from lima_eval.report.metrics import usage_totals
+    from lima_eval.report.metrics import records_cost, usage_totals
     from lima_eval.report.stats import agreement
 
     gold = {i.id: i for i in items}
@@ -277,7 +323,7 @@ def compute_card(items: list[GoldItem], per_repeat: list[list[Judgment]],
         card["stability"] = None
     records = [j for js in per_repeat for j in js]
     pin, pout = usage_totals(records)
-    cost = (pin * price["input"] + pout * price["output"]) / 1e6 if price else None
+    cost = records_cost(records, price)
     card |= {"records": len(records), "parse_errors": sum(1 for r in records if r.error_kind == "parse"),
              "failed_calls": sum(1 for r in records if r.error_kind == "call"), "prompt_tokens": pin,
              "completion_tokens": pout, "cost_usd": None if cost is None else round(cost, 6),

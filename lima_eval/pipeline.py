@@ -138,9 +138,13 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"config key 'output_dir': {parent} is a file, not a folder")
     prompts = load_prompts(cfg.benchmark)
-    for judge in cfg.all_judges():
+    for i, judge in enumerate(cfg.all_judges()):
         load_definition(judge.name)
-    for endpoint in [*cfg.models, *cfg.all_judges()]:
+        if judge.jury:
+            from lima_eval.judging.jury import check_jurors
+
+            check_jurors(judge, "judge" if i == 0 else f"judges.{i - 1}")
+    for endpoint in [*cfg.models, *(m for j in cfg.all_judges() for m in (j.jury or [j]))]:
         if not endpoint.imported:
             BACKENDS.load(endpoint.backend).preflight(endpoint)
     if cfg.sft is not None:

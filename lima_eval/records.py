@@ -91,6 +91,7 @@ class Judgment:
     preference: float | None = None
     turn: int = 0  # the user turn judged (mt-bench-pair judges turn 1, the second, in context)
     cached: bool = False  # the judge's reply came from the persistent cache (no new request)
+    votes: dict[str, str | None] | None = None  # a jury's verdict: each juror's (None: unreadable)
 
     @property
     def score_b(self) -> float | None:

@@ -28,6 +28,7 @@ class ImportResult:
     imported: int = 0
     already: int = 0
     skipped: list[str] = field(default_factory=list)
+    unlabelled: int = 0  # rows with neither a label nor an annotator yet (a human queue being filled in)
 
 
 def human_id(prompt_id: str, model_a: str, model_b: str, annotator: str) -> str:
@@ -51,17 +52,30 @@ def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> N
                                f"{', '.join(required)} (and optionally comment)", line=1, field=missing[0])
 
 
-def _walk(path: Path, required: tuple[str, ...], problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, stripped values) for each row with every required field; an empty one goes to problems."""
+def _walk(path: Path, required: tuple[str, ...], problems: list[str],
+          unlabelled: list[int]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, stripped values) for each row with every required field; an empty one goes to problems, except a
+    row with neither label nor annotator: not labelled yet (a human queue), its line goes to `unlabelled`."""
     rows, header = open_csv(path)
     _check_header(path, header, required)
     for start, row in rows:  # start: the line the row starts on (a quoted field may span lines)
         values = {k: (row.get(k) or "").strip() for k in required + OPTIONAL}
         empty = [k for k in required if not values[k]]
+        if set(empty) == {"label", "annotator"}:
+            unlabelled.append(start)
+            continue
         if empty:
             problems.append(f"line {start}, field '{empty[0]}': empty")
             continue
         yield start, values
+
+
+def _unquoted(value: str, known: set[str]) -> str:
+    """A name as lima-eval wrote it into a CSV: a leading quote keeps a spreadsheet from reading `=x` as a
+    formula (report.columns.csv_safe), so `'=x` names `=x` when that is known and `'=x` is not."""
+    if value.startswith("'") and value not in known and value[1:] in known:
+        return value[1:]
+    return value
 
 
 def _reporter(problems: list[str], line: int) -> Callable[[str, str], None]:
@@ -70,16 +84,17 @@ def _reporter(problems: list[str], line: int) -> Callable[[str, str], None]:
     return bad
 
 
-def read_labels(path: Path, prompt_ids: set[str], models: set[str],
-                existing: dict[str, Judgment]) -> tuple[list[Judgment], list[str], int]:
+def read_labels(path: Path, prompt_ids: set[str], models: set[str], existing: dict[str, Judgment],
+                unlabelled: list[int] | None = None) -> tuple[list[Judgment], list[str], int]:
     """Validate every row; return (new judgments, problems, rows already imported)."""
     out: list[Judgment] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     already = 0
-    for start, values in _walk(path, REQUIRED, problems):
+    for start, values in _walk(path, REQUIRED, problems, [] if unlabelled is None else unlabelled):
         bad = _reporter(problems, start)
         pid, a, b, label, annotator = (values[k] for k in REQUIRED)
+        pid, a, b = _unquoted(pid, prompt_ids), _unquoted(a, models), _unquoted(b, models)
         if pid not in prompt_ids:
             bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
             continue
@@ -115,16 +130,17 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str],
     return out, problems, already
 
 
-def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str],
-                       existing: dict[str, Rating]) -> tuple[list[Rating], list[str], int]:
+def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str], existing: dict[str, Rating],
+                       unlabelled: list[int] | None = None) -> tuple[list[Rating], list[str], int]:
     """Validate every row of a ratings CSV; return (new ratings, problems, rows already imported)."""
     out: list[Rating] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
     already = 0
-    for start, values in _walk(path, RATING_REQUIRED, problems):
+    for start, values in _walk(path, RATING_REQUIRED, problems, [] if unlabelled is None else unlabelled):
         bad = _reporter(problems, start)
         pid, model, label, annotator = (values[k] for k in RATING_REQUIRED)
+        pid, model = _unquoted(pid, prompt_ids), _unquoted(model, models)
         if pid not in prompt_ids:
             bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
             continue
@@ -168,14 +184,22 @@ def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> Impo
     prompt_ids = {p.id for p in run.prompts}
     models = {m.name for m in run.config.models}
     _, header = open_csv(Path(path))
+    unlabelled: list[int] = []
+    records: list[Judgment] | list[Rating]
     if is_ratings(header):
-        ratings, problems, already = read_rating_labels(Path(path), prompt_ids, models, store.ratings(human=True))
-        if problems and not skip_bad_rows:
-            raise HumanImportError(Path(path), problems)
-        store.append_ratings(ratings, human=True)
-        return ImportResult(imported=len(ratings), already=already, skipped=problems)
-    new, problems, already = read_labels(Path(path), prompt_ids, models, store.judgments(human=True))
+        records, problems, already = read_rating_labels(Path(path), prompt_ids, models, store.ratings(human=True),
+                                                        unlabelled)
+    else:
+        records, problems, already = read_labels(Path(path), prompt_ids, models, store.judgments(human=True),
+                                                 unlabelled)
     if problems and not skip_bad_rows:
         raise HumanImportError(Path(path), problems)
-    store.append_judgments(new, human=True)
-    return ImportResult(imported=len(new), already=already, skipped=problems)
+    if unlabelled and not records and not already and not problems:
+        raise InputError(Path(path), f"no row has a label yet ({len(unlabelled)} rows with an empty label and "
+                                     "annotator: a human queue still to be filled in)", line=unlabelled[0],
+                         field="label")
+    if is_ratings(header):
+        store.append_ratings(records, human=True)  # type: ignore[arg-type]
+    else:
+        store.append_judgments(records, human=True)  # type: ignore[arg-type]
+    return ImportResult(imported=len(records), already=already, skipped=problems, unlabelled=len(unlabelled))

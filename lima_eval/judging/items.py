@@ -14,7 +14,9 @@ from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
 
 
 def judge_label(spec: JudgeSpec) -> str:
-    """How a model judge is named in records and reports: definition:model."""
+    """How a model judge is named in records and reports: definition:model (a jury: jury:model+model+...)."""
+    if spec.jury:
+        return "jury:" + "+".join(judge_label(m).split(":", 1)[1] for m in spec.jury)
     model = spec.model.removeprefix("embedded:").rstrip("/").split("/")[-1]
     name = spec.name.rstrip("/").split("/")[-1]
     return f"{name}:{model}"
@@ -58,7 +60,14 @@ class RatingItem:
 
 
 def identity(spec: JudgeSpec, seed: int) -> dict:
-    """What makes a judge's verdicts what they are (part of every judgment id)."""
+    """What makes a judge's verdicts what they are (part of every judgment id). A jury's: its jurors' (each with
+    its definition's fingerprint) and how it combines them."""
+    if spec.jury:
+        from lima_eval.judging.definitions import load_definition
+
+        jurors = [identity(m, seed) | {"definition": load_definition(m.name).fingerprint} for m in spec.jury]
+        return {"jury": jurors, "rule": spec.jury_rule, "seed": seed} | (
+            {"abstain_below": spec.abstain_below} if spec.abstain else {})
     return spec.identity() | {"seed": seed} | ({"logprobs": spec.top_logprobs} if spec.logprobs else {})
 
 

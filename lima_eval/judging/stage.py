@@ -51,6 +51,10 @@ def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore
 def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore, show: bool = True,
                 use_cache: bool = True, answers: Answers | None = None) -> tuple[StageCounts, int]:
     """Judge what is not on disk yet; returns the counts and how many items lacked an answer."""
+    if spec.jury:
+        from lima_eval.judging.jury import jury_stage
+
+        return jury_stage(cfg, spec, prompts, store, show, use_cache, answers)
     counts = StageCounts()
     p = plan(cfg, spec, prompts, store, answers)
     definition, label = p.definition, judge_label(spec)

@@ -17,7 +17,7 @@ from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, md, pct, shown
 from lima_eval.report.html import INTERVALS, figure_rows, human_kappa, mean_ci, rating_ci, write_html
-from lima_eval.report.metrics import combine_orders, position_stats, usage_totals
+from lima_eval.report.metrics import combine_orders, position_stats, records_cost, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.stats import LEVEL
 from lima_eval.report.summary import (
@@ -108,11 +108,31 @@ def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) 
                          f"{hc['kappa']:.2f} with the human majority, where people agree with each other at "
                          f"{float(hc['ceiling_kappa'] or 0):.2f} (card: {hc['path']}).")
         else:
+            from shlex import quote
+
             spec = specs[c["judge"]]
-            sets = f" --set backend={spec.backend} --set model={spec.model}" if spec.model else ""
+            sets = f" --set {quote('backend=' + spec.backend)} --set {quote('model=' + spec.model)}" if spec.model else ""
+            what = f"{quote(spec.name)} --gold pandalm{sets}"
+            if spec.jury:  # a jury's section is in the run's config (the card reads its `judge:`)
+                what = (quote(str(cfg.run_dir / "config.yaml")) if spec is cfg.judge else "JURY.yaml") + " --gold pandalm"
             notes.append(f"`{c['judge']}` has no judge card, so how far it agrees with people is unknown: "
-                         f"`lima-eval judge-card {spec.name} --gold pandalm{sets} --results {cfg.output_dir}`.")
+                         f"`lima-eval judge-card {what} --results {quote(cfg.output_dir)}`"
+                         + (" (JURY.yaml: its judge section)." if spec.jury and spec is not cfg.judge else "."))
     return notes
+
+
+def _jury_note(card: dict[str, Any], run_dir: Path) -> str:
+    """What a jury is and how its verdicts came about; where the pairs it abstained on wait for people."""
+    j = card["jury"]
+    said = ", ".join(f"{k} {v}" for k, v in j["outcomes"].items() if v)
+    text = (f"`{card['judge']}` is a jury of {', '.join(f'`{x}`' for x in j['jurors'])} ({j['rule']}"
+            + (f", abstaining at a support of {j['abstain_below']:g} or less" if j["abstain"] else "")
+            + f"); its {card['records']} verdicts: {said or 'none yet'}.")
+    if j["abstained_pairs"]:
+        text += (f" It abstained on {j['abstained_pairs']} pair(s), counted in the errors column (no verdict, not a "
+                 f"tie); they wait for people in {j['queue']}: fill in label and annotator, then "
+                 f"`lima-eval import-human {run_dir} {j['queue']}`.")
+    return text
 
 
 def _position_note(card: dict[str, Any]) -> str | None:
@@ -232,24 +252,27 @@ def require_notes(cfg: RunConfig, cards: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def judge_cards(groups: list[JudgeRecords], results: Path | None = None) -> list[dict[str, Any]]:
-    """Per model judge: order effects, errors, tokens and cost of the records in this report, and its card
-    against human labels when RESULTS holds one."""
+def judge_cards(groups: list[JudgeRecords], results: Path | None = None,
+                run_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Per model judge: order effects, errors, tokens and cost of the records in this report, its card against
+    human labels when RESULTS holds one, and a jury's make-up and outcomes (its queue in RUN_DIR)."""
     cards = []
     for g in groups:
         records: list = g.judgments + g.ratings
         if not records:
             continue
         pin, pout = usage_totals(records)
-        price = g.definition.price(g.spec.model)
-        cost = round((pin * price["input"] + pout * price["output"]) / 1e6, 6) if price else None
+        cost = records_cost(records, None if g.spec.jury else g.definition.price(g.spec.model))
         card: dict[str, Any] = {
             "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
-            "combine": g.spec.combine if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
-            "records": len(records), "errors": sum(1 for r in records if r.error),
+            "combine": g.spec.order_rule if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
+            "records": len(records), "errors": sum(1 for r in records if r.error and r.error_kind != "abstain"),
+            "abstained": sum(1 for r in records if r.error_kind == "abstain"),
             "failed_calls": sum(1 for r in records if r.error_kind == "call"),
             "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": cost,
         }
+        if g.spec.jury:
+            card["jury"] = jury_summary(g, run_dir)
         if not g.definition.is_rating:
             card["human_card"] = human_card(results, g.spec)
             st = position_stats(g.judgments, g.label)
@@ -258,6 +281,26 @@ def judge_cards(groups: list[JudgeRecords], results: Path | None = None) -> list
                      "first_position_win_rate": None if st.first_win_rate is None else round(st.first_win_rate, 4)}
         cards.append(card)
     return cards
+
+
+def jury_summary(g: JudgeRecords, run_dir: Path | None = None) -> dict[str, Any]:
+    """A jury's make-up and how its verdicts came about (unanimous, majority, split, abstained), and the pairs
+    it abstained on, which wait in its human queue."""
+    import re
+    from collections import Counter
+
+    from lima_eval.judging.items import judge_label
+    from lima_eval.judging.jury import queue_path
+
+    outcomes = Counter(m.group(1) for j in g.judgments
+                       if (m := re.search(r"\((unanimous|majority|split|abstained|unreadable), support", j.raw)))
+    pairs = combine_orders(g.judgments, g.spec.order_rule) if g.spec.order == "both" else g.judgments
+    abstained = sum(1 for j in pairs if j.error_kind == "abstain")
+    queue = queue_path(run_dir, g.spec) if abstained and run_dir is not None else None
+    return {"jurors": [judge_label(m) for m in g.spec.jury], "rule": g.spec.jury_rule, "abstain": g.spec.abstain,
+            "abstain_below": g.spec.abstain_below if g.spec.abstain else None,
+            "outcomes": {k: outcomes.get(k, 0) for k in ("unanimous", "majority", "split", "abstained", "unreadable")},
+            "abstained_pairs": abstained, "queue": None if queue is None else str(queue)}
 
 
 def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
@@ -272,7 +315,8 @@ def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
         pin, pout = usage_totals(records)
         cards.append({
             "judge": label, "definition": "imported", "kind": "pairwise", "order": "both", "combine": "tie",
-            "logprobs": False, "records": len(records), "errors": sum(1 for r in records if r.error),
+            "logprobs": False, "records": len(records), "errors": sum(1 for r in records if r.error and r.error_kind != "abstain"),
+            "abstained": sum(1 for r in records if r.error_kind == "abstain"),
             "failed_calls": 0, "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": None,
             "pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,
             "position_consistency": None if st.consistency is None else round(st.consistency, 4),
@@ -289,7 +333,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     imported = store.imported()
     judgments: list[Judgment] = []
     for g in groups:
-        judgments += combine_orders(g.judgments, g.spec.combine) if g.spec.order == "both" else g.judgments
+        judgments += combine_orders(g.judgments, g.spec.order_rule) if g.spec.order == "both" else g.judgments
     # Imported judgments of a judge that saw each pair in both orders (MT-bench's g1/g2) count once per pair, by
     # FastChat's rule as for lima-eval's own `order: both` (orders that disagree are a tie).
     judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
@@ -334,7 +378,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         known = sorted({m for j in inp.judgments for m in (j.model_a, j.model_b)})
         raise ConfigError(f"--anchor: no judgments involve '{anchor}'{suggest(anchor, known)}")
     numbers = summarize(inp, anchor)
-    cards = judge_cards(groups, Path(cfg.output_dir)) + imported_cards(inp.imported)
+    cards = judge_cards(groups, Path(cfg.output_dir), store.root) + imported_cards(inp.imported)
     rows = numbers["rows"]
     out = store.report_dir
     if not rows and not numbers["ratings"] and _has_numbers(out / "summary.json"):
@@ -358,8 +402,11 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         notes.append(f"{missing} prompt(s) have no judgment for their pair (an answer failed or was not judged "
                      "yet); see the missing column. Rerun `lima-eval run` to fill them.")
     errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in numbers["ratings"] if r["subset"] == "all")
-    if errors:
-        notes.append(f"{errors} judgment(s) have no readable verdict; they are counted as errors, not ties.")
+    abstained = sum(c["jury"]["abstained_pairs"] for c in cards if c.get("jury"))
+    if errors > abstained:
+        notes.append(f"{errors - abstained} judgment(s) have no readable verdict; they are counted as errors, not "
+                     "ties.")
+    notes += [n for n in (_jury_note(c, run_dir) for c in cards if c.get("jury")) if n]
     notes += [n for n in (_position_note(c) for c in cards) if n]
     notes = require_notes(cfg, cards) + notes + _trust_notes(cfg, cards, rows)
     failed = sum(int(c["failed_calls"]) for c in cards)
@@ -488,7 +535,8 @@ def _cards_markdown(cards: list[dict[str, Any]]) -> str:
         cons, first = c.get("position_consistency"), c.get("first_position_win_rate")
         cost = c["cost_usd"]
         lines.append(
-            f"| {md(c['judge'])} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''} | {c['records']} | "
+            f"| {md(c['judge'])} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''}"
+            f"{'; jury: ' + c['jury']['rule'] if c.get('jury') else ''} | {c['records']} | "
             f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | {'-' if first is None else f'{first:.1%}'} | "
             f"{md(human_kappa(c))} | "
             f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")

@@ -81,6 +81,17 @@ def position_stats(judgments: list[Judgment], judge: str) -> PositionStats:
     return st
 
 
+def records_cost(records: list[Judgment] | list[Rating] | list, price: dict[str, float] | None) -> float | None:
+    """USD for the records: their tokens at `price` (per 1M input / output tokens), or, without a price, the
+    cost each record carries in its usage (a jury's verdict: its jurors' costs); None when unknown."""
+    if price:
+        pin, pout = usage_totals(records)
+        return round((pin * price["input"] + pout * price["output"]) / 1e6, 6)
+    if records and all(isinstance(r.usage.get("cost_usd"), (int, float)) for r in records):
+        return round(sum(float(r.usage["cost_usd"]) for r in records), 6)
+    return None
+
+
 def usage_totals(records: Iterable[Judgment | Rating]) -> tuple[int, int]:
     """(prompt tokens, completion tokens) over records."""
     pin = pout = 0

@@ -76,7 +76,7 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
     if run_cfg.judge.order == "both":  # one result per pair, as in the report
         from lima_eval.report.metrics import combine_orders
 
-        judgments = combine_orders(judgments, run_cfg.judge.combine)
+        judgments = combine_orders(judgments, run_cfg.judge.order_rule)
     rows = [epoch_row(judgments, e) for e in epochs]
     scored = [r for r in rows if r["n"]]
     if not scored:
