@@ -50,6 +50,7 @@ class Endpoint:
     system_prompt: str | None = None
     concurrency: int = 4  # requests in flight (API backends)
     revision: str | None = None  # a version tag that goes into record ids (set for SFT outputs)
+    family: str = ""  # the model's family (gpt, claude, llama...) for self-preference warnings; "" = guessed from model
     options: dict[str, Any] = field(default_factory=dict)  # the backend's own keys, checked by its Options
 
     @classmethod
@@ -489,6 +490,10 @@ def with_sft(cfg: RunConfig) -> RunConfig:
         cfg.models.insert(0, ModelSpec(name=cfg.sft.name, backend="hf", model=cfg.sft.out))
     spec = cfg.model(cfg.sft.name)
     spec.backend, spec.model, spec.revision = "hf", cfg.sft.out, recipe_hash(cfg.sft)
+    if not spec.family:  # a fine-tune is of its base model's family
+        from lima_eval.families import guess
+
+        spec.family = guess(cfg.sft.base) or guess(spec.name)
     return cfg
 
 
@@ -549,8 +554,8 @@ def _validate_jury(j: JudgeSpec, where: str) -> None:
     """A jury names two or more jurors, each a plain judge on its own endpoint; the jury itself has none."""
     if len(j.jury) < 2:
         raise ConfigError(f"config key '{where}.jury': a jury needs at least two jurors, got {len(j.jury)}")
-    if j.model or j.options:
-        key = "model" if j.model else min(j.options)
+    if j.model or j.options or j.family:
+        key = "model" if j.model else "family" if j.family else min(j.options)
         raise ConfigError(f"config key '{where}.{key}': a jury has no endpoint of its own; set it on each juror "
                           f"({where}.jury.N.{key})")
     if j.abstain_below >= 1:

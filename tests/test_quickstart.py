@@ -35,6 +35,11 @@ def test_default_run_end_to_end_then_nothing_to_do(tmp_path):
     assert any("favours the answer shown first" in n for n in summary["notes"]), summary["notes"]
     assert any("has no judge card" in n and "lima-eval judge-card lima-pairwise --gold pandalm" in n
                for n in summary["notes"])
+    # The judge is the smollm2 baseline itself: it judges its own answers, and the report says so.
+    (own,) = summary["self_preference"]
+    assert (own["family"], own["own_model"], own["other_model"]) == (
+        "smollm", "smollm2-135m-instruct", "gemma3-270m-sft-demo")
+    assert any(n.startswith("Self-preference risk: `lima-pairwise:smollm2-135m-instruct`") for n in summary["notes"])
     assert (report / "win_tie_loss.png").read_bytes()[:4] == b"\x89PNG"
     sft = json.loads((run_dir / "sft/gemma3-270m-sft-demo/lima_sft.json").read_text())
     assert sft["steps"] == 2

@@ -407,6 +407,11 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         notes.append(f"{errors - abstained} judgment(s) have no readable verdict; they are counted as errors, not "
                      "ties.")
     notes += [n for n in (_jury_note(c, run_dir) for c in cards if c.get("jury")) if n]
+    from lima_eval.report.selfpref import note as self_note
+    from lima_eval.report.selfpref import self_preference
+
+    own_family = self_preference(cfg, inp.judgments, {g.label: g.spec for g in groups if not g.definition.is_rating})
+    notes += [self_note(e) for e in own_family]
     notes += [n for n in (_position_note(c) for c in cards) if n]
     notes = require_notes(cfg, cards) + notes + _trust_notes(cfg, cards, rows)
     failed = sum(int(c["failed_calls"]) for c in cards)
@@ -420,6 +425,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         "intervals": {"level": LEVEL, "over": "prompts", "methods": "docs/report.md"},
         **numbers,
         "judges": cards,
+        "self_preference": own_family,
         "notes": notes,
         "conclusions": _conclusions(rows),
     }
