@@ -14,11 +14,11 @@ from lima_eval.config import Endpoint, ModelSpec
 # gpt-j before OpenAI's gpt). Fine-tunes named after their base's line (vicuna, zephyr...) count as that line.
 FAMILIES: tuple[tuple[str, str], ...] = (
     ("eleuther", r"gpt-?j\b|gpt-?neo|pythia"),
-    ("gpt", r"gpt|chatgpt|o[134](?:$|[-_ ])|text[-_]davinci|davinci"),
+    ("gpt", r"gpt(?!4all)|chatgpt|o[134](?:$|[-_ ])|text[-_]davinci|davinci"),
     ("claude", r"claude"),
     ("gemini", r"gemini|palm|bard|(?:text|chat)-bison"),
     ("gemma", r"gemma"),
-    ("llama", r"llama|meta-llama|codellama|vicuna|alpaca|tulu|guanaco|koala|wizardlm"),
+    ("llama", r"llama|meta-llama|codellama|vicuna|alpaca|tulu|guanaco|koala|wizardlm|gpt4all"),
     ("mistral", r"mistral|mixtral|codestral|ministral|zephyr"),
     ("qwen", r"qwen|qwq"),
     ("deepseek", r"deepseek"),

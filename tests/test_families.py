@@ -22,7 +22,7 @@ from lima_eval.testing.openai_server import OpenAITestServer
     ("meta-llama/Meta-Llama-3-8B-Instruct", "llama"), ("vicuna-13b-v1.3", "llama"), ("alpaca-7b", "llama"),
     ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"), ("zephyr-7b-beta", "mistral"),
     ("Qwen/Qwen2.5-72B-Instruct", "qwen"), ("gemini-pro", "gemini"), ("embedded:gemma3-270m", "gemma"),
-    ("embedded:smollm2-135m-instruct", "smollm"), ("EleutherAI/gpt-j-6b", "eleuther"), ("olmo-7b", "olmo"),
+    ("embedded:smollm2-135m-instruct", "smollm"), ("EleutherAI/gpt-j-6b", "eleuther"), ("olmo-7b", "olmo"), ("gpt4all-13b-snoozy", "llama"),
     ("/models/llama-3-8b-sft", "llama"), ("tiny-random", ""), ("my-model", ""), ("", ""),
 ])
 def test_families_are_guessed_from_model_ids(model, family):

@@ -313,3 +313,72 @@ def test_the_embedded_judge_gets_a_card_end_to_end(shared_data, tmp_path):
     assert card["judged"] == 8 and card["records"] == 16 and card["parse_errors"] == 0
     assert card["position"]["first_shown_wins"]["share"] >= 0.9 and card["position"]["consistency"]["share"] <= 0.1
     assert card["human_ceiling"]["annotators"] == 3 and card["vs_human_majority"]["n"] == 8
+
+
+def mt_bench_votes(shared_data, qids=(81, 82, 83, 84, 85, 86)):
+    """Rows in the schema of MT-bench's human judgments (lmsys/mt_bench_human_judgments), built from MT-bench's
+    real questions and two real models' answers; the experts' votes are ours (the real ones live on the hub)."""
+    questions = {q["question_id"]: q for q in map(json.loads, (shared_data / "mt_bench/question.jsonl").open())}
+    answers = {m: {a["question_id"]: a["choices"][0]["turns"]
+                   for a in map(json.loads, (shared_data / f"mt_bench/model_answer/{m}.jsonl").open())}
+               for m in ("gpt-4", "vicuna-13b-v1.3")}
+    votes = {81: ["model_a", "model_a"], 82: ["model_b", "tie"], 83: ["tie (bothbad)", "tie"],
+             84: ["model_a", "model_b"], 85: ["model_b", "model_b"], 86: ["model_a", "model_a"]}
+    rows = []
+    for qid in qids:
+        q = questions[qid]["turns"]
+        # Half the rows list vicuna as model_a: the loader must put each item's models in one order.
+        a, b = ("gpt-4", "vicuna-13b-v1.3") if qid % 2 else ("vicuna-13b-v1.3", "gpt-4")
+        for k, winner in enumerate(votes[qid]):
+            flip = {"model_a": "model_b", "model_b": "model_a"}.get(winner, winner) if a != "gpt-4" else winner
+            conv = {m: [{"role": "user", "content": q[0]}, {"role": "assistant", "content": answers[m][qid][0]},
+                        {"role": "user", "content": q[1]}, {"role": "assistant", "content": answers[m][qid][1]}]
+                    for m in (a, b)}
+            for turn in (1, 2):
+                rows.append({"question_id": qid, "model_a": a, "model_b": b, "winner": flip, "judge": f"expert_{k}",
+                             "conversation_a": conv[a], "conversation_b": conv[b], "turn": turn})
+    return rows
+
+
+def test_mt_bench_human_judgments_as_a_gold_file(shared_data, tmp_path):
+    from lima_eval.judging.gold import load_gold
+
+    path = tmp_path / "human_judgments.json"
+    path.write_text(json.dumps(mt_bench_votes(shared_data)))
+    name, items = load_gold(str(path))
+    assert name == "human_judgments" and len(items) == 6  # first turns only, one item per question and pair
+    by_q = {i.id.split(":")[0]: i for i in items}
+    # Votes in gpt-4's terms: +1 gpt-4 better. A one-one split is a tie (82, 84); 83: both ties.
+    assert {q: i.majority for q, i in by_q.items()} == {"81": 1, "82": 0, "83": 0, "84": 0, "85": -1, "86": 1}
+    first = by_q["82"]
+    assert (first.model_a, first.model_b) == ("gpt-4", "vicuna-13b-v1.3")
+    question = json.loads((shared_data / "mt_bench/question.jsonl").open().readlines()[1])["turns"][0]
+    assert first.prompt == question and first.answer_a != first.answer_b
+    assert dict(first.labels) == {"expert_0": -1, "expert_1": 0}
+    # A judge that always picks the first-shown answer gets the card it deserves on it.
+    card_dir = make_card(build_section(JudgeSpec, {"backend": "scripted", "model": "fixed:Verdict: A", "cache": False},
+                                       "judge"), str(path), tmp_path / "results", show=False)
+    card = json.loads((card_dir / "judge_card.json").read_text())
+    assert card["gold"] == "human_judgments" and card["items"] == 6
+    assert card["position"]["first_shown_wins"]["share"] == 1.0 and card["position"]["consistency"]["share"] == 0.0
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"winner": "model_c"}, "line 1, field 'winner': 'model_c' is not one of model_a, model_b, tie"),
+    ({"turn": 3}, "line 1, field 'turn': 3 is not 1 or 2"),
+    ({"judge": ""}, "line 1, field 'judge': missing or not text"),
+    ({"question_id": None}, "line 1, field 'question_id': not an id"),
+    ({"conversation_b": [{"role": "user", "content": "only a question"}]}, "line 1, field 'conversation_b'"),
+    ({"conversation_a": "text"}, "line 1, field 'conversation_a'"),
+])
+def test_bad_mt_bench_judgment_rows_are_named(shared_data, tmp_path, change, message):
+    from lima_eval.errors import InputError
+    from lima_eval.judging.gold import load_gold
+
+    rows = mt_bench_votes(shared_data, qids=(81,))
+    rows[0] |= change
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError) as err:
+        load_gold(str(path))
+    assert message in str(err.value)

@@ -2,7 +2,8 @@
 
 A gold set is named (`pandalm`: PandaLM's 999-item test set with three annotators, downloaded once from its
 GitHub home into the cache; `mt-bench-human`: MT-bench's expert votes on the Hugging Face hub), or a path: a file
-in PandaLM's format, or a lima-eval run folder that holds human pairwise labels (`lima-eval import-human`), so a
+in PandaLM's format or in the schema of MT-bench's human judgments (FastChat's human_judgments.json), or a
+lima-eval run folder that holds human pairwise labels (`lima-eval import-human`), so a
 team can rate a judge against its own people.
 """
 
@@ -50,7 +51,7 @@ def load_gold(source: str, limit: int | None = None) -> tuple[str, list[GoldItem
     if path.is_dir():
         items, name = _from_run(path), f"run:{path.name}"
     elif path.exists():
-        items, name = _from_pandalm(path), path.stem
+        items, name = _from_file(path), path.stem
     elif source == "pandalm":
         items, name = _from_pandalm(_download(PANDALM_URL, "pandalm-testset-v1.json")), "pandalm"
     elif source == "mt-bench-human":
@@ -84,9 +85,17 @@ def _download(url: str, name: str) -> Path:
     return target
 
 
-def _from_pandalm(path: Path) -> list[GoldItem]:
+def _from_file(path: Path) -> list[GoldItem]:
+    """A gold file: MT-bench's human judgments (rows with conversation_a) or PandaLM's test set format."""
+    rows = json_rows(path)
+    if rows and isinstance(rows[0][1], dict) and "conversation_a" in rows[0][1]:
+        return _mt_bench_items(rows, path)
+    return _from_pandalm(path, rows)
+
+
+def _from_pandalm(path: Path, rows: list[tuple[int, Any]] | None = None) -> list[GoldItem]:
     items = []
-    for line, row in json_rows(path):
+    for line, row in json_rows(path) if rows is None else rows:
         if not isinstance(row, dict):
             raise InputError(path, "expected a JSON object", line=line)
         labels = []
@@ -148,20 +157,49 @@ def _from_mt_bench_hub() -> list[GoldItem]:
         ds: Any = datasets.load_dataset(MT_BENCH_HUMAN, split="human", token=os.environ.get("HF_TOKEN") or None)
     except Exception as exc:
         raise LimaEvalError(f"could not load {MT_BENCH_HUMAN} from the Hugging Face hub: {type(exc).__name__}") from exc
+    return _mt_bench_items([(i + 1, dict(row)) for i, row in enumerate(ds)], Path(f"hf://{MT_BENCH_HUMAN}"))
+
+
+_MT_WINNER = {"model_a": 1, "model_b": -1, "tie": 0, "tie (bothbad)": 0}
+
+
+def _mt_bench_items(rows: list[tuple[int, Any]], path: Path) -> list[GoldItem]:
+    """MT-bench human judgments (question_id, model_a, model_b, winner, judge, conversation_a/_b, turn), one row
+    per expert vote, as gold items of the first turn (the second turn's votes need a two-turn judge: skipped).
+    The votes on one question and pair of models are one item; rows are checked (errors name line and field)."""
     grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in ds:
-        if row.get("turn") != 1:
+    for line, row in rows:
+        if not isinstance(row, dict):
+            raise InputError(path, "expected a JSON object", line=line)
+        turn = row.get("turn")
+        if not isinstance(turn, int) or isinstance(turn, bool) or turn not in (1, 2):
+            raise InputError(path, f"{turn!r} is not 1 or 2", line=line, field="turn")
+        if turn != 1:
             continue
+        for key in ("model_a", "model_b", "judge"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise InputError(path, "missing or not text", line=line, field=key)
+        if row.get("winner") not in _MT_WINNER:
+            raise InputError(path, f"{row.get('winner')!r} is not one of {', '.join(_MT_WINNER)}", line=line,
+                             field="winner")
+        qid = check_id(row.get("question_id"), path, line, "question_id")
+        for key in ("conversation_a", "conversation_b"):
+            conv = row.get(key)
+            ok = isinstance(conv, list) and len(conv) >= 2 and all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) for m in conv[:2])
+            if not ok:
+                raise InputError(path, "expected a list of messages, a question and its answer first", line=line,
+                                 field=key)
         a, b = sorted((row["model_a"], row["model_b"]))
         sign = 1 if row["model_a"] == a else -1
-        v = {"model_a": 1, "model_b": -1}.get(row["winner"], 0) * sign
-        item = grouped.setdefault((str(row["question_id"]), a, b), {"labels": [], "row": row, "sign": sign})
-        item["labels"].append((str(row.get("judge")), v))
+        item = grouped.setdefault((qid, a, b), {"labels": [], "row": row, "sign": sign})
+        item["labels"].append((row["judge"], _MT_WINNER[row["winner"]] * sign))
     items = []
     for (qid, a, b), item in grouped.items():
         row, sign = item["row"], item["sign"]
         conv_a, conv_b = (row["conversation_a"], row["conversation_b"]) if sign == 1 else (
             row["conversation_b"], row["conversation_a"])
         items.append(GoldItem(id=f"{qid}:{a}:{b}", prompt=conv_a[0]["content"], model_a=a, model_b=b,
-                              answer_a=conv_a[1]["content"], answer_b=conv_b[1]["content"], labels=tuple(item["labels"])))
+                              answer_a=conv_a[1]["content"], answer_b=conv_b[1]["content"],
+                              labels=tuple(item["labels"])))
     return items
