@@ -165,7 +165,8 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
         wall = time.monotonic() - started
         card = compute_card(items, per_repeat, price=None if spec.jury else definition.price(spec.model))
         card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
-                 "model": spec.model, "backend": spec.backend,
+                 "model": "+".join(m.model for m in spec.jury) if spec.jury else spec.model,
+                 "backend": "jury" if spec.jury else spec.backend,
                  "jury": [judge_label(m) for m in spec.jury] or None, "combine": spec.jury_rule if spec.jury else None,
                  "gold": gold_name, "repeats": repeats, "seeds": list(range(repeats)), "new_calls": calls,
                  "wall_s": round(wall, 3),

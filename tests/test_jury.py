@@ -195,6 +195,10 @@ def test_a_jury_card_is_the_card_of_its_combined_verdicts(tmp_path):
     assert card["vs_human_majority"]["kappa"] == pytest.approx(want["kappa"], abs=1e-4)
     assert card["vs_human_majority"]["tie_discounted"] == pytest.approx(want["tie_discounted"], abs=1e-4)
     assert card["records"] == 2 * len(tj.LABELS)  # the jury's verdicts (its jurors' are theirs)
+    assert (card["backend"], card["model"]) == ("jury", "one+two+always-a")
+    board = run_cli("leaderboard", str(tmp_path / "results"), "--judges")
+    assert board.returncode == 0, board.stderr
+    assert "jury:one+two+always-a" in (tmp_path / "results" / "leaderboard" / "judges.md").read_text()
 
 
 BAD_JURIES = [
