@@ -206,6 +206,36 @@ def judges_list() -> None:
         click.echo(f"{name}\t{d.kind}{scale}\t{source}\t{d.description}")
 
 
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--task", type=click.Choice(["pairwise", "absolute"]), default=None,
+              help="pairwise: which of two answers is significantly better, or neither (default); absolute: "
+                   "fail / pass / excellent for one answer.")
+@click.option("--annotators", type=click.IntRange(min=1, max=1000), default=None,
+              help="Make N annotators (ann1..annN), each with a secret link.")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Annotators and their tokens instead: NAME,TOKEN per line.")
+@click.option("--overlap", type=click.IntRange(min=1), default=None,
+              help="How many different people label each item (default 1; at most the number of annotators).")
+@click.option("--queue", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Label only these pairs: a human queue CSV (as a jury writes to RUN/human-queue/).")
+@click.option("--gold", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Gold items, mixed into every queue to catch careless labelling: import-human's CSV with the "
+                   "label each must get.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffles and answer orders.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; anything but loopback exposes the app to your network.")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8400, show_default=True,
+              help="Port (0: a free one).")
+def annotate(run_dir: Path, task: str | None, annotators: int | None, tokens_file: Path | None,
+             overlap: int | None, queue: Path | None, gold: Path | None, seed: int, host: str, port: int) -> None:
+    """Serve a blind labelling app for a run's answers (LIMA's human study): one secret link per annotator and
+    one admin link. Labels go straight into the run's human labels; `lima-eval report` shows them."""
+    from lima_eval.annotate.cli import start
+
+    start(run_dir, task, annotators, tokens_file, overlap, queue, gold, seed, host, port)
+
+
 @cli.command("judge-card")
 @click.argument("judge")
 @click.option("--gold", required=True, help="pandalm, mt-bench-human, a PandaLM-format file, or a run folder "

@@ -25,6 +25,7 @@ RATINGS = "ratings.jsonl"
 HUMAN_RATINGS = "human_ratings.jsonl"
 IMPORTED = "imported_judgments.jsonl"  # foreign judgment files (lima-eval import-judgments)
 CONFIG = "config.yaml"
+WITHDRAWN = "withdrawn"  # error_kind of a person's label taken back (the labelling app's undo): not a label
 
 
 def _repair_tail(path: Path) -> int:
@@ -141,10 +142,15 @@ class RunStore:
         return records(Generation, self.root / GENERATIONS)
 
     def judgments(self, human: bool = False) -> dict[str, Judgment]:
-        return records(Judgment, self.root / (HUMAN if human else JUDGMENTS))
+        """Latest record per id; people's labels without those withdrawn (undone in the labelling app)."""
+        if human:
+            return {k: j for k, j in records(Judgment, self.root / HUMAN).items() if j.error_kind != WITHDRAWN}
+        return records(Judgment, self.root / JUDGMENTS)
 
     def ratings(self, human: bool = False) -> dict[str, Rating]:
-        return records(Rating, self.root / (HUMAN_RATINGS if human else RATINGS))
+        if human:
+            return {k: r for k, r in records(Rating, self.root / HUMAN_RATINGS).items() if r.error_kind != WITHDRAWN}
+        return records(Rating, self.root / RATINGS)
 
     def append_ratings(self, records: Iterable[Rating], human: bool = False) -> int:
         return append_jsonl(self.root / (HUMAN_RATINGS if human else RATINGS), records)

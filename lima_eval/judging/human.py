@@ -70,6 +70,57 @@ def _walk(path: Path, required: tuple[str, ...], problems: list[str],
         yield start, values
 
 
+class LabelError(ValueError):
+    """A label that cannot be stored: the field at fault and why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def pair_label(pid: str, a: str, b: str, label: str, annotator: str, prompt_ids: set[str], models: set[str],
+               comment: str | None = None, shown_first: str | None = None) -> Judgment:
+    """One person's pairwise label as the run stores it, checked against the run's prompts and models (the
+    importer's and the labelling app's one rule); raises LabelError naming the field."""
+    if pid not in prompt_ids:
+        raise LabelError("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+    unknown = [(k, v) for k, v in (("model_a", a), ("model_b", b)) if v not in models]
+    if unknown:
+        k, v = unknown[0]
+        raise LabelError(k, f"unknown model '{v}'{suggest(v, sorted(models))}; the run has "
+                            f"{', '.join(sorted(models))}")
+    if a == b:
+        raise LabelError("model_b", "model_b is the same as model_a")
+    verdict = label.strip().lower()
+    if verdict not in VERDICTS:
+        raise LabelError("label", f"'{label}' is not one of a, b, tie")
+    if not annotator.strip() or any(ord(c) < 32 for c in annotator):
+        raise LabelError("annotator", f"{annotator!r} is not an annotator name")
+    return Judgment(id=human_id(pid, a, b, annotator), prompt_id=pid, model_a=a, model_b=b, judge=HUMAN,
+                    verdict=verdict, annotator=annotator, comment=comment,  # type: ignore[arg-type]
+                    shown_first=shown_first)  # type: ignore[arg-type]
+
+
+def rating_label(pid: str, model: str, label: str, annotator: str, prompt_ids: set[str], models: set[str],
+                 comment: str | None = None) -> Rating:
+    """One person's rating as the run stores it, checked like pair_label."""
+    if pid not in prompt_ids:
+        raise LabelError("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+    if model not in models:
+        raise LabelError("model", f"unknown model '{model}'{suggest(model, sorted(models))}; the run has "
+                                  f"{', '.join(sorted(models))}")
+    value = label.strip().lower()
+    scale = "absolute" if value in ABSOLUTE else "likert" if value in LIKERT else None
+    if scale is None:
+        raise LabelError("label", f"'{label}' is not one of fail, pass, excellent, or 1-6")
+    if not annotator.strip() or any(ord(c) < 32 for c in annotator):
+        raise LabelError("annotator", f"{annotator!r} is not an annotator name")
+    labels = ABSOLUTE if scale == "absolute" else LIKERT
+    return Rating(id=content_id("human-rating", pid, model, annotator, scale), prompt_id=pid, model=model,
+                  judge=HUMAN, label=value, scale=scale, score=float(labels.index(value) + 1), annotator=annotator,
+                  comment=comment)
+
+
 def _unquoted(value: str, known: set[str]) -> str:
     """A name as lima-eval wrote it into a CSV: a leading quote keeps a spreadsheet from reading `=x` as a
     formula (report.columns.csv_safe), so `'=x` names `=x` when that is known and `'=x` is not."""
@@ -95,29 +146,17 @@ def read_labels(path: Path, prompt_ids: set[str], models: set[str], existing: di
         bad = _reporter(problems, start)
         pid, a, b, label, annotator = (values[k] for k in REQUIRED)
         pid, a, b = _unquoted(pid, prompt_ids), _unquoted(a, models), _unquoted(b, models)
-        if pid not in prompt_ids:
-            bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+        try:
+            j = pair_label(pid, a, b, label, annotator, prompt_ids, models, values["comment"] or None)
+        except LabelError as exc:
+            bad(exc.field, exc.message)
             continue
-        unknown = [(k, v) for k, v in (("model_a", a), ("model_b", b)) if v not in models]
-        if unknown:
-            k, v = unknown[0]
-            bad(k, f"unknown model '{v}'{suggest(v, sorted(models))}; the run has {', '.join(sorted(models))}")
-            continue
-        if a == b:
-            bad("model_b", "model_b is the same as model_a")
-            continue
-        label = label.lower()
-        if label not in VERDICTS:
-            bad("label", f"'{values['label']}' is not one of a, b, tie")
-            continue
-        jid = human_id(pid, a, b, annotator)
+        jid = j.id
         if jid in seen:
             bad("annotator", f"duplicate label by '{annotator}' for prompt '{pid}' and {a} vs {b} "
                              f"(first on line {seen[jid]})")
             continue
         seen[jid] = start
-        j = Judgment(id=jid, prompt_id=pid, model_a=a, model_b=b, judge=HUMAN, verdict=label,  # type: ignore[arg-type]
-                     annotator=annotator, comment=values["comment"] or None)
         prior = existing.get(jid)
         if prior is not None:
             if prior.winner == j.winner:
@@ -141,27 +180,17 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str], exist
         bad = _reporter(problems, start)
         pid, model, label, annotator = (values[k] for k in RATING_REQUIRED)
         pid, model = _unquoted(pid, prompt_ids), _unquoted(model, models)
-        if pid not in prompt_ids:
-            bad("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
+        try:
+            r = rating_label(pid, model, label, annotator, prompt_ids, models, values["comment"] or None)
+        except LabelError as exc:
+            bad(exc.field, exc.message)
             continue
-        if model not in models:
-            bad("model", f"unknown model '{model}'{suggest(model, sorted(models))}; the run has "
-                         f"{', '.join(sorted(models))}")
-            continue
-        label = label.lower()
-        scale = "absolute" if label in ABSOLUTE else "likert" if label in LIKERT else None
-        if scale is None:
-            bad("label", f"'{values['label']}' is not one of fail, pass, excellent, or 1-6")
-            continue
-        rid = content_id("human-rating", pid, model, annotator, scale)
+        rid, scale = r.id, r.scale
         if rid in seen:
             bad("annotator", f"duplicate {scale} rating by '{annotator}' for prompt '{pid}' and model {model} "
                              f"(first on line {seen[rid]})")
             continue
         seen[rid] = start
-        labels = ABSOLUTE if scale == "absolute" else LIKERT
-        r = Rating(id=rid, prompt_id=pid, model=model, judge=HUMAN, label=label, scale=scale,
-                   score=float(labels.index(label) + 1), annotator=annotator, comment=values["comment"] or None)
         prior = existing.get(rid)
         if prior is not None:
             if prior.label == r.label:

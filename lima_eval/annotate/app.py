@@ -1,0 +1,169 @@
+"""The labelling app's web server: Starlette routes over a Session (docs/annotate.md).
+
+- /a/TOKEN: an annotator's page; /a/TOKEN/next (GET), /label, /skip, /undo (POST, JSON): their queue only.
+- /admin/TOKEN: progress, agreement, gold accuracy, judges against people; /admin/TOKEN/status (JSON) and
+  /admin/TOKEN/export.csv (import-human's format).
+- /static/NAME: the page's own script and style; nothing else is served.
+Every response carries a Content-Security-Policy that runs only those scripts, and no referrer leaves the page
+(the token is in the URL). A POST must be JSON, carry the page's CSRF token and come from the page's own origin.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from lima_eval.annotate.session import Session
+
+STATIC = ("annotate.js", "admin.js", "annotate.css")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "X-Frame-Options": "DENY", "Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"}
+
+
+def _static(name: str) -> str:
+    return resources.files("lima_eval.annotate").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def make_app(session: Session) -> Any:
+    """The Starlette application serving `session`."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    pages = {name: _static(name) for name in STATIC}
+    shell = _static("annotate.html")
+    admin_shell = _static("admin.html")
+
+    def secure(resp: Response) -> Response:
+        resp.headers.update(HEADERS)
+        return resp
+
+    def denied(why: str = "forbidden") -> Response:
+        return secure(JSONResponse({"error": why}, status_code=403))
+
+    def person(request: Request, admin: bool = False) -> str | None:
+        name = session.who(request.path_params["token"])
+        if name is None or (name == "") != admin:
+            return None
+        return name
+
+    def same_origin(request: Request) -> bool:
+        """A state change only from the page itself: JSON, its CSRF token, and no cross-site origin."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return False
+        if request.headers.get("x-csrf-token", "") != session.csrf(request.path_params["token"]):
+            return False
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("origin")
+        host = request.headers.get("host", "")
+        return origin is None or origin in (f"http://{host}", f"https://{host}")
+
+    async def page(request: Request) -> Response:
+        name = person(request)
+        if name is None:
+            return denied()
+        token = request.path_params["token"]
+        html = shell.replace("{{csrf}}", session.csrf(token)).replace("{{task}}", session.task)
+        return secure(HTMLResponse(html))
+
+    async def next_item(request: Request) -> Response:
+        name = person(request)
+        if name is None:
+            return denied()
+        return secure(JSONResponse(session.view(name)))
+
+    async def act(request: Request) -> Response:
+        name = person(request)
+        if name is None:
+            return denied()
+        if not same_origin(request):
+            return denied("cross-site or unauthenticated request refused")
+        what = request.path_params["action"]
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict):
+                return secure(JSONResponse({"error": "expected a JSON object"}, status_code=400))
+            if what == "label":
+                session.label(name, str(body.get("item", "")), str(body.get("choice", "")))
+            elif what == "skip":
+                session.skip(name, str(body.get("item", "")), str(body.get("reason", "skip")))
+            elif what == "undo":
+                if not session.undo(name):
+                    return secure(JSONResponse({"error": "nothing to undo"}, status_code=409))
+            else:
+                return secure(JSONResponse({"error": "not found"}, status_code=404))
+        except LookupError as exc:
+            return secure(JSONResponse({"error": str(exc).strip("'")}, status_code=409))
+        except ValueError as exc:
+            return secure(JSONResponse({"error": str(exc)}, status_code=400))
+        return secure(JSONResponse({"ok": True} | session.view(name)))
+
+    async def admin_page(request: Request) -> Response:
+        if person(request, admin=True) is None:
+            return denied()
+        return secure(HTMLResponse(admin_shell))
+
+    async def admin_status(request: Request) -> Response:
+        if person(request, admin=True) is None:
+            return denied()
+        from lima_eval.annotate.stats import status
+
+        return secure(JSONResponse(status(session)))
+
+    async def export(request: Request) -> Response:
+        if person(request, admin=True) is None:
+            return denied()
+        from lima_eval.annotate.stats import export_csv
+
+        resp = Response(export_csv(session), media_type="text/csv; charset=utf-8")
+        resp.headers["Content-Disposition"] = 'attachment; filename="human_labels.csv"'
+        return secure(resp)
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in pages:
+            return secure(Response("not found", status_code=404))
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return secure(Response(pages[name], media_type=f"{kind}; charset=utf-8"))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return secure(JSONResponse({"error": "not found"}, status_code=404))
+
+    routes = [
+        Route("/a/{token}", page), Route("/a/{token}/next", next_item),
+        Route("/a/{token}/{action}", act, methods=["POST"]),
+        Route("/admin/{token}", admin_page), Route("/admin/{token}/status", admin_status),
+        Route("/admin/{token}/export.csv", export), Route("/static/{name}", static),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+
+
+def listen(host: str, port: int) -> Any:
+    """A listening socket on host:port (port 0: a free one); a ConfigError naming them when that fails."""
+    import socket
+
+    from lima_eval.errors import ConfigError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
+    return sock
+
+
+def serve(session: Session, sock: Any) -> None:
+    """Serve on a listening socket until interrupted (Ctrl-C, SIGTERM)."""
+    import uvicorn
+
+    config = uvicorn.Config(make_app(session), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
