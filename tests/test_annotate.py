@@ -361,3 +361,25 @@ def test_a_second_server_and_changed_options_are_refused(served):
     assert "without --overlap" in changed.stderr
     missing = run_cli("annotate", str(run_dir / "nope"), "--port", "0", timeout=60)
     assert missing.returncode != 0 and "not a lima-eval run directory" in missing.stderr
+
+
+def test_a_restart_repairs_what_a_crash_between_the_two_writes_left(tmp_path):
+    """The event log is written first. A label whose store line was lost is written again, and an undone label
+    whose withdrawal was lost is withdrawn again, when the session is loaded."""
+    from lima_eval.annotate.session import Session
+    from lima_eval.store import RunStore
+
+    run_dir = make_run(tmp_path)
+    s = Session.create(run_dir, "pairwise", [("ann1", "")], 1)
+    for choice in ("1", "2", "0"):
+        s.label("ann1", s.view("ann1")["item"], choice)
+    assert s.undo("ann1")
+    store = run_dir / "human_judgments.jsonl"
+    lines = store.read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[-1])["error_kind"] == "withdrawn"
+    store.write_text(lines[0] + "\n" + lines[2] + "\n")  # label 2 and the withdrawal of label 3 lost
+    Session.load(run_dir)
+    live = RunStore(run_dir).judgments(human=True)
+    assert len(live) == 2 and all(j.verdict for j in live.values())
+    assert Session.load(run_dir).view("ann1")["done"] == 2
+    assert len(store.read_text().splitlines()) == 4  # repaired once, not again

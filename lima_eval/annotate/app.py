@@ -29,12 +29,22 @@ def _static(name: str) -> str:
 
 def make_app(session: Session) -> Any:
     """The Starlette application serving `session`."""
+    import anyio
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
     pages = {name: _static(name) for name in STATIC}
+    session.batch()
+    flushing = anyio.Lock()
+
+    async def commit() -> None:
+        """Return once everything queued so far is on disk; one flush serves every request waiting."""
+        target = session.queued
+        async with flushing:
+            if session.durable < target:
+                await anyio.to_thread.run_sync(session.flush)
     shell = _static("annotate.html")
     admin_shell = _static("admin.html")
 
@@ -102,7 +112,12 @@ def make_app(session: Session) -> Any:
             return secure(JSONResponse({"error": str(exc).strip("'")}, status_code=409))
         except ValueError as exc:
             return secure(JSONResponse({"error": str(exc)}, status_code=400))
-        return secure(JSONResponse({"ok": True} | session.view(name)))
+        view = session.view(name)
+        try:
+            await commit()  # acknowledged only once on disk
+        except OSError as exc:
+            return secure(JSONResponse({"error": f"not saved: {exc.strerror or exc}"}, status_code=503))
+        return secure(JSONResponse({"ok": True} | view))
 
     async def admin_page(request: Request) -> Response:
         if person(request, admin=True) is None:

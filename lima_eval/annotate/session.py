@@ -18,6 +18,7 @@ import os
 import random
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,10 @@ class Session:
     seed: int
     source: str
     actions: list[Action] = field(default_factory=list)
+    queued: int = 0  # writes queued so far (batch mode) ...
+    durable: int = 0  # ... and how many of them are on disk
+    _pending: list[tuple[Path, list[Any]]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- creating and loading ---------------------------------------------------------------------------
 
@@ -236,12 +241,16 @@ class Session:
         for d in read_jsonl(self.run_dir / FOLDER / EVENTS):
             self._apply(Action(seq=len(self.actions), annotator=d["annotator"], key=d["key"], action=d["action"],
                                value=d.get("value"), shown_first=d.get("shown_first")))
-        live = [a for a in self.actions if a.action == "label" and not a.undone]
-        if live:
+        live = {(a.annotator, a.key): a for a in self.actions if a.action == "label" and not a.undone}
+        taken_back = {(a.annotator, a.key): a for a in self.actions if a.action == "label" and a.undone}
+        if live or taken_back:
             store = self._human()
-            missing = [a for a in live if self._record_id(a.annotator, a.key) not in store]
-            if missing:
-                self._write_labels([self._record(a.annotator, a.key, a.value or "", a.shown_first) for a in missing])
+            fix = [self._record(a.annotator, a.key, a.value or "", a.shown_first) for k, a in live.items()
+                   if self._record_id(*k) not in store]
+            fix += [self._withdrawn(a) for k, a in taken_back.items()
+                    if k not in live and self._record_id(*k) in store]
+            if fix:
+                self._write_labels(fix)
 
     def _apply(self, a: Action) -> None:
         self.actions.append(a)
@@ -295,7 +304,7 @@ class Session:
     def label(self, annotator: str, opaque: str, choice: str) -> None:
         """Record a label: to events.jsonl, then (not for gold items) the run's human label store."""
         item = self._resolve(annotator, opaque)
-        if item.key in self.done(annotator):
+        if item.key in self._done[annotator]:
             raise LookupError("already labelled; undo it first")
         if self.task == "pairwise":
             if choice not in PAIR_CHOICES:
@@ -317,7 +326,7 @@ class Session:
         item = self._resolve(annotator, opaque)
         if reason not in SKIP_REASONS:
             raise ValueError(f"reason must be one of {', '.join(SKIP_REASONS)}")
-        if item.key in self.done(annotator):
+        if item.key in self._done[annotator]:
             raise LookupError("already labelled; undo it first")
         self._event(annotator, item.key, "skip", reason, None)
 
@@ -328,22 +337,59 @@ class Session:
             return False
         self._event(annotator, last.key, "undo", None, None)
         if last.action == "label":
-            rec = self._record(annotator, last.key, last.value or "", last.shown_first)
-            import dataclasses
-
-            if isinstance(rec, Judgment):
-                self._write_labels([dataclasses.replace(rec, verdict=None, error="withdrawn in the labelling app",
-                                                        error_kind=WITHDRAWN)])
-            else:
-                self._write_labels([dataclasses.replace(rec, label=None, score=None,
-                                                        error="withdrawn in the labelling app", error_kind=WITHDRAWN)])
+            self._write_labels([self._withdrawn(last)])
         return True
 
+    def _withdrawn(self, a: Action) -> Judgment | Rating:
+        """The record that takes a person's label back out of the human store (store.WITHDRAWN)."""
+        import dataclasses
+
+        rec = self._record(a.annotator, a.key, a.value or "", a.shown_first)
+        why = "withdrawn in the labelling app"
+        if isinstance(rec, Judgment):
+            return dataclasses.replace(rec, verdict=None, error=why, error_kind=WITHDRAWN)
+        return dataclasses.replace(rec, label=None, score=None, error=why, error_kind=WITHDRAWN)
+
     def _event(self, annotator: str, key: str, action: str, value: str | None, shown_first: str | None) -> None:
-        append_jsonl(self.run_dir / FOLDER / EVENTS,
+        self._append(self.run_dir / FOLDER / EVENTS,
                      [{"t": round(time.time(), 3), "annotator": annotator, "key": key, "action": action,
                        "value": value, "shown_first": shown_first}])
         self._apply(Action(len(self.actions), annotator, key, action, value, shown_first))
+
+    # --- durability: written at once, or (the server) queued and flushed together ---------------------------
+
+    def batch(self) -> None:
+        """From now on writes are queued until flush(): the server acknowledges a label only after the flush
+        that made it durable, and concurrent labels share one fsync per file."""
+        self._batching = True
+
+    def _append(self, path: Path, rows: list[Any]) -> None:
+        if not getattr(self, "_batching", False):
+            append_jsonl(path, rows)
+            return
+        with self._lock:
+            self._pending.append((path, rows))
+            self.queued += 1
+
+    def flush(self) -> None:
+        """Write everything queued, events before labels, each file fsynced once. On failure the rows stay
+        queued (nothing acknowledged is lost; the caller reports the error)."""
+        with self._lock:
+            todo, self._pending = self._pending, []
+            upto = self.queued
+        by_file: dict[Path, list[Any]] = {}
+        for path, rows in todo:
+            by_file.setdefault(path, []).extend(rows)
+        events = self.run_dir / FOLDER / EVENTS
+        try:
+            for path in sorted(by_file, key=lambda p: p != events):  # the event log first
+                append_jsonl(path, by_file[path])
+                del by_file[path]
+        except BaseException:
+            with self._lock:
+                self._pending = [(p, rows) for p, rows in by_file.items()] + self._pending
+            raise
+        self.durable = max(self.durable, upto)
 
     # --- the human label store -------------------------------------------------------------------------
 
@@ -375,7 +421,7 @@ class Session:
     def _write_labels(self, records: list[Judgment | Rating]) -> None:
         from lima_eval.store import HUMAN, HUMAN_RATINGS
 
-        append_jsonl(self.run_dir / (HUMAN if self.task == "pairwise" else HUMAN_RATINGS), records)
+        self._append(self.run_dir / (HUMAN if self.task == "pairwise" else HUMAN_RATINGS), list(records))
 
     # --- what the admin sees ------------------------------------------------------------------------------
 
