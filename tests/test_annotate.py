@@ -383,3 +383,42 @@ def test_a_restart_repairs_what_a_crash_between_the_two_writes_left(tmp_path):
     assert len(live) == 2 and all(j.verdict for j in live.values())
     assert Session.load(run_dir).view("ann1")["done"] == 2
     assert len(store.read_text().splitlines()) == 4  # repaired once, not again
+
+
+def test_skips_flags_and_undo_over_http_and_multi_turn_items(tmp_path):
+    """Skip, can't judge and offensive take an item out of the queue without a label and are counted on the
+    admin page; undo brings the last one back. A two-turn prompt shows both turns, each side's own answers."""
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("".join(json.dumps({"question_id": i, "turns": [f"First {i}?", f"Then {i}?"]}) + "\n"
+                                 for i in range(4)))
+    data = {"name": "mt", "output_dir": str(tmp_path / "results"),
+            "benchmark": {"name": "mt-bench", "path": str(questions)},
+            "models": [{"name": MODELS[0], "backend": "scripted", "model": "echo"},
+                       {"name": MODELS[1], "backend": "scripted", "model": f"fixed:{SHORT}"}],
+            "baselines": [MODELS[1]], "judge": {"name": "mt-bench-pair", "backend": "scripted",
+                                                "model": "fixed:[[A]]"}}
+    out = run_cli("run", str(write_config(tmp_path / "c.yaml", data)), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    run_dir = tmp_path / "results" / "mt"
+    server = Server(run_dir)
+    try:
+        link = server.links["ann1"]
+        view = json.loads(request(link + "/next")[2])
+        turns = view["turns"]
+        n = re.search(r"First (\d)", turns[0]["user"]).group(1)
+        assert [t["user"] for t in turns] == [f"First {n}?", f"Then {n}?"]
+        echo = 0 if turns[0]["answers"][0] == f"First {n}?" else 1  # which side is the echoing model
+        assert [t["answers"][echo] for t in turns] == [f"First {n}?", f"Then {n}?"]
+        assert [t["answers"][1 - echo] for t in turns] == [SHORT, SHORT]
+        for reason in ("skip", "cannot-judge", "offensive"):
+            item = json.loads(request(link + "/next")[2])["item"]
+            assert post(link, "/skip", {"item": item, "reason": reason})[0] == 200
+        assert post(link, "/undo", {})[0] == 200  # the offensive flag is taken back
+        status = json.loads(request(server.links["admin"] + "/status")[2])
+        (person,) = status["annotators"]
+        assert person["skipped"] == {"skip": 1, "cannot-judge": 1, "offensive": 0} and person["done"] == 2
+        assert person["labels"] == 0 and not (run_dir / "human_judgments.jsonl").exists()
+        assert post(link, "/undo", {})[0] == 200 and post(link, "/undo", {})[0] == 200
+        assert post(link, "/undo", {})[0] == 409  # nothing left to undo
+    finally:
+        server.stop()
