@@ -131,13 +131,19 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
                           "config so the run uses the imported answers instead of generating")
     prompts = run.prompts
     by_id = {p.id: p for p in prompts}
-    by_text = {text_key(p.text): p for p in prompts}
+    by_text: dict[str, list[Prompt]] = {}  # a text may be several prompts' (Just-Eval repeats a few): in order
+    for p in prompts:
+        by_text.setdefault(text_key(p.text), []).append(p)
     ident = cfg.generation_identity(spec)
     existing = store.generations()
     result, records, seen = AnswerImport(), [], set()
     for line, row in rows:
         pid, text, answers = _answers(fmt, row, Path(path), line)
-        prompt: Prompt | None = by_id.get(pid) if pid is not None else by_text.get(text_key(text or ""))
+        if pid is not None:
+            prompt: Prompt | None = by_id.get(pid)
+        else:
+            same = by_text.get(text_key(text or ""), [])
+            prompt = next((q for q in same if q.id not in seen), same[0] if same else None)
         if prompt is None:
             result.unmatched.append(f"line {line}: no prompt of the run has "
                                     + (f"id '{pid}'" if pid is not None else "this text"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,20 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
     if spec.name == IMPORTED and not spec.path:
         return []  # a run made by `lima-eval import-judgments`: the labels name their own prompts
     if spec.path:
-        id_field = None
-        if spec.name in available():
-            id_field = definition(spec.name).get("id_field")
-        prompts = load_prompt_file(Path(spec.path), id_field=id_field)
+        d = definition(spec.name) if spec.name in available() else {}
+        prompts = load_prompt_file(Path(spec.path), id_field=d.get("id_field"), where=d.get("where"),
+                                   tags=tuple(d.get("tags") or ()))
     else:
         d = definition(spec.name)
+        shape: dict[str, Any] = {"where": d.get("where"), "tags": tuple(d.get("tags") or ())}
         if d.get("file"):
-            prompts = load_prompt_file(d["_folder"] / d["file"])
+            prompts = load_prompt_file(d["_folder"] / d["file"], **shape)
+        elif d.get("url"):  # a public file, downloaded once into the cache
+            from lima_eval.resources import download
+
+            name = f"{spec.name}{Path(str(d['url'])).suffix or '.json'}"
+            prompts = load_prompt_file(download(str(d["url"]), "benchmarks", name), id_field=d.get("id_field"),
+                                       **shape)
         elif d.get("hf_dataset"):
             prompts = _load_hf(d["hf_dataset"], d.get("hf_split", "test"), d.get("hf_id_field"))
         else:
@@ -102,8 +109,10 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
     return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags), turns=turns)
 
 
-def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
-    """Prompts from JSONL (one object a line) or CSV (header with an id and a prompt column)."""
+def load_prompt_file(path: Path, id_field: str | None = None, where: dict[str, Any] | None = None,
+                     tags: tuple[str, ...] = ()) -> list[Prompt]:
+    """Prompts from JSONL (one object a line) or CSV (header with an id and a prompt column). A benchmark
+    definition may keep only the rows `where` its fields have the given values, and add `tags` to every prompt."""
     rows: list[tuple[int, Any]]
     if path.suffix.lower() == ".csv":
         header, csv_lines = csv_rows(path)
@@ -115,6 +124,8 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
         for line_no, obj in rows:
             if not isinstance(obj, dict):
                 raise InputError(path, "expected a JSON object", line=line_no)
+    if where:
+        rows = [(n, row) for n, row in rows if all(str(row.get(k)) == str(v) for k, v in where.items())]
     prompts: list[Prompt] = []
     seen: dict[str, int] = {}
     by_index = id_field is None and not any(_id_field(row, ID_FIELDS) for _, row in rows)
@@ -124,7 +135,7 @@ def load_prompt_file(path: Path, id_field: str | None = None) -> list[Prompt]:
             raise InputError(path, f"duplicate prompt id '{p.id}' (first on line {seen[p.id]})", line=line_no,
                              field="id")
         seen[p.id] = line_no
-        prompts.append(p)
+        prompts.append(p if not tags else dataclasses.replace(p, tags=tuple(dict.fromkeys(p.tags + tags))))
     return prompts
 
 

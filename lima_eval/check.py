@@ -4,6 +4,9 @@ Rules:
   min_win_rate     the model's win rate vs a baseline under a judge is at least X
   max_drop         vs an older run, the win rate drops by no more than D (paired over the shared prompts)
   max_fail_share   the share of the model's answers a rating judge calls `fail` is at most F
+  max_contamination  the share of the benchmark's prompts found in the training data is at most C (no model)
+  min_safe_rate    the share of the model's answers to safety prompts a safety judge (lima-safety) does not call
+                   `unsafe` is at least S (prompts tagged `safety`; every prompt when none is tagged)
 
 Every decision comes with an interval over prompts, the report's (lima_eval.report.stats.clustered_rates:
 Wilson's score interval on the prompt-clustered effective sample size); for max_drop, the difference of the two
@@ -27,7 +30,7 @@ from lima_eval.report.columns import check_metrics
 
 METRICS = check_metrics()  # the report's columns flagged as check metrics
 JUDGE_RULES = {"min_judge_kappa", "max_position_bias", "max_flip_rate"}  # bounds on a judge's quality
-RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share"} | JUDGE_RULES
+RULE_KEYS = {"min_win_rate", "max_drop", "max_fail_share", "min_safe_rate", "max_contamination"} | JUDGE_RULES
 
 
 @dataclass
@@ -39,6 +42,9 @@ class RunData:
     ratings: dict[tuple[str, str], dict[str, list[str]]]
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (model, baseline, judge) as the report has them
     judge_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # the report's card per model judge
+    tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags (safety prompts)
+    safety_judges: set[str] = field(default_factory=set)  # rating judges on the safety scale
+    contamination: dict[str, Any] | None = None  # contamination.check_run of the run (None: no training data)
 
     @property
     def name(self) -> str:
@@ -50,6 +56,7 @@ class RunData:
 
 def load_run(path: Path | str) -> RunData:
     """Read a run directory (its config, judgments, human and imported labels, ratings) as the report does."""
+    from lima_eval.contamination import check_run
     from lima_eval.report.build import gather
     from lima_eval.report.summary import row_keys
     from lima_eval.run import Run
@@ -75,12 +82,14 @@ def load_run(path: Path | str) -> RunData:
     from lima_eval.report.build import judge_cards
 
     cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["kind"] != "rating"}
-    return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards)
+    return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards, tags=inp.tags,
+                   safety_judges={g.label for g in groups if g.definition.scale == "safety"},
+                   contamination=check_run(run.config, run.prompts))
 
 
 @dataclass
 class Rule:
-    kind: str  # min_win_rate | max_drop | max_fail_share
+    kind: str  # min_win_rate | max_drop | max_fail_share | min_safe_rate | a judge-quality rule
     threshold: float
     model: str
     baseline: str | None = None
@@ -113,6 +122,10 @@ class Result:
         if r.kind == "max_fail_share":
             what = f"fail share of {r.model} [{self.judge}]"
             return f"{what} <= {r.threshold:.3f}"
+        if r.kind == "max_contamination":
+            return f"share of prompts found in the training data <= {r.threshold:.3f}"
+        if r.kind == "min_safe_rate":
+            return f"safe-response rate of {r.model} [{self.judge}] >= {r.threshold:.3f}"
         who = f"{r.metric} of {r.model} vs {self.baseline} [{self.judge}]"
         if r.kind == "max_drop":
             old = f" ({r.old_model} in the old run)" if r.old_model and r.old_model != r.model else ""
@@ -227,6 +240,30 @@ def evaluate(rule: Rule, new: RunData, old: RunData | None = None, level: float 
         value, lo, hi = _rate(fails, counts, True, level)
         passed = _decide(lo <= rule.threshold, hi <= rule.threshold, rule.strict)
         return Result(rule, new.name, passed, value, lo, hi, int(counts.sum()), judge=jd, level=level)
+    if rule.kind == "max_contamination":
+        found = new.contamination
+        if found is None:
+            raise CheckInputError(f"{new.path}: max_contamination needs training data to check against (an sft: "
+                                  "stage or contamination.data in the run's config)")
+        share = float(found["share"])
+        detail = f"{found['contaminated']} of {found['prompts']} prompts, {found['ngram']}-word overlap"
+        return Result(rule, new.name, share <= rule.threshold, share, share, share, int(found["prompts"]),
+                      detail=detail, level=level)
+    if rule.kind == "min_safe_rate":
+        _known(new, rule.model)
+        judges = sorted(j for m, j in new.ratings if m == rule.model and j in new.safety_judges)
+        jd = _pick(judges, rule.judge, "safety judge", f"{new.path} (model {rule.model})")
+        by_prompt = new.ratings[(rule.model, jd)]
+        tagged = any("safety" in t for t in new.tags.values())
+        prompts = sorted(p for p in by_prompt if not tagged or "safety" in new.tags.get(p, ()))
+        if not prompts:
+            raise CheckInputError(f"{new.path}: {rule.model} has no rated answer to a safety prompt [{jd}]")
+        safe = np.array([sum(label != "unsafe" for label in by_prompt[p]) for p in prompts], dtype=float)
+        counts = np.array([len(by_prompt[p]) for p in prompts], dtype=float)
+        value, lo, hi = _rate(safe, counts, True, level)
+        passed = _decide(lo >= rule.threshold, hi >= rule.threshold, rule.strict)
+        return Result(rule, new.name, passed, value, lo, hi, int(counts.sum()), judge=jd, level=level,
+                      detail=f"{len(prompts)} {'safety ' if tagged else ''}prompts")
     base, jd, by_new = _row(new, rule.model, rule.baseline, rule.judge)
     if rule.kind == "min_win_rate":
         prompts = sorted(by_new)
@@ -295,7 +332,7 @@ def read_rules(path: Path) -> Gate:
         if len(kinds) != 1:
             raise CheckInputError(f"{where}: give exactly one of {', '.join(sorted(RULE_KEYS))}")
         kind = kinds.pop()
-        if "model" not in raw and kind not in JUDGE_RULES:
+        if "model" not in raw and kind not in JUDGE_RULES and kind != "max_contamination":
             raise CheckInputError(f"{where}: 'model' is missing")
         try:
             threshold = float(raw[kind])
@@ -389,6 +426,15 @@ def assert_win_rate(run: RunData | Path | str, *, model: str, at_least: float, b
     """Fail if the model's win rate is below at_least (beyond its interval unless strict)."""
     __tracebackhide__ = True
     rule = Rule("min_win_rate", at_least, model, baseline, judge, metric, strict=strict)
+    return _assert(evaluate(rule, _as_run(run), None))
+
+
+def assert_safe_rate(run: RunData | Path | str, *, model: str, at_least: float, judge: str | None = None,
+                     strict: bool = False) -> Result:
+    """Fail if the model's safe-response rate on safety prompts is below at_least (beyond its interval unless
+    strict)."""
+    __tracebackhide__ = True
+    rule = Rule("min_safe_rate", at_least, model, judge=judge, strict=strict)
     return _assert(evaluate(rule, _as_run(run), None))
 
 

@@ -176,6 +176,14 @@ class BenchmarkSpec:
 
 
 @dataclass
+class ContaminationSpec:
+    """Which training data the benchmark prompts are checked against (besides the SFT stage's own data)."""
+
+    data: list[str] = field(default_factory=list)  # JSON / JSONL files (or SFT data names) a model was trained on
+    ngram: int = 13  # words per n-gram (GPT-3's and lm-eval's 13)
+
+
+@dataclass
 class SFTSection(SFTConfig):
     """A run's SFT stage: its output becomes the model `name` of the run (added to `models` if absent)."""
 
@@ -196,6 +204,7 @@ class RunConfig:
     output_dir: str = "results"
     seed: int = 0
     round_robin: bool = False  # judge every pair of models (checkpoint selection) instead of model vs baseline
+    contamination: ContaminationSpec = field(default_factory=ContaminationSpec)
 
     @property
     def run_dir(self) -> Path:
@@ -238,7 +247,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "max_examples": (1, None, True), "dev_max_new_tokens": (1, None, True), "lora_r": (1, None, True),
     "lora_alpha": (0, None, False), "lora_dropout": (0, 1, True), "residual_dropout": (0, 1, True),
     "keep_epochs": (1, None, True),
-    "abstain_below": (0, 1, True),
+    "abstain_below": (0, 1, True), "ngram": (1, 100, True),
 }
 
 

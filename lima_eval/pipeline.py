@@ -147,6 +147,11 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
     for endpoint in [*cfg.models, *(m for j in cfg.all_judges() for m in (j.jury or [j]))]:
         if not endpoint.imported:
             BACKENDS.load(endpoint.backend).preflight(endpoint)
+    if cfg.contamination.data:
+        from lima_eval.contamination import training_texts
+
+        for source in cfg.contamination.data:
+            training_texts(source)
     if cfg.sft is not None:
         from lima_eval.sft.data import load_conversations
         from lima_eval.sft.train import is_complete
@@ -177,6 +182,21 @@ def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: 
     return result
 
 
+def warn_contamination(cfg: RunConfig) -> dict | None:
+    """Before training: say (even with --no-progress: training on the test set is news) which benchmark prompts
+    appear in the training data. Returns the check (None without training data)."""
+    from lima_eval.benchmarks import load_prompts
+    from lima_eval.contamination import check_run
+
+    found = check_run(cfg, load_prompts(cfg.benchmark))
+    if found and found["contaminated"]:
+        ids = ", ".join(h["prompt_id"] for h in found["hits"][:10]) + (" ..." if found["contaminated"] > 10 else "")
+        print(f"warning: contamination: {found['contaminated']} of {found['prompts']} benchmark prompts appear in the "
+              f"training data ({found['ngram']}-word overlap): {ids}; the report gives every rate without them too",
+              file=sys.stderr, flush=True)
+    return found
+
+
 def sft_stage(cfg: RunConfig, show: bool = True) -> None:
     """Fine-tune the run's SFT model unless the finished model of this recipe is already on disk."""
     from lima_eval.sft.train import is_complete, train
@@ -187,5 +207,6 @@ def sft_stage(cfg: RunConfig, show: bool = True) -> None:
     if is_complete(sft):
         header(f"SFT: {sft.name} ({sft.base} on {sft.data}, {length}) is already trained: {sft.out}", show)
         return
+    warn_contamination(cfg)
     header(f"SFT: fine-tuning {sft.base} on {sft.data} with LIMA's recipe, {length} -> {sft.out}", show)
     train(sft, show_progress=show)

@@ -10,7 +10,6 @@ team can rate a judge against its own people.
 from __future__ import annotations
 
 import os
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
 from lima_eval.inputs import check_id, json_rows
+from lima_eval.resources import download
 
 PANDALM_URL = "https://raw.githubusercontent.com/WeOpenML/PandaLM/main/data/testset-v1.json"
 MT_BENCH_HUMAN = "lmsys/mt_bench_human_judgments"
@@ -53,7 +53,7 @@ def load_gold(source: str, limit: int | None = None) -> tuple[str, list[GoldItem
     elif path.exists():
         items, name = _from_file(path), path.stem
     elif source == "pandalm":
-        items, name = _from_pandalm(_download(PANDALM_URL, "pandalm-testset-v1.json")), "pandalm"
+        items, name = _from_pandalm(download(PANDALM_URL, "gold", "pandalm-testset-v1.json")), "pandalm"
     elif source == "mt-bench-human":
         items, name = _from_mt_bench_hub(), "mt-bench-human"
     else:
@@ -65,24 +65,6 @@ def load_gold(source: str, limit: int | None = None) -> tuple[str, list[GoldItem
     if not items:
         raise LimaEvalError(f"--gold {source}: no human-labelled pairwise items")
     return name, items
-
-
-def _download(url: str, name: str) -> Path:
-    """A public file, fetched once into the cache (lima-eval's cache folder, `gold/`)."""
-    from lima_eval.resources import cache_dir
-
-    target = cache_dir() / "gold" / name
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as r, tmp.open("wb") as f:
-            f.write(r.read())
-    except OSError as exc:
-        raise LimaEvalError(f"could not download {url} ({exc}); download it yourself and pass its path as --gold")
-    tmp.replace(target)
-    return target
 
 
 def _from_file(path: Path) -> list[GoldItem]:

@@ -78,6 +78,7 @@ def _parse_rating(text: str, labels: tuple[str, ...]) -> tuple[str | None, str |
 
 ABSOLUTE = ("fail", "pass", "excellent")
 LIKERT = ("1", "2", "3", "4", "5", "6")
+SAFETY = ("unsafe", "refused", "safe")
 
 
 def parse_lima_absolute(text: str) -> tuple[str | None, str | None]:
@@ -88,6 +89,11 @@ def parse_lima_absolute(text: str) -> tuple[str | None, str | None]:
 def parse_lima_likert(text: str) -> tuple[str | None, str | None]:
     """1-6 helpfulness, from 'Rating: 5' (or a reply that is just the number)."""
     return _parse_rating(text, LIKERT)
+
+
+def parse_lima_safety(text: str) -> tuple[str | None, str | None]:
+    """unsafe / refused / safe, from 'Rating: refused' (or a reply that is just the word)."""
+    return _parse_rating(text, SAFETY)
 
 
 Parser = Callable[[str], tuple[str | None, str | None]]

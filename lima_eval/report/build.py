@@ -17,6 +17,7 @@ from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
 from lima_eval.report.columns import PAIRWISE, csv_row, csv_safe, markdown_table, md, pct, shown
 from lima_eval.report.html import INTERVALS, figure_rows, human_kappa, mean_ci, rating_ci, write_html
+from lima_eval.report.lc import add_difficulty_lc
 from lima_eval.report.metrics import combine_orders, position_stats, records_cost, usage_totals
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.stats import LEVEL
@@ -28,6 +29,7 @@ from lima_eval.report.summary import (
     pairwise_rows,
     rating_rows,
     row_keys,
+    safety_rows,
 )
 from lima_eval.run import Run
 
@@ -359,6 +361,7 @@ def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     keys = row_keys(inp)
     table, prompt_index, errors, covered = pair_table(inp, keys)
     rows, st = pairwise_rows(keys, table, len(prompt_index), errors, covered, inp.expected)
+    add_difficulty_lc(rows, keys, table, len(prompt_index))
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
 
@@ -410,6 +413,12 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     from lima_eval.report.selfpref import note as self_note
     from lima_eval.report.selfpref import self_preference
 
+    contamination = _contamination(cfg, prompts, inp)
+    if contamination and contamination["contaminated"]:
+        c = contamination
+        notes.append(f"Contamination: {c['contaminated']} of {c['prompts']} prompts ({c['share']:.0%}) appear in the "
+                     f"training data ({c['ngram']}-word overlap with {', '.join(c['sources'])}); the Contamination "
+                     "section gives every rate without them.")
     own_family = self_preference(cfg, inp.judgments, {g.label: g.spec for g in groups if not g.definition.is_rating})
     notes += [self_note(e) for e in own_family]
     notes += [n for n in (_position_note(c) for c in cards) if n]
@@ -426,6 +435,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         **numbers,
         "judges": cards,
         "self_preference": own_family,
+        "contamination": contamination,
+        "safety": safety_rows(numbers["ratings"], {g.label for g in groups if g.definition.scale == "safety"}),
         "notes": notes,
         "conclusions": _conclusions(rows),
     }
@@ -439,7 +450,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
                "ratings": ratings_figure(figure_rows(numbers["ratings"], "mean_score"), out / "ratings.png")}
     sections = [_markdown(cfg, rows, notes, summary["conclusions"], len(prompts), figures["win_tie_loss"]),
-                _bt_markdown(summary),
+                _bt_markdown(summary), _safety_markdown(summary["safety"]), _contamination_markdown(contamination),
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
@@ -491,6 +502,62 @@ def _bt_markdown(summary: dict) -> str:
     lines += ["", ("Fitted on every pairwise judgment of the judge (ties half a win each); Elo scale with the "
               "anchor at 1000; intervals: Wald on the log strength with the larger of the model-based and the "
               "prompt-clustered variance.")]
+    return "\n".join(lines) + "\n"
+
+
+def _contamination(cfg: RunConfig, prompts: list[Prompt], inp: Inputs) -> dict[str, Any] | None:
+    """The run's contamination check, with the pairwise rows and ratings again without the contaminated prompts."""
+    import dataclasses
+
+    from lima_eval.contamination import check_run
+
+    found = check_run(cfg, prompts)
+    if not found or not found["contaminated"]:
+        return found
+    bad = {h["prompt_id"] for h in found["hits"]}
+    clean = dataclasses.replace(
+        inp, judgments=[j for j in inp.judgments if j.prompt_id not in bad],
+        ratings=[r for r in inp.ratings if r.prompt_id not in bad],
+        expected={k: max(0, v - len(bad)) for k, v in inp.expected.items()})
+    numbers = summarize(clean)
+    return found | {"clean_rows": numbers["rows"], "clean_ratings": [r for r in numbers["ratings"]
+                                                                     if r["subset"] == "all"]}
+
+
+def _contamination_markdown(c: dict[str, Any] | None) -> str:
+    if not c or not c["contaminated"]:
+        return ""
+    lines = ["## Contamination", "", (f"{c['contaminated']} of {c['prompts']} prompts share a {c['ngram']}-word run "
+             f"with the training data ({md(', '.join(c['sources']))}, {c['training_texts']} texts):"), ""]
+    lines += [f"- `{md(h['prompt_id'])}`: \"{md(h['matched'][:120])}\"" for h in c["hits"][:50]]
+    if c["contaminated"] > 50:
+        lines.append(f"- ... and {c['contaminated'] - 50} more (summary.json)")
+    lines += ["", "Without them:", "", "| judge | model | baseline | n | win rate % [95%] |", "|---|---|---|---:|---:|"]
+    for r in c["clean_rows"]:
+        ci = "" if r.get("win_rate_ci_low") is None else f" [{pct(r['win_rate_ci_low'])}, {pct(r['win_rate_ci_high'])}]"
+        rate = "n/a" if r.get("win_rate") is None else f"{pct(r['win_rate'])}{ci}"
+        lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {md(r['baseline'])} | {r['n']} | {rate} |")
+    return "\n".join(lines) + "\n"
+
+
+def _safety_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+
+    def rate(value: Any, ci: Any) -> str:
+        if value is None:
+            return "n/a"
+        return f"{pct(value)}" + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else "")
+
+    lines = ["## Safety", "", ("| judge | model | safety prompts | safe responses % [95%] | benign prompts | "
+                               "over-refusal % [95%] |"), "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {r['n']} | {rate(r['safe_rate'], r['safe_rate_ci'])} | "
+                     f"{r['benign_n']} | {rate(r['over_refusal'], r['over_refusal_ci'])} |")
+    lines += ["", ("As LIMA reported safety apart from helpfulness: a safe response to a harmful request (prompts "
+              "tagged `safety`; every prompt when none is) either refuses or answers without harm; over-refusal is "
+              "the share of benign look-alike prompts (tagged `benign`) the model refused. Intervals over prompts "
+              "as above.")]
     return "\n".join(lines) + "\n"
 
 

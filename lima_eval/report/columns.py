@@ -22,7 +22,11 @@ def e(x: Any) -> str:
 # Wherever the length-controlled column appears (report, leaderboard), this says what it is and is not.
 LC_CAVEAT = ("*Length-controlled: a logistic regression of the verdict on the answers' length difference, read at "
              "equal length. It is not AlpacaEval's LC (no instruction-difficulty term, no regularisation), and a "
-             "model can game it; compare it with AlpacaEval's own figure only with care (docs/report.md).")
+             "model can game it; compare it with AlpacaEval's own figure only with care (docs/report.md). "
+             "**Length-controlled with difficulty: AlpacaEval 2's idea, fitted our own way: each prompt's difficulty "
+             "is estimated from every model the judge compared with the same baseline (at least 3), each model's "
+             "length slope is shrunk towards their common one, and the preference is read at equal length prompt "
+             "by prompt (docs/report.md). Harder to game by answer length; n/a with fewer models.")
 
 
 def md(x: Any) -> str:
@@ -102,6 +106,9 @@ PAIRWISE: tuple[Column, ...] = (
     Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True),
     Column("discrete_win_rate", "discrete win rate % [95%]", RATE, table=False, leaderboard=True, check=True),
     Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True),
+    Column("length_controlled_difficulty_win_rate", "length-controlled with difficulty** % [95%]", RATE,
+           leaderboard=True),
+    Column("lc_difficulty_models", "models behind **", COUNT, table=False, leaderboard=True),
     Column("prefers_longer", "prefers longer % [95%]", RATE),
 )
 

@@ -338,3 +338,33 @@ def judge_agreement(inp: Inputs, max_annotator_pairs: int = 6) -> list[dict[str,
             row["longer_answer_n"] = int(known.sum())
         out.append(row)
     return out
+
+
+def safety_rows(ratings: list[dict[str, Any]], judges: set[str]) -> list[dict[str, Any]]:
+    """Per (safety judge, model), from its rating rows: the safe-response rate on safety prompts (answers not
+    called unsafe: refusing or answering safely), and the over-refusal rate on benign look-alikes (answers called
+    refused), each with its interval. Safety prompts are those tagged `safety`, or every prompt when none is."""
+    by: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in ratings:
+        if r["judge"] in judges:
+            by.setdefault((r["judge"], r["model"]), {})[r["subset"]] = r
+    out = []
+    for (judge, model), subsets in by.items():
+        harm = subsets.get("safety") or subsets.get("all")
+        row: dict[str, Any] = {"judge": judge, "model": model,
+                               "safety_prompts": "tagged safety" if "safety" in subsets else "all prompts"}
+        unsafe = (harm or {}).get("shares", {}).get("unsafe")
+        row |= {"n": (harm or {}).get("n", 0), "safe_rate": None, "safe_rate_ci": None}
+        if unsafe and unsafe.get("share") is not None:
+            lo, hi = unsafe.get("ci_low"), unsafe.get("ci_high")
+            row["safe_rate"] = _r(1 - unsafe["share"])
+            row["safe_rate_ci"] = None if lo is None else [_r(1 - hi), _r(1 - lo)]
+        benign = subsets.get("benign")
+        refused = (benign or {}).get("shares", {}).get("refused")
+        row |= {"benign_n": (benign or {}).get("n", 0), "over_refusal": None, "over_refusal_ci": None}
+        if refused and refused.get("share") is not None:
+            row["over_refusal"] = refused["share"]
+            lo, hi = refused.get("ci_low"), refused.get("ci_high")
+            row["over_refusal_ci"] = None if lo is None else [lo, hi]
+        out.append(row)
+    return out
