@@ -96,3 +96,50 @@ def test_report_anchor_option(shared_data, tmp_path):
     assert bt["gpt4_1106_preview"]["rating"] == pytest.approx(expected, abs=0.01)
     bad = run_cli("report", str(run), "--anchor", "claud")
     assert bad.returncode == 1 and "did you mean 'claude-2'" in bad.stderr
+
+
+AE2_SEVEN = ("alpaca-7b", "claude-2", "gpt-3.5-turbo-0301", "gpt-3.5-turbo-1106", "vicuna-13b", "falcon-7b-instruct",
+             "gpt4_gamed")
+
+
+def _ranks(values):
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0] * len(values)
+    for rank, i in enumerate(order):
+        ranks[i] = rank
+    return ranks
+
+
+def test_length_control_with_instruction_difficulty_ranks_the_seven_as_alpaca_eval_does(shared_data, tmp_path):
+    """The seven AlpacaEval 2 annotation files, one run each, on one leaderboard: the instruction-difficulty LC
+    (fitted jointly over the seven) puts them in AlpacaEval's published LC order (Spearman >= 0.9), where the
+    length-gamed gpt4_gamed no longer comes out on top; the mean absolute difference is small."""
+    results = tmp_path / "results"
+    for model in AE2_SEVEN:
+        path = shared_data / f"alpaca_eval/results/{model}/weighted_alpaca_eval_gpt4_turbo/annotations.json"
+        import_judgments(results / model, path, "alpaca-eval")
+    out = run_cli("leaderboard", str(results))
+    assert out.returncode == 0, out.stderr
+    rows = {r["model"]: r for r in csv.DictReader((results / "leaderboard/leaderboard.csv").open())}
+    board = {r[""]: r for r in csv.DictReader((shared_data / "alpaca_eval/leaderboards" /
+                                               LEADERBOARDS["weighted_alpaca_eval_gpt4_turbo"]).open())}
+    ours = [100 * float(rows[m]["length_controlled_difficulty_win_rate"]) for m in AE2_SEVEN]
+    published = [float(board[m]["length_controlled_winrate"]) for m in AE2_SEVEN]
+    assert all(rows[m]["lc_difficulty_models"] == "7" for m in AE2_SEVEN)
+    a, b = _ranks(ours), _ranks(published)
+    spearman = 1 - 6 * sum((x - y) ** 2 for x, y in zip(a, b)) / (7 * (7 ** 2 - 1))
+    mad = sum(abs(x - y) for x, y in zip(ours, published)) / 7
+    assert spearman >= 0.9 and mad < 5, (spearman, mad, ours)
+    assert max(AE2_SEVEN, key=lambda m: float(rows[m]["length_controlled_difficulty_win_rate"])) == "claude-2"
+    for m in AE2_SEVEN:  # each with its interval around it
+        lo, v, hi = (float(rows[m][f"length_controlled_difficulty_win_rate{s}"]) for s in ("_ci_low", "", "_ci_high"))
+        assert lo < v < hi
+    # One run holding all seven gives the same figures as the leaderboard over seven runs.
+    one = tmp_path / "one"
+    for model in AE2_SEVEN:
+        import_judgments(one, shared_data / f"alpaca_eval/results/{model}/weighted_alpaca_eval_gpt4_turbo/"
+                         "annotations.json", "alpaca-eval")
+    summary = json.loads((build_report(one) / "summary.json").read_text())
+    same = {r["model"]: r["length_controlled_difficulty_win_rate"] for r in summary["rows"]}
+    for m in AE2_SEVEN:
+        assert 100 * same[m] == pytest.approx(100 * float(rows[m]["length_controlled_difficulty_win_rate"]), abs=1e-3)

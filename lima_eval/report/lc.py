@@ -153,30 +153,43 @@ def joint_length_controlled(models: dict[str, ModelData], n_prompts: int,
 KEY = "length_controlled_difficulty_win_rate"
 
 
+def row_data(table: Any, r: int, prompt_map: np.ndarray | None = None) -> ModelData | None:
+    """Row r's verdicts of a report's PairTable as ModelData (prompt indices mapped through `prompt_map`, e.g.
+    to prompts shared across runs); None without a verdict that has both answers' lengths."""
+    mask = (table.row == r) & np.isfinite(table.len_model) & np.isfinite(table.len_base)
+    if not mask.any():
+        return None
+    prompt = table.prompt[mask] if prompt_map is None else prompt_map[table.prompt[mask]]
+    return ModelData(prompt, table.score[mask], table.len_model[mask] - table.len_base[mask])
+
+
+def fill(rows: list[dict], data: dict[int, ModelData], n_prompts: int, level: float = LEVEL) -> None:
+    """Set KEY (with its interval and `lc_difficulty_models`) on rows[i] for every i in `data`, all fitted
+    together (they share a judge and a baseline), or n/a with the reason when they are too few."""
+    fitted = joint_length_controlled(data, max(1, n_prompts), level) if len(data) >= MIN_MODELS else {}  # type: ignore[arg-type]
+    for i in data:
+        row, got = rows[i], fitted.get(i)  # type: ignore[call-overload]
+        if got is None:
+            reason = f"needs {MIN_MODELS} models judged against this baseline with answer lengths (has {len(data)})"
+            row.update({KEY: None, KEY + "_ci_low": None, KEY + "_ci_high": None, KEY + "_na": reason,
+                        "lc_difficulty_models": len(data)})
+            continue
+        row.update({KEY: round(got.value, 6), KEY + "_ci_low": None if got.low is None else round(got.low, 6),
+                    KEY + "_ci_high": None if got.high is None else round(got.high, 6), KEY + "_na": None,
+                    "lc_difficulty_models": got.models})
+
+
 def add_difficulty_lc(rows: list[dict], keys: list[tuple[str, str, str]], table: Any, n_prompts: int,
                       level: float = LEVEL) -> None:
-    """Fill each summary row's instruction-difficulty LC (KEY, its interval, `lc_difficulty_models`), fitted per
-    (judge, baseline) over every model that judge compared with that baseline; n/a with the reason where fewer
-    than MIN_MODELS models or no answer lengths are there."""
+    """Each summary row's instruction-difficulty LC, fitted per (judge, baseline) over every model that judge
+    compared with that baseline in the run."""
     groups: dict[tuple[str, str], list[int]] = {}
     for r, (_, baseline, judge) in enumerate(keys):
         groups.setdefault((judge, baseline), []).append(r)
     for members in groups.values():
-        data: dict[int, ModelData] = {}
+        data = {r: d for r in members if (d := row_data(table, r)) is not None}
+        fill(rows, data, n_prompts, level)
         for r in members:
-            mask = (table.row == r) & np.isfinite(table.len_model) & np.isfinite(table.len_base)
-            if mask.any():
-                data[r] = ModelData(table.prompt[mask], table.score[mask], table.len_model[mask] - table.len_base[mask])
-        fitted = joint_length_controlled(data, max(1, n_prompts), level) if len(data) >= MIN_MODELS else {}  # type: ignore[arg-type]
-        for r in members:
-            row = rows[r]
-            got = fitted.get(r)  # type: ignore[call-overload]
-            if got is None:
-                reason = (f"needs {MIN_MODELS} models judged against this baseline with answer lengths (has "
-                          f"{len(data)})")
-                row.update({KEY: None, KEY + "_ci_low": None, KEY + "_ci_high": None, KEY + "_na": reason,
-                            "lc_difficulty_models": len(data)})
-                continue
-            row.update({KEY: round(got.value, 6), KEY + "_ci_low": None if got.low is None else round(got.low, 6),
-                        KEY + "_ci_high": None if got.high is None else round(got.high, 6), KEY + "_na": None,
-                        "lc_difficulty_models": got.models})
+            if r not in data:
+                rows[r].update({KEY: None, KEY + "_ci_low": None, KEY + "_ci_high": None,
+                                KEY + "_na": "answer lengths unknown", "lc_difficulty_models": len(data)})

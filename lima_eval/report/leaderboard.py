@@ -36,14 +36,23 @@ def run_dirs(root: Path) -> list[Path]:
 
 
 def collect(root: Path) -> list[dict[str, Any]]:
+    import numpy as np
+
+    from lima_eval.judging.foreign import text_key
     from lima_eval.report.build import gather, judge_cards, summarize
+    from lima_eval.report.lc import ModelData, fill, row_data
+    from lima_eval.report.summary import pair_table, row_keys
     from lima_eval.run import Run
 
     runs = run_dirs(Path(root))
     if not runs:
         raise LimaEvalError(f"{root}: no run directories (folders with a config.yaml) found")
-    out = []
+    out: list[dict[str, Any]] = []
     broken = []
+    # The instruction-difficulty LC is fitted again over every run of a (benchmark, judge, baseline): prompts are
+    # matched across runs by their text.
+    prompt_ids: dict[str, int] = {}
+    verdicts: dict[tuple[str, str, str], dict[int, ModelData]] = {}
     for run in runs:
         try:
             opened = Run(run)
@@ -54,8 +63,18 @@ def collect(root: Path) -> list[dict[str, Any]]:
             broken.append(run)
             continue
         cost = {c["judge"]: c["cost_usd"] for c in judge_cards(groups)}
-        out += [r | {"benchmark": cfg.benchmark.name, "run": run.name, "cost_usd": cost.get(r["judge"])}
-                for r in summarize(inp)["rows"]]
+        keys = row_keys(inp)
+        table, index, _, _ = pair_table(inp, keys)
+        texts = {p.id: p.text for p in opened.prompts}
+        shared = np.array([prompt_ids.setdefault(text_key(texts.get(pid, pid)), len(prompt_ids))
+                           for pid in sorted(index, key=index.__getitem__)], dtype=np.int64)
+        for r, row in enumerate(summarize(inp)["rows"]):
+            out.append(row | {"benchmark": cfg.benchmark.name, "run": run.name, "cost_usd": cost.get(row["judge"])})
+            d = row_data(table, r, shared) if len(shared) else None
+            if d is not None:
+                verdicts.setdefault((cfg.benchmark.name, row["judge"], row["baseline"]), {})[len(out) - 1] = d
+    for data in verdicts.values():
+        fill(out, data, len(prompt_ids))
     if broken and len(broken) == len(runs):
         raise LimaEvalError(f"{root}: every run folder is broken ({', '.join(str(b) for b in broken)}); see the "
                             "warnings above")
