@@ -64,6 +64,8 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
             prompts = _load_hf(d["hf_dataset"], d.get("hf_split", "test"), d.get("hf_id_field"))
         else:
             raise LimaEvalError(f"benchmark '{spec.name}' defines neither a file nor an hf_dataset")
+    if spec.references:
+        prompts = with_references(prompts, spec)
     if spec.limit is not None:
         prompts = prompts[: spec.limit]
     if not prompts:
@@ -106,7 +108,13 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
     value = row[text_key]
     if text_key in ("turns", "prompt") and isinstance(value, list) and len(value) > 1:
         turns = tuple(str(t) for t in value)  # user turns of a multi-turn prompt (MT-bench)
-    return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags), turns=turns)
+    ref = row.get("reference")
+    if ref is not None and not (isinstance(ref, str) or (isinstance(ref, list) and all(isinstance(x, str) for x in ref))):
+        raise InputError(path, "expected a reference answer (text) or one per turn (a list of texts)", line=line,
+                         field="reference")
+    reference = (ref,) if isinstance(ref, str) else tuple(ref or ())
+    return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags), turns=turns,
+                  reference=reference)
 
 
 def load_prompt_file(path: Path, id_field: str | None = None, where: dict[str, Any] | None = None,
@@ -157,3 +165,42 @@ def _load_hf(name: str, split: str, id_field: str | None = None) -> list[Prompt]
             else _prompt_from_row({k: v for k, v in dict(row).items() if k not in ID_FIELDS}, index, Path(where),
                                   index + 1, None, by_index=True)
             for index, row in enumerate(ds)]
+
+
+def with_references(prompts: list[Prompt], spec: BenchmarkSpec) -> list[Prompt]:
+    """Prompts with the reference answers of `spec.references`: a JSONL in MT-bench's reference_answer format
+    ({question_id, choices: [{turns: [...]}]}) or of {id, reference}; `default` is the benchmark definition's
+    `references_url` (downloaded once). Prompts the file does not cover keep theirs (or none)."""
+    source = str(spec.references)
+    if source == "default":
+        url = definition(spec.name).get("references_url") if spec.name in available() else None
+        if not url:
+            raise LimaEvalError(f"benchmark.references: 'default' needs a benchmark with a references_url; "
+                                f"'{spec.name}' has none")
+        from lima_eval.resources import download
+
+        path = download(str(url), "benchmarks", f"{spec.name}-references.jsonl")
+    else:
+        path = Path(source)
+    refs: dict[str, tuple[str, ...]] = {}
+    for line, row in json_rows(path):
+        if not isinstance(row, dict):
+            raise InputError(path, "expected a JSON object", line=line)
+        key = "question_id" if "question_id" in row else "id"
+        pid = check_id(row.get(key), path, line, key)
+        if "choices" in row:
+            choices = row["choices"]
+            turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+            if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+                raise InputError(path, "expected choices[0].turns as a list of texts", line=line, field="choices")
+            refs[pid] = tuple(turns)
+        else:
+            ref = row.get("reference")
+            if isinstance(ref, str):
+                refs[pid] = (ref,)
+            elif isinstance(ref, list) and all(isinstance(x, str) for x in ref):
+                refs[pid] = tuple(ref)
+            else:
+                raise InputError(path, "expected a reference answer (text or a list of texts)", line=line,
+                                 field="reference")
+    return [dataclasses.replace(p, reference=refs[p.id]) if p.id in refs else p for p in prompts]

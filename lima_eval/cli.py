@@ -276,7 +276,7 @@ def backends_cmd() -> None:
 @cli.command("import-judgments")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["alpaca-eval", "mt-bench-pair", "pandalm"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["alpaca-eval", "mt-bench-pair", "pandalm", "mt-bench-single"]), required=True)
 def import_judgments_cmd(run_dir: Path, file: Path, fmt: str) -> None:
     """Add a foreign judgment file (AlpacaEval annotations.json, MT-bench pairwise JSONL, PandaLM test set) to
     RUN_DIR (created if new) and rebuild its report."""

@@ -173,6 +173,9 @@ class BenchmarkSpec:
     name: str = "demo"
     path: str | None = None
     limit: int | None = None  # evaluate only the first N prompts
+    # Reference answers for reference-guided judges: a JSONL (MT-bench's reference_answer format, or {id,
+    # reference}), or `default` for the benchmark's own (mt-bench: FastChat's GPT-4 references, downloaded once).
+    references: str | None = None
 
 
 @dataclass

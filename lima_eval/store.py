@@ -24,6 +24,7 @@ HUMAN = "human_judgments.jsonl"
 RATINGS = "ratings.jsonl"
 HUMAN_RATINGS = "human_ratings.jsonl"
 IMPORTED = "imported_judgments.jsonl"  # foreign judgment files (lima-eval import-judgments)
+IMPORTED_RATINGS = "imported_ratings.jsonl"  # foreign grades (MT-bench single-answer grading)
 CONFIG = "config.yaml"
 WITHDRAWN = "withdrawn"  # error_kind of a person's label taken back (the labelling app's undo): not a label
 
@@ -166,6 +167,12 @@ class RunStore:
 
     def append_imported(self, records: Iterable[Judgment]) -> int:
         return append_jsonl(self.root / IMPORTED, records)
+
+    def imported_ratings(self) -> dict[str, Rating]:
+        return records(Rating, self.root / IMPORTED_RATINGS)
+
+    def append_imported_ratings(self, records: Iterable[Rating]) -> int:
+        return append_jsonl(self.root / IMPORTED_RATINGS, records)
 
     def append_generations(self, records: Iterable[Generation]) -> int:
         return append_jsonl(self.root / GENERATIONS, records)

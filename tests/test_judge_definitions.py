@@ -19,13 +19,17 @@ EXAMPLE = {
     "question_1": "How do I boil an egg?", "question_2": "And a soft one?",
     "answer_a_1": "Boil it for 9 minutes.", "answer_a_2": "6 minutes.",
     "answer_b_1": "Eggs are laid by hens.", "answer_b_2": "Softly.",
+    "answer_1": "Boil it for 9 minutes.", "answer_2": "6 minutes.",
+    "reference": "About 9 minutes in boiling water.", "reference_1": "About 9 minutes in boiling water.",
+    "reference_2": "About 6 minutes for a soft yolk.",
 }
-SHIPPED = ["lima-absolute", "lima-likert", "lima-pairwise", "mt-bench-pair"]
+SHIPPED = ["lima-absolute", "lima-likert", "lima-pairwise", "mt-bench-pair", "lima-safety", "mt-bench-single",
+           "mt-bench-single-multiturn", "mt-bench-single-ref", "mt-bench-single-ref-multiturn", "mt-bench-pair-ref"]
 
 
 def rendered(name: str) -> str:
     d = load_definition(name)
-    values = {k: EXAMPLE[k] for k in d.judge_kind.placeholders}
+    values = {k: EXAMPLE[k] for k in d.judge_kind.placeholders | d.judge_kind.optional}
     msgs = d.render(prefill=True, **values)
     return "".join(f"### {m['role']}\n{m['content']}\n" for m in msgs)
 

@@ -73,7 +73,7 @@ class JudgeDefinition:
 
         With prefill, the reply prefix is added as an open assistant message for the backend to continue.
         """
-        pattern = placeholder_pattern(self.judge_kind.placeholders)
+        pattern = placeholder_pattern(self.judge_kind.placeholders | self.judge_kind.optional)
         missing = set(pattern.findall(self.template)) - set(values)
         if missing:
             raise LimaEvalError(f"judge '{self.name}': no value for placeholder(s) {sorted(missing)}")
@@ -84,6 +84,12 @@ class JudgeDefinition:
         if prefill and self.reply_prefix:
             msgs.append({"role": "assistant", "content": self.reply_prefix})
         return msgs
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the template shows a reference answer (the judge then only sees prompts that have one)."""
+        return bool(placeholder_pattern(self.judge_kind.optional).search(self.template)) if self.judge_kind.optional \
+            else False
 
     def price(self, model: str) -> dict[str, float] | None:
         """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
@@ -185,10 +191,11 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         template = read_text(template_path)
     except InputError as exc:
         raise JudgeDefinitionError(f"{cfg_path}, key 'template': {exc}") from None
-    used = set(placeholder_pattern(all_placeholders() | impl.placeholders).findall(template))
-    if used != impl.placeholders:
+    used = set(placeholder_pattern(all_placeholders() | impl.placeholders | impl.optional).findall(template))
+    if not impl.placeholders <= used or not used <= impl.placeholders | impl.optional:
         need = ", ".join("{" + p + "}" for p in sorted(impl.placeholders))
-        raise JudgeDefinitionError(f"{template_path}: a {kind} template must use exactly {need}; "
+        may = f" (and may use {', '.join('{' + p + '}' for p in sorted(impl.optional))})" if impl.optional else ""
+        raise JudgeDefinitionError(f"{template_path}: a {kind} template must use exactly {need}{may}; "
                                    f"it uses {', '.join('{' + p + '}' for p in sorted(used)) or 'none'}")
     for key, kind_of in (("labels", list), ("options", dict), ("prices", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind_of):

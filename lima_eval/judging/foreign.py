@@ -8,6 +8,9 @@
                  (model_a, model_b, winner, judge) are read too.
   pandalm        PandaLM's test set: annotator1..3 (humans; "0" tie, "1" response1, "2" response2) -> three human
                  judgments per row; or PandaLM's judge result files (gpt_result / pandalm_result on the same idx).
+  mt-bench-single  FastChat llm_judge single-answer grades (gpt-4_single.jsonl): question_id, model, judge
+                 ([model, template]), score (1-10; -1: the grade could not be read), turn (1 / 2) -> Ratings on
+                 the mt-bench scale, judge `mt-bench-single:<judge model>`, in RUN/imported_ratings.jsonl.
 
 Every row is checked; the first bad one stops the import with the file, row/line and field, before anything is
 written. Imported records go to RUN/imported_judgments.jsonl; rows already there are skipped.
@@ -24,7 +27,7 @@ from lima_eval.benchmarks import IMPORTED
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows
 from lima_eval.lock import writes_run
-from lima_eval.records import HUMAN, Generation, Judgment, content_id
+from lima_eval.records import HUMAN, Generation, Judgment, Rating, content_id
 
 
 @dataclass
@@ -236,8 +239,36 @@ def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
     return out
 
 
-READERS: dict[str, Callable[[Path, Context], list[Judgment]]] = {
-    "alpaca-eval": read_alpaca_eval, "mt-bench-pair": read_mt_bench_pair, "pandalm": read_pandalm}
+def read_mt_bench_single(path: Path, ctx: Context) -> list[Rating]:
+    out = []
+    for n, row in json_rows(path):
+        qid = str(_need(row, "question_id", path, n, (int, str)))
+        model = _need(row, "model", path, n)
+        judge = row.get("judge")
+        if not (isinstance(judge, list) and judge and all(isinstance(x, str) for x in judge)) and not isinstance(judge, str):
+            raise InputError(path, "expected [judge model, template] or a judge name", line=n, field="judge")
+        who, template = (judge[0], "-".join(judge[1:])) if isinstance(judge, list) else (judge, "")
+        turn = _need(row, "turn", path, n, int)
+        if turn not in (1, 2):
+            raise InputError(path, f"{turn!r} is not 1 or 2", line=n, field="turn")
+        score = _need(row, "score", path, n, (int, float))
+        if isinstance(score, bool) or not (score == -1 or 1 <= score <= 10):
+            raise InputError(path, f"{score!r} is not a grade from 1 to 10 (or -1: unreadable)", line=n, field="score")
+        rid = content_id("mt-bench-single", who, qid, turn, model)
+        if not ctx.first(rid, score, path, n, "score"):
+            continue
+        label = None if score == -1 else (str(int(score)) if float(score).is_integer() else str(score))
+        out.append(Rating(id=rid, prompt_id=qid, model=model, judge=f"mt-bench-single:{who}", label=label,
+                          scale="mt-bench", score=None if score == -1 else float(score), turn=turn - 1,
+                          raw=str(row.get("judgment") or ""), comment=template or None,
+                          error="the judge gave no readable grade" if score == -1 else None,
+                          error_kind="parse" if score == -1 else None))
+    return out
+
+
+READERS: dict[str, Callable[[Path, Context], list[Any]]] = {
+    "alpaca-eval": read_alpaca_eval, "mt-bench-pair": read_mt_bench_pair, "pandalm": read_pandalm,
+    "mt-bench-single": read_mt_bench_single}
 
 
 @writes_run
@@ -246,6 +277,8 @@ def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
     from lima_eval.store import RunStore
 
     store = RunStore(Path(run_dir))
+    if fmt == "mt-bench-single":
+        return _import_ratings(store, Path(path), fmt)
     existing = store.imported()
     prompt_ids, fixed = _prompt_ids(store)
     ctx = Context(prompt_ids, {j.prompt_id: (j.model_a, j.model_b, j.generation_a, j.generation_b)
@@ -262,6 +295,28 @@ def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
     store.append_imported(new)
     return ForeignResult(imported=len(new), already=len(unique) - len(new),
                          unparsed=sum(1 for r in new if r.verdict is None), duplicates=ctx.duplicates,
+                         unmatched=ctx.unmatched)
+
+
+def _import_ratings(store: Any, path: Path, fmt: str) -> ForeignResult:
+    """Grades (MT-bench single) into RUN/imported_ratings.jsonl; prompts are the rows' question ids."""
+    prompt_ids, fixed = _prompt_ids(store)
+    ctx = Context(prompt_ids, {}, fixed_prompts=fixed)
+    records: list[Rating] = READERS[fmt](path, ctx)
+    if fixed:
+        known = set(prompt_ids.values())
+        unmatched = [r for r in records if r.prompt_id not in known]
+        if unmatched and len(unmatched) == len(records):
+            raise InputError(path, f"no row's question_id is a prompt of the run (the first: "
+                                   f"'{unmatched[0].prompt_id}'); nothing imported")
+        ctx.unmatched += [f"question_id {r.prompt_id}" for r in unmatched]
+        records = [r for r in records if r.prompt_id in known]
+    existing = store.imported_ratings()
+    new = [r for r in records if r.id not in existing]
+    _ensure_config(store, new, fmt, {})
+    store.append_imported_ratings(new)
+    return ForeignResult(imported=len(new), already=len(records) - len(new),
+                         unparsed=sum(1 for r in new if r.label is None), duplicates=ctx.duplicates,
                          unmatched=ctx.unmatched)
 
 
@@ -282,7 +337,7 @@ def _prompt_ids(store: Any) -> tuple[dict[str, str], bool]:
     return {text_key(p.text): p.id for p in run.prompts}, True
 
 
-def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[str, str]) -> None:
+def _ensure_config(store: Any, records: list[Any], fmt: str, texts: dict[str, str]) -> None:
     """A run made by imports gets a config naming the imported models (the report needs models and baselines)
     and, when the file had them, the prompt texts in RUN/prompts.jsonl (for the answer browser)."""
     from lima_eval.config import to_plain
@@ -298,7 +353,7 @@ def _ensure_config(store: Any, records: list[Judgment], fmt: str, texts: dict[st
     names = [m["name"] for m in old.get("models", [])]
     baselines = list(old.get("baselines", []))
     for r in records:
-        for m in (r.model_a, r.model_b):
+        for m in ((r.model,) if isinstance(r, Rating) else (r.model_a, r.model_b)):
             if m not in names:
                 names.append(m)
         if fmt == "alpaca-eval" and r.model_a not in baselines:

@@ -57,6 +57,7 @@ class RatingItem:
     id: str
     prompt: Prompt
     gen: Generation
+    context: tuple[Generation, ...] = ()  # the same model's answers to the earlier turns (a multi-turn rating)
 
 
 def identity(spec: JudgeSpec, seed: int) -> dict:
@@ -81,8 +82,10 @@ def pair_items(definition: JudgeDefinition, ident: dict, order: str, seed: int, 
                      prompt=prompt, a=a, b=b, first=first) for first in firsts]
 
 
-def rating_item(definition: JudgeDefinition, ident: dict, prompt: Prompt, gen: Generation) -> RatingItem:
-    return RatingItem(id=content_id("rating", definition.fingerprint, ident, gen.id), prompt=prompt, gen=gen)
+def rating_item(definition: JudgeDefinition, ident: dict, prompt: Prompt, gen: Generation,
+                context: tuple[Generation, ...] = ()) -> RatingItem:
+    return RatingItem(id=content_id("rating", definition.fingerprint, ident, gen.id), prompt=prompt, gen=gen,
+                      context=context)
 
 
 def read_option(definition: JudgeDefinition, raw: str, completion: Completion, use_logprobs: bool,
@@ -134,7 +137,8 @@ def to_rating(item: RatingItem, definition: JudgeDefinition, label: str, complet
               use_logprobs: bool = False, cached: bool = False) -> Rating:
     raw = "" if completion.error else prefix + completion.text
     base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label, "scale": definition.scale,
-                "generation": item.gen.id, "raw": raw, "usage": completion.usage, "cached": cached}
+                "generation": item.gen.id, "raw": raw, "usage": completion.usage, "cached": cached,
+                "turn": item.gen.turn}
     if completion.error:
         return Rating(label=None, error=completion.error, error_kind="call", **base)
     option, probs, problem = read_option(definition, raw, completion, use_logprobs, bool(prefix))

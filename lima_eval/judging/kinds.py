@@ -33,7 +33,10 @@ class JudgeKind:
     """What every kind declares. Subclasses set the class attributes and implement the methods."""
 
     name: ClassVar[str] = ""
-    placeholders: ClassVar[frozenset[str]] = frozenset()  # the template must use exactly these
+    placeholders: ClassVar[frozenset[str]] = frozenset()  # the template must use all of these
+    # ... and may use these too: a prompt's reference answer (reference-guided judges); a judge whose template
+    # uses one is asked only about prompts that have a reference (the rest are skipped, and counted).
+    optional: ClassVar[frozenset[str]] = frozenset()
     record_type: ClassVar[type[Judgment | Rating]]
     needs_labels: ClassVar[bool] = False  # a scale of labels in judge.yaml (`labels:`)
 
@@ -71,6 +74,7 @@ class Pairwise(JudgeKind):
 
     name = "pairwise"
     placeholders = frozenset({"prompt", "answer_a", "answer_b"})
+    optional = frozenset({"reference"})
     record_type = Judgment
     turns: ClassVar[int] = 1  # user turns each compared conversation has
 
@@ -87,6 +91,9 @@ class Pairwise(JudgeKind):
                               f"'{cfg.benchmark.name}' has none (try benchmark: mt-bench)")
         items: list[Item] = []
         skipped = 0
+        if definition.needs_reference:
+            skipped = sum(1 for p in usable if len(p.reference) < self.turns) * len(cfg.pairs())
+            usable = [p for p in usable if len(p.reference) >= self.turns]
         for model, baseline in cfg.pairs():
             for p in usable:
                 a = [answers.get((p.id, model, t)) for t in range(self.turns)]
@@ -99,7 +106,7 @@ class Pairwise(JudgeKind):
 
     def values(self, item: PairItem) -> dict[str, str]:
         one, two = item.shown()
-        return {"prompt": item.prompt.text, "answer_a": one[-1].text, "answer_b": two[-1].text}
+        return {"prompt": item.prompt.text, "answer_a": one[-1].text, "answer_b": two[-1].text} | _references(item.prompt)
 
     def to_record(self, item: PairItem, definition: JudgeDefinition, label: str, completion: Completion,
                   prefix: str, use_logprobs: bool, cached: bool) -> Judgment:
@@ -111,13 +118,20 @@ class PairwiseMultiturn(Pairwise):
 
     name = "pairwise-multiturn"
     placeholders = frozenset({"question_1", "question_2", "answer_a_1", "answer_a_2", "answer_b_1", "answer_b_2"})
+    optional = frozenset({"reference_1", "reference_2"})
     turns = 2
 
     def values(self, item: PairItem) -> dict[str, str]:
         one, two = item.shown()
         q = item.prompt.user_turns
         return {"question_1": q[0], "question_2": q[1], "answer_a_1": one[0].text, "answer_a_2": one[1].text,
-                "answer_b_1": two[0].text, "answer_b_2": two[1].text}
+                "answer_b_1": two[0].text, "answer_b_2": two[1].text} | _references(item.prompt)
+
+
+def _references(prompt: Prompt) -> dict[str, str]:
+    """A prompt's reference answers as placeholder values: reference (the first turn's), reference_1, ...."""
+    out = {f"reference_{t + 1}": text for t, text in enumerate(prompt.reference)}
+    return out | ({"reference": prompt.reference[0]} if prompt.reference else {})
 
 
 class Rated(JudgeKind):
@@ -125,28 +139,55 @@ class Rated(JudgeKind):
 
     name = "rating"
     placeholders = frozenset({"prompt", "answer"})
+    optional = frozenset({"reference"})
     record_type = Rating
     needs_labels = True
+    turn: ClassVar[int] = 0  # the user turn whose answer is rated
 
     def plan(self, cfg: RunConfig, spec: JudgeSpec, definition: JudgeDefinition, ident: dict[str, Any],
              prompts: list[Prompt], answers: Answers) -> tuple[list[Item], int]:
+        from lima_eval.errors import ConfigError
+
+        t = self.turn
+        usable = [p for p in prompts if len(p.user_turns) > t]
+        if prompts and not usable:
+            raise ConfigError(f"judge '{definition.name}' rates answers to turn {t + 1}; benchmark "
+                              f"'{cfg.benchmark.name}' has no prompt with {t + 1} turns (try benchmark: mt-bench)")
         items: list[Item] = []
         skipped = 0
+        if definition.needs_reference:
+            skipped = sum(1 for p in usable if len(p.reference) <= t) * len(cfg.models)
+            usable = [p for p in usable if len(p.reference) > t]
         for m in cfg.models:
-            for p in prompts:
-                g = answers.get((p.id, m.name, 0))
-                if g is None:
+            for p in usable:
+                gens = [answers.get((p.id, m.name, k)) for k in range(t + 1)]
+                if any(g is None for g in gens):
                     skipped += 1
                     continue
-                items.append(rating_item(definition, ident, p, g))
+                items.append(rating_item(definition, ident, p, gens[-1], tuple(gens[:-1])))  # type: ignore[arg-type]
         return items, skipped
 
     def values(self, item: RatingItem) -> dict[str, str]:
-        return {"prompt": item.prompt.text, "answer": item.gen.text}
+        return {"prompt": item.prompt.text, "answer": item.gen.text} | _references(item.prompt)
 
     def to_record(self, item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion,
                   prefix: str, use_logprobs: bool, cached: bool) -> Rating:
         return to_rating(item, definition, label, completion, prefix, use_logprobs, cached)
+
+
+class RatedMultiturn(Rated):
+    """The answer to the second question of a two-turn conversation, on the judge's scale, with the first turn
+    as context (MT-bench's single-answer grading of turn 2)."""
+
+    name = "rating-multiturn"
+    placeholders = frozenset({"question_1", "answer_1", "question_2", "answer_2"})
+    optional = frozenset({"reference_1", "reference_2"})
+    turn = 1
+
+    def values(self, item: RatingItem) -> dict[str, str]:
+        q = item.prompt.user_turns
+        return {"question_1": q[0], "answer_1": item.context[0].text, "question_2": q[1],
+                "answer_2": item.gen.text} | _references(item.prompt)
 
 
 @functools.cache
@@ -163,7 +204,7 @@ def all_placeholders() -> frozenset[str]:
     out: frozenset[str] = frozenset()
     for name in JUDGE_KINDS.names():
         try:
-            out |= get_kind(name).placeholders
+            out |= get_kind(name).placeholders | get_kind(name).optional
         except (ImportError, UnknownNameError):
             continue  # a broken plugin kind is reported when a judge names it
     return out

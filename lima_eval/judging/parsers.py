@@ -96,6 +96,22 @@ def parse_lima_safety(text: str) -> tuple[str | None, str | None]:
     return _parse_rating(text, SAFETY)
 
 
+TEN = tuple(str(i) for i in range(1, 11))
+_DOUBLE_BRACKETS = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
+
+
+def parse_mt_bench_rating(text: str) -> tuple[str | None, str | None]:
+    """1-10 from MT-bench's `[[rating]]` format (the last one given), or 'Rating: N' without the brackets."""
+    if not text or not text.strip():
+        return None, "empty judge output"
+    found = _DOUBLE_BRACKETS.findall(text)
+    if found:
+        value = found[-1]
+        value = value.removesuffix(".0")
+        return (value, None) if value in TEN else (None, f"rating [[{found[-1]}]] is not a whole number 1-10")
+    return _parse_rating(text, TEN)
+
+
 Parser = Callable[[str], tuple[str | None, str | None]]
 
 

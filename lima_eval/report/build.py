@@ -25,6 +25,7 @@ from lima_eval.report.summary import (
     Inputs,
     bt_ratings,
     judge_agreement,
+    mt_bench_rows,
     pair_table,
     pairwise_rows,
     rating_rows,
@@ -339,7 +340,8 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     # Imported judgments of a judge that saw each pair in both orders (MT-bench's g1/g2) count once per pair, by
     # FastChat's rule as for lima-eval's own `order: both` (orders that disagree are a tie).
     judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
-    ratings = [r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
+    ratings = ([r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
+               + list(store.imported_ratings().values()))
     labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
     expected: dict[tuple[str, str, str], int] = {}
@@ -352,6 +354,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     inp = Inputs(judgments=judgments, ratings=ratings, generations=gens, pairs=list(cfg.pairs()),
                  baselines=list(cfg.baselines), rating_labels=labels,
                  tags={p.id: tuple(p.tags) + ((p.category,) if p.category else ()) for p in prompts},
+                 categories={p.id: p.category for p in prompts if p.category},
                  seed=cfg.seed, expected=expected, imported=list(imported.values()))
     return inp, groups
 
@@ -363,7 +366,7 @@ def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     rows, st = pairwise_rows(keys, table, len(prompt_index), errors, covered, inp.expected)
     add_difficulty_lc(rows, keys, table, len(prompt_index))
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
-            "ratings": rating_rows(inp), "agreement": judge_agreement(inp)}
+            "ratings": rating_rows(inp), "agreement": judge_agreement(inp), "mt_bench": mt_bench_rows(inp)}
 
 
 @writes_run
@@ -450,7 +453,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
                "ratings": ratings_figure(figure_rows(numbers["ratings"], "mean_score"), out / "ratings.png")}
     sections = [_markdown(cfg, rows, notes, summary["conclusions"], len(prompts), figures["win_tie_loss"]),
-                _bt_markdown(summary), _safety_markdown(summary["safety"]), _contamination_markdown(contamination),
+                _bt_markdown(summary), mt_bench_markdown(summary["mt_bench"]), _safety_markdown(summary["safety"]),
+                _contamination_markdown(contamination),
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
@@ -537,6 +541,32 @@ def _contamination_markdown(c: dict[str, Any] | None) -> str:
         ci = "" if r.get("win_rate_ci_low") is None else f" [{pct(r['win_rate_ci_low'])}, {pct(r['win_rate_ci_high'])}]"
         rate = "n/a" if r.get("win_rate") is None else f"{pct(r['win_rate'])}{ci}"
         lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {md(r['baseline'])} | {r['n']} | {rate} |")
+    return "\n".join(lines) + "\n"
+
+
+def mt_bench_markdown(rows: list[dict[str, Any]], with_run: bool = False) -> str:
+    """The MT-bench score table (the report's and the leaderboard's)."""
+    if not rows:
+        return ""
+    cats = sorted({c for r in rows for c in r["categories"]})
+
+    def cell(m: dict[str, Any]) -> str:
+        if m["score"] is None:
+            return "-"
+        return f"{m['score']:.2f}" + (f" [{m['ci'][0]:.2f}, {m['ci'][1]:.2f}]" if m.get("ci") else "")
+
+    head = ["judge", "model"] + (["run"] if with_run else []) + ["score [95%]", "turn 1", "turn 2", "grades"] + cats
+    lines = ["## MT-bench score", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * (3 if with_run else 2) + ["---:"] * (len(head) - (3 if with_run else 2))) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join([md(r["judge"]), md(r["model"])] + ([md(r.get("run", ""))] if with_run else [])
+                                        + [cell(r["overall"]), cell(r["turn_1"]), cell(r["turn_2"]),
+                                           str(r["overall"]["n"])]
+                                        + [f"{r['categories'][c]['score']:.2f}" if c in r["categories"]
+                                           and r["categories"][c]["score"] is not None else "-" for c in cats]) + " |")
+    lines += ["", ("MT-bench's score (Zheng et al. 2023): the mean 1-10 grade of single-answer grading over both "
+              "turns (mt-bench-single for turn 1, mt-bench-single-multiturn for turn 2, or their reference-guided "
+              "versions), per judge model; intervals over prompts as above. Per-category columns are means.")]
     return "\n".join(lines) + "\n"
 
 

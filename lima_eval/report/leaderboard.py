@@ -35,7 +35,8 @@ def run_dirs(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("*/config.yaml"))
 
 
-def collect(root: Path) -> list[dict[str, Any]]:
+def collect(root: Path, mt_bench: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every run's pairwise rows (and, into `mt_bench` when given, its MT-bench score rows)."""
     import numpy as np
 
     from lima_eval.judging.foreign import text_key
@@ -68,7 +69,10 @@ def collect(root: Path) -> list[dict[str, Any]]:
         texts = {p.id: p.text for p in opened.prompts}
         shared = np.array([prompt_ids.setdefault(text_key(texts.get(pid, pid)), len(prompt_ids))
                            for pid in sorted(index, key=index.__getitem__)], dtype=np.int64)
-        for r, row in enumerate(summarize(inp)["rows"]):
+        numbers = summarize(inp)
+        if mt_bench is not None:
+            mt_bench += [r | {"benchmark": cfg.benchmark.name, "run": run.name} for r in numbers["mt_bench"]]
+        for r, row in enumerate(numbers["rows"]):
             out.append(row | {"benchmark": cfg.benchmark.name, "run": run.name, "cost_usd": cost.get(row["judge"])})
             d = row_data(table, r, shared) if len(shared) else None
             if d is not None:
@@ -89,7 +93,8 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
     from lima_eval.report.html import INTERVALS, e, figure_rows, img, page
     from lima_eval.report.plots import leaderboard_figure
 
-    rows = collect(Path(root))
+    scores: list[dict[str, Any]] = []
+    rows = collect(Path(root), scores)
     out = Path(out) if out is not None else Path(root) / "leaderboard"
     out.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -115,6 +120,22 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
                                  title)
         md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "", markdown_table(columns, g), ""]
         html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, g)]
+    if scores:
+        from lima_eval.report.build import mt_bench_markdown
+
+        scores.sort(key=lambda r: (r["judge"], -(r["overall"]["score"] or 0)))
+        section = mt_bench_markdown(scores, with_run=True)
+        md += [section]
+        html += [f"<pre class=\"note\">{e(section)}</pre>"]
+        with (out / "mt_bench.csv").open("w", newline="", encoding="utf-8") as f:
+            plain = csv.writer(f)
+            plain.writerow(["judge", "model", "run", "benchmark", "score", "score_ci_low", "score_ci_high", "turn_1",
+                        "turn_2", "grades"])
+            for r in scores:
+                ci = r["overall"]["ci"] or [None, None]
+                plain.writerow([csv_safe(x) for x in (r["judge"], r["model"], r["run"], r["benchmark"],
+                                                   r["overall"]["score"], ci[0], ci[1], r["turn_1"]["score"],
+                                                   r["turn_2"]["score"], r["overall"]["n"])])
     (out / "leaderboard.md").write_text("\n".join(md), encoding="utf-8")
     (out / "leaderboard.html").write_text(page("lima-eval leaderboard", html), encoding="utf-8")
     return out

@@ -57,6 +57,7 @@ class Inputs:
     expected: dict[tuple[str, str, str], int] = field(default_factory=dict)
     imported: list[Judgment] = field(default_factory=list)  # imported judgments as stored (both orders apart)
     resamples: int = 0  # unused since the intervals are analytic (docs/report.md); kept for callers that pass it
+    categories: dict[str, str] = field(default_factory=dict)  # prompt id -> its category (MT-bench's per category)
 
     @cached_property
     def lengths(self) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
@@ -366,5 +367,53 @@ def safety_rows(ratings: list[dict[str, Any]], judges: set[str]) -> list[dict[st
             row["over_refusal"] = refused["share"]
             lo, hi = refused.get("ci_low"), refused.get("ci_high")
             row["over_refusal_ci"] = None if lo is None else [lo, hi]
+        out.append(row)
+    return out
+
+
+MT_BENCH = "mt-bench"  # the scale of MT-bench's 1-10 single-answer grades
+
+
+def _mean_1_10(scores: dict[str, list[float]]) -> dict[str, Any]:
+    """The mean of 1-10 grades with its interval over prompts (the report's clustered Wilson, on the grade
+    rescaled to [0, 1] and back); n is the number of grades."""
+    prompts = sorted(scores)
+    n = sum(len(scores[p]) for p in prompts)
+    if not n:
+        return {"score": None, "ci": None, "n": 0}
+    sums = np.array([[sum((v - 1) / 9 for v in scores[p])] for p in prompts])
+    counts = np.array([[float(len(scores[p]))] for p in prompts])
+    rate, lo, hi = (float(x[0]) for x in clustered_rates(sums, counts, np.array([False])))
+    return {"score": _r(1 + 9 * rate, 4), "n": n,
+            "ci": None if not np.isfinite(lo) else [_r(1 + 9 * lo, 4), _r(1 + 9 * hi, 4)]}
+
+
+def mt_bench_rows(inp: Inputs) -> list[dict[str, Any]]:
+    """MT-bench scores: per judge endpoint (the judge label after its definition, so a turn-1 and a turn-2 judge
+    on one model count together) and model, the mean 1-10 grade over both turns, each turn, and each category,
+    with intervals over prompts. Grades that could not be read are counted apart."""
+    groups: dict[tuple[str, str], list[Rating]] = {}
+    for r in inp.ratings:
+        if r.scale == MT_BENCH:
+            groups.setdefault((r.judge.split(":", 1)[-1], r.model), []).append(r)
+    out = []
+    for (endpoint, model), rs in sorted(groups.items()):
+        good = [r for r in rs if r.score is not None and r.error is None]
+
+        def by_prompt(keep: Any, good: list[Rating] = good) -> dict[str, list[float]]:
+            d: dict[str, list[float]] = {}
+            for r in good:
+                if keep(r):
+                    d.setdefault(r.prompt_id, []).append(float(r.score))  # type: ignore[arg-type]
+            return d
+
+        row: dict[str, Any] = {"judge": f"{MT_BENCH}:{endpoint}", "model": model, "errors": len(rs) - len(good),
+                               "judges": sorted({r.judge for r in rs})}
+        row |= {"overall": _mean_1_10(by_prompt(lambda r: True)),
+                "turn_1": _mean_1_10(by_prompt(lambda r: r.turn == 0)),
+                "turn_2": _mean_1_10(by_prompt(lambda r: r.turn == 1))}
+        cats = sorted({inp.categories.get(r.prompt_id, "") for r in good} - {""})
+        row["categories"] = {c: _mean_1_10(by_prompt(lambda r, c=c: inp.categories.get(r.prompt_id) == c))
+                             for c in cats}
         out.append(row)
     return out
