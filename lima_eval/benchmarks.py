@@ -113,8 +113,17 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
         raise InputError(path, "expected a reference answer (text) or one per turn (a list of texts)", line=line,
                          field="reference")
     reference = (ref,) if isinstance(ref, str) else tuple(ref or ())
+    checklist = row.get("checklist") or []
+    if not isinstance(checklist, list) or not all(isinstance(x, str) and x.strip() for x in checklist):
+        raise InputError(path, "expected a list of criteria (texts)", line=line, field="checklist")
+    rubric = row.get("rubric") or ""
+    if isinstance(rubric, dict):  # {score: description}, as Prometheus writes it
+        rubric = "\n".join(f"{k}: {v}" for k, v in rubric.items())
+    if not isinstance(rubric, str):
+        raise InputError(path, "expected the rubric as text or a mapping of score to description", line=line,
+                         field="rubric")
     return Prompt(id=str(pid), text=text, category=str(row.get("category") or ""), tags=tuple(tags), turns=turns,
-                  reference=reference)
+                  reference=reference, checklist=tuple(checklist), rubric=rubric)
 
 
 def load_prompt_file(path: Path, id_field: str | None = None, where: dict[str, Any] | None = None,

@@ -30,6 +30,8 @@ class Prompt:
     tags: tuple[str, ...] = ()
     turns: tuple[str, ...] = ()  # every user turn of a multi-turn prompt (MT-bench); empty for single-turn
     reference: tuple[str, ...] = ()  # a reference answer per user turn, for reference-guided judges (MT-bench)
+    checklist: tuple[str, ...] = ()  # yes/no criteria a good answer meets (checklist judges, WildBench style)
+    rubric: str = ""  # what each score means for this prompt (rubric judges, Prometheus style)
 
     @property
     def user_turns(self) -> tuple[str, ...]:
@@ -144,6 +146,7 @@ class Rating:
     probs: dict[str, float] | None = None
     cached: bool = False
     turn: int = 0  # the user turn whose answer is rated (MT-bench's single grading rates both)
+    criteria: dict[str, bool] | None = None  # a checklist judge's verdict on each criterion (its text -> met)
 
 
 # Records whose __init__ does nothing but set fields (no __post_init__), so from_dict may fill them directly.
@@ -170,7 +173,7 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """A record from its stored dict; keys the class does not know (written by a newer version) are ignored."""
     names, required, defaults, factories = _layout(cls)
     kwargs = {k: v for k, v in data.items() if k in names}
-    for key in ("tags", "turns", "reference"):
+    for key in ("tags", "turns", "reference", "checklist"):
         if key in kwargs and isinstance(kwargs[key], list):
             kwargs[key] = tuple(kwargs[key])
     if cls not in _PLAIN or not required <= kwargs.keys():

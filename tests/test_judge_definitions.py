@@ -22,9 +22,12 @@ EXAMPLE = {
     "answer_1": "Boil it for 9 minutes.", "answer_2": "6 minutes.",
     "reference": "About 9 minutes in boiling water.", "reference_1": "About 9 minutes in boiling water.",
     "reference_2": "About 6 minutes for a soft yolk.",
+    "rubric": "1: no usable advice\n3: a time without the method\n5: the method and the time",
+    "checklist": "1. gives a time\n2. says to use boiling water",
 }
 SHIPPED = ["lima-absolute", "lima-likert", "lima-pairwise", "mt-bench-pair", "lima-safety", "mt-bench-single",
-           "mt-bench-single-multiturn", "mt-bench-single-ref", "mt-bench-single-ref-multiturn", "mt-bench-pair-ref"]
+           "mt-bench-single-multiturn", "mt-bench-single-ref", "mt-bench-single-ref-multiturn", "mt-bench-pair-ref",
+           "checklist", "rubric"]
 
 
 def rendered(name: str) -> str:

@@ -85,11 +85,14 @@ class JudgeDefinition:
             msgs.append({"role": "assistant", "content": self.reply_prefix})
         return msgs
 
+    def uses(self, placeholder: str) -> bool:
+        """Whether the template shows this placeholder."""
+        return "{" + placeholder + "}" in self.template
+
     @property
     def needs_reference(self) -> bool:
         """Whether the template shows a reference answer (the judge then only sees prompts that have one)."""
-        return bool(placeholder_pattern(self.judge_kind.optional).search(self.template)) if self.judge_kind.optional \
-            else False
+        return any(self.uses(p) for p in ("reference", "reference_1", "reference_2"))
 
     def price(self, model: str) -> dict[str, float] | None:
         """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""

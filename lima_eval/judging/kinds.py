@@ -139,7 +139,7 @@ class Rated(JudgeKind):
 
     name = "rating"
     placeholders = frozenset({"prompt", "answer"})
-    optional = frozenset({"reference"})
+    optional = frozenset({"reference", "rubric"})
     record_type = Rating
     needs_labels = True
     turn: ClassVar[int] = 0  # the user turn whose answer is rated
@@ -158,6 +158,10 @@ class Rated(JudgeKind):
         if definition.needs_reference:
             skipped = sum(1 for p in usable if len(p.reference) <= t) * len(cfg.models)
             usable = [p for p in usable if len(p.reference) > t]
+        for field_name in ("rubric", "checklist"):
+            if definition.uses(field_name):  # asked only about prompts that have one
+                skipped += sum(1 for p in usable if not getattr(p, field_name)) * len(cfg.models)
+                usable = [p for p in usable if getattr(p, field_name)]
         for m in cfg.models:
             for p in usable:
                 gens = [answers.get((p.id, m.name, k)) for k in range(t + 1)]
@@ -168,7 +172,8 @@ class Rated(JudgeKind):
         return items, skipped
 
     def values(self, item: RatingItem) -> dict[str, str]:
-        return {"prompt": item.prompt.text, "answer": item.gen.text} | _references(item.prompt)
+        return {"prompt": item.prompt.text, "answer": item.gen.text, "rubric": item.prompt.rubric} | _references(
+            item.prompt)
 
     def to_record(self, item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion,
                   prefix: str, use_logprobs: bool, cached: bool) -> Rating:
@@ -188,6 +193,37 @@ class RatedMultiturn(Rated):
         q = item.prompt.user_turns
         return {"question_1": q[0], "answer_1": item.context[0].text, "question_2": q[1],
                 "answer_2": item.gen.text} | _references(item.prompt)
+
+
+class Checklist(Rated):
+    """One answer checked against its prompt's checklist (WildBench style): the judge says yes or no for each
+    criterion; the record keeps each verdict, and its score is the share met."""
+
+    name = "checklist"
+    placeholders = frozenset({"prompt", "answer", "checklist"})
+    optional = frozenset()
+    needs_labels = False
+
+    def values(self, item: RatingItem) -> dict[str, str]:
+        return {"prompt": item.prompt.text, "answer": item.gen.text,
+                "checklist": "\n".join(f"{i}. {c}" for i, c in enumerate(item.prompt.checklist, 1))}
+
+    def to_record(self, item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion,
+                  prefix: str, use_logprobs: bool, cached: bool) -> Rating:
+        from lima_eval.judging.parsers import parse_checklist
+
+        raw = "" if completion.error else prefix + completion.text
+        base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label,
+                                "scale": definition.scale or "checklist", "generation": item.gen.id, "raw": raw,
+                                "usage": completion.usage, "cached": cached, "turn": item.gen.turn}
+        if completion.error:
+            return Rating(label=None, error=completion.error, error_kind="call", **base)
+        marks, problem = parse_checklist(raw, len(item.prompt.checklist))
+        if marks is None:
+            return Rating(label=None, error=problem, error_kind="parse", **base)
+        met = sum(marks)
+        return Rating(label=f"{met}/{len(marks)}", score=round(met / len(marks), 6),
+                      criteria=dict(zip(item.prompt.checklist, marks)), **base)
 
 
 @functools.cache

@@ -112,6 +112,35 @@ def parse_mt_bench_rating(text: str) -> tuple[str | None, str | None]:
     return _parse_rating(text, TEN)
 
 
+_CRITERION = re.compile(r"^\s*[\*\-]*\s*(?:criterion\s*)?(\d+)\s*[\.\):\-]\s*\**\s*(yes|no)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_checklist(text: str, n: int) -> tuple[list[bool] | None, str | None]:
+    """A yes / no for each of n criteria, from lines such as '1: yes' or '2. no' (the first line for each
+    number); (None, reason) when any is missing."""
+    found: dict[int, bool] = {}
+    for number, word in _CRITERION.findall(text or ""):
+        found.setdefault(int(number), word.lower() == "yes")
+    missing = [i for i in range(1, n + 1) if i not in found]
+    if missing:
+        return None, f"no yes/no for criterion {missing[0]} of {n}"
+    return [found[i] for i in range(1, n + 1)], None
+
+
+def parse_checklist_reply(text: str) -> tuple[str | None, str | None]:
+    """The registry's name for checklist judges: their replies are read criterion by criterion by the
+    checklist kind (parse_checklist), which knows how many criteria each prompt has."""
+    return None, "a checklist reply is read by the checklist judge kind"
+
+
+def parse_prometheus(text: str) -> tuple[str | None, str | None]:
+    """1-5 from Prometheus' '[RESULT] N' (or 'Rating: N')."""
+    m = re.findall(r"\[RESULT\]\s*([1-5])\b", text or "")
+    if m:
+        return m[-1], None
+    return _parse_rating(text, ("1", "2", "3", "4", "5"))
+
+
 Parser = Callable[[str], tuple[str | None, str | None]]
 
 

@@ -24,6 +24,7 @@ from lima_eval.report.stats import LEVEL
 from lima_eval.report.summary import (
     Inputs,
     bt_ratings,
+    checklist_rows,
     judge_agreement,
     mt_bench_rows,
     pair_table,
@@ -366,7 +367,8 @@ def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     rows, st = pairwise_rows(keys, table, len(prompt_index), errors, covered, inp.expected)
     add_difficulty_lc(rows, keys, table, len(prompt_index))
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
-            "ratings": rating_rows(inp), "agreement": judge_agreement(inp), "mt_bench": mt_bench_rows(inp)}
+            "ratings": rating_rows(inp), "agreement": judge_agreement(inp), "mt_bench": mt_bench_rows(inp),
+            "checklist": checklist_rows(inp)}
 
 
 @writes_run
@@ -453,7 +455,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     figures = {"win_tie_loss": winrate_figure(rows, out / "win_tie_loss.png") if rows else None,
                "ratings": ratings_figure(figure_rows(numbers["ratings"], "mean_score"), out / "ratings.png")}
     sections = [_markdown(cfg, rows, notes, summary["conclusions"], len(prompts), figures["win_tie_loss"]),
-                _bt_markdown(summary), mt_bench_markdown(summary["mt_bench"]), _safety_markdown(summary["safety"]),
+                _bt_markdown(summary), mt_bench_markdown(summary["mt_bench"]), _checklist_markdown(summary["checklist"]),
+                _safety_markdown(summary["safety"]),
                 _contamination_markdown(contamination),
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
@@ -567,6 +570,21 @@ def mt_bench_markdown(rows: list[dict[str, Any]], with_run: bool = False) -> str
     lines += ["", ("MT-bench's score (Zheng et al. 2023): the mean 1-10 grade of single-answer grading over both "
               "turns (mt-bench-single for turn 1, mt-bench-single-multiturn for turn 2, or their reference-guided "
               "versions), per judge model; intervals over prompts as above. Per-category columns are means.")]
+    return "\n".join(lines) + "\n"
+
+
+def _checklist_markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    lines = ["## Checklists", "", "| judge | model | answers | criteria met % [95%] | met / criteria | unreadable |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        share = "n/a" if r["share"] is None else pct(r["share"]) + (
+            f" [{pct(r['ci'][0])}, {pct(r['ci'][1])}]" if r["ci"] else "")
+        lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {r['answers']} | {share} | {r['met']} / {r['criteria']} | "
+                     f"{r['errors']} |")
+    lines += ["", ("Each answer checked against its prompt's checklist (yes / no per criterion); the share pools every "
+              "criterion of every answer, with its interval over prompts. Per-criterion verdicts are in ratings.jsonl.")]
     return "\n".join(lines) + "\n"
 
 

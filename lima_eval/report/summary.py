@@ -221,7 +221,8 @@ def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
     out = []
     groups: dict[tuple[str, str, str], list[Rating]] = {}
     for r in inp.ratings:
-        groups.setdefault((r.judge, r.scale, r.model), []).append(r)
+        if r.scale != CHECKLIST:  # criteria met, not a scale: checklist_rows
+            groups.setdefault((r.judge, r.scale, r.model), []).append(r)
     all_tags = sorted({t for tags in inp.tags.values() for t in tags})
     for (judge, scale, model), rs in groups.items():
         labels = (inp.rating_labels.get(judge) or inp.rating_labels.get(scale)
@@ -415,5 +416,36 @@ def mt_bench_rows(inp: Inputs) -> list[dict[str, Any]]:
         cats = sorted({inp.categories.get(r.prompt_id, "") for r in good} - {""})
         row["categories"] = {c: _mean_1_10(by_prompt(lambda r, c=c: inp.categories.get(r.prompt_id) == c))
                              for c in cats}
+        out.append(row)
+    return out
+
+
+CHECKLIST = "checklist"
+
+
+def checklist_rows(inp: Inputs) -> list[dict[str, Any]]:
+    """Per (checklist judge, model): the share of checklist criteria the answers meet, with its interval over
+    prompts (each criterion a 0/1 value, clustered by prompt), the answers checked, and unreadable replies."""
+    groups: dict[tuple[str, str], list[Rating]] = {}
+    for r in inp.ratings:
+        if r.scale == CHECKLIST:
+            groups.setdefault((r.judge, r.model), []).append(r)
+    out = []
+    for (judge, model), rs in sorted(groups.items()):
+        good = [r for r in rs if r.criteria]
+        per: dict[str, list[int]] = {}
+        for r in good:
+            met = per.setdefault(r.prompt_id, [0, 0])
+            met[0] += sum(bool(v) for v in r.criteria.values())  # type: ignore[union-attr]
+            met[1] += len(r.criteria)  # type: ignore[arg-type]
+        row: dict[str, Any] = {"judge": judge, "model": model, "answers": len(good), "errors": len(rs) - len(good),
+                               "criteria": sum(v[1] for v in per.values()), "met": sum(v[0] for v in per.values())}
+        if per:
+            sums = np.array([[v[0]] for v in per.values()], dtype=float)
+            counts = np.array([[v[1]] for v in per.values()], dtype=float)
+            rate, lo, hi = (float(x[0]) for x in clustered_rates(sums, counts, np.array([True])))
+            row |= {"share": _r(rate), "ci": None if not np.isfinite(lo) else [_r(lo), _r(hi)]}
+        else:
+            row |= {"share": None, "ci": None}
         out.append(row)
     return out
