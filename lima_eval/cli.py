@@ -236,6 +236,25 @@ def annotate(run_dir: Path, task: str | None, annotators: int | None, tokens_fil
     start(run_dir, task, annotators, tokens_file, overlap, queue, gold, seed, host, port)
 
 
+@cli.command()
+@click.option("--effect", type=float, default=0.05, show_default=True,
+              help="The win-rate difference to detect (0.05: five points).")
+@click.option("--pilot", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A run to learn the spread of scores from (and report how well its models separate).")
+@click.option("--power", type=float, default=0.8, show_default=True, help="Probability of detecting it.")
+@click.option("--level", type=float, default=0.95, show_default=True, help="Confidence level of the test.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(effect: float, pilot: Path | None, power: float, level: float, as_json: bool) -> None:
+    """How many prompts a comparison needs: a model against a baseline, and two checkpoints paired on the same
+    prompts; with --pilot, the spread comes from that run and its models' separability is reported."""
+    import json
+
+    from lima_eval.plan import describe, make_plan
+
+    p = make_plan(effect, power, level, pilot)
+    click.echo(json.dumps(p.as_dict(), indent=2) if as_json else "\n".join(describe(p)))
+
+
 @cli.command("judge-card")
 @click.argument("judge")
 @click.option("--gold", required=True, help="pandalm, mt-bench-human, a PandaLM-format file, or a run folder "

@@ -1,0 +1,123 @@
+"""Sample-size planning (`lima-eval plan`): how many prompts a comparison needs, and how well a pilot run's models
+separate (docs/plan.md).
+
+Two questions, each answered with the normal approximation n = ((z_{1-alpha/2} + z_power) * sd / effect)^2:
+- **model vs baseline**: detect a win rate of 1/2 + effect. sd is the spread of a prompt's score (its share of
+  the win, ties half). Without a pilot run it is 0.5: decisive verdicts that split evenly, the largest spread
+  there is.
+- **two models against one baseline, paired over the same prompts** (checkpoint vs checkpoint): detect a
+  difference of `effect` between their win rates. sd is the spread of the per-prompt difference of their
+  scores. Without a pilot it is 0.5, which is two scores of spread 0.5 with correlation 1/2.
+A pilot run supplies both spreads: the largest single-row spread, and the largest paired spread among its rows
+that share a judge and a baseline, so the plan holds for every model in it. Separability (as Arena-Hard reports
+it) is the share of the pilot's model pairs, under one judge and baseline, whose 95% win-rate intervals do not
+overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+DEFAULT_SD = 0.5
+
+
+def prompts_needed(effect: float, sd: float, power: float = 0.8, level: float = 0.95) -> int:
+    """Prompts for a two-sided test at `level` to find a shift of `effect` with probability `power`."""
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2) + NormalDist().inv_cdf(power)
+    return max(2, math.ceil((z * sd / effect) ** 2))
+
+
+@dataclass
+class Plan:
+    effect: float
+    power: float
+    level: float
+    sd_single: float
+    sd_paired: float
+    source: str  # "default" or the pilot run
+    single: int = 0
+    paired: int = 0
+    separability: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Path | None = None) -> Plan:
+    from lima_eval.errors import ConfigError
+
+    if not 0 < effect < 0.5:
+        raise ConfigError(f"--effect: {effect!r} is out of range (a win-rate difference above 0 and below 0.5)")
+    if not 0 < power < 1:
+        raise ConfigError(f"--power: {power!r} is out of range (above 0 and below 1)")
+    if not 0 < level < 1:
+        raise ConfigError(f"--level: {level!r} is out of range (above 0 and below 1)")
+    sd_single = sd_paired = DEFAULT_SD
+    sep: dict[str, Any] = {}
+    source = "default"
+    if pilot is not None:
+        sd_single, sd_paired, sep = _from_pilot(Path(pilot), level)
+        source = str(pilot)
+    return Plan(effect, power, level, sd_single, sd_paired, source,
+                single=prompts_needed(effect, sd_single, power, level),
+                paired=prompts_needed(effect, sd_paired, power, level), separability=sep)
+
+
+def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]:
+    """(largest per-row score sd, largest paired-difference sd, separability) of a pilot run."""
+    from lima_eval.check import _rate, load_run
+    from lima_eval.errors import CheckInputError, ConfigError
+
+    try:
+        run = load_run(path)
+    except CheckInputError as exc:
+        raise ConfigError(f"--pilot: {exc}") from None
+    rows: dict[tuple[str, str, str], dict[str, float]] = {}
+    for (model, base, judge), by_prompt in run.pairs.items():
+        if (model, base, judge) in {(m, b, j) for m, b, j in run.rows}:
+            rows[(model, base, judge)] = {p: float(np.mean([s for s, _ in v])) for p, v in by_prompt.items()}
+    if not rows:
+        raise ConfigError(f"--pilot: {path} has no pairwise verdicts to learn the spread from")
+    singles = [float(np.std(list(v.values()), ddof=1)) for v in rows.values() if len(v) > 1]
+    paired, intervals, sep = [], {}, {}
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for (model, base, judge), v in rows.items():
+        by_group.setdefault((base, judge), []).append(model)
+        scores = np.array(list(v.values()))
+        _, lo, hi = _rate(scores, np.ones_like(scores), False, level)
+        intervals[(model, base, judge)] = (lo, hi)
+    for (base, judge), models in by_group.items():
+        pairs = list(combinations(models, 2))
+        apart = 0
+        for a, b in pairs:
+            va, vb = rows[(a, base, judge)], rows[(b, base, judge)]
+            shared = sorted(set(va) & set(vb))
+            if len(shared) > 1:
+                paired.append(float(np.std([va[p] - vb[p] for p in shared], ddof=1)))
+            (la, ha), (lb, hb) = intervals[(a, base, judge)], intervals[(b, base, judge)]
+            apart += ha < lb or hb < la
+        if pairs:
+            sep[f"{judge} vs {base}"] = {"models": len(models), "pairs": len(pairs), "separable": apart,
+                                         "share": round(apart / len(pairs), 4)}
+    sd_single = max(singles) if singles else DEFAULT_SD
+    sd_paired = max(paired) if paired else DEFAULT_SD
+    return sd_single, sd_paired, sep
+
+
+def describe(plan: Plan) -> list[str]:
+    lines = [(f"to detect a win-rate difference of {plan.effect:g} with power {plan.power:g} at the {plan.level:.0%} "
+             f"level (spread from {plan.source}):"),
+             (f"  model vs baseline (win rate {0.5 + plan.effect:g} vs 1/2): {plan.single} prompts (score sd "
+             f"{plan.sd_single:.3f})"),
+             f"  two models vs one baseline, paired: {plan.paired} prompts (paired-difference sd {plan.sd_paired:.3f})"]
+    for group, s in plan.separability.items():
+        lines.append(f"  separability [{group}]: {s['separable']} of {s['pairs']} model pairs have non-overlapping "
+                     f"intervals ({s['share']:.0%})")
+    return lines
