@@ -66,6 +66,15 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
             raise LimaEvalError(f"benchmark '{spec.name}' defines neither a file nor an hf_dataset")
     if spec.references:
         prompts = with_references(prompts, spec)
+    if spec.shard:
+        from lima_eval.config import shard_of
+        from lima_eval.records import content_id
+
+        i, n = shard_of(spec.shard, "benchmark.shard")  # a stable hash of the id picks each machine's share
+        prompts = [p for p in prompts if int(content_id("shard", p.id), 16) % n == i - 1]
+        if not prompts:
+            raise LimaEvalError(f"benchmark shard {i}/{n} has no prompts (fewer prompts than shards?)")
+        return prompts
     if spec.limit is not None:
         prompts = prompts[: spec.limit]
     if not prompts:

@@ -41,12 +41,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @click.option("--no-cache", is_flag=True, help="Ask the judge again instead of reusing cached replies.")
 @click.option("--wait", is_flag=True, help="If another lima-eval is writing to the run folder, wait for it to finish.")
-def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool, wait: bool) -> None:
+@click.option("--shard", default=None, metavar="I/N",
+              help="Only this machine's share of the prompts (a stable hash of each id), into RUN-shard-I-of-N; "
+                   "combine the shards with `lima-eval merge`.")
+def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool, wait: bool,
+        shard: str | None) -> None:
     """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
-    from lima_eval.config import load_config
+    from lima_eval.config import load_config, shard_of
     from lima_eval.pipeline import run as run_pipeline
 
+    if shard is not None:
+        i, n = shard_of(shard)
+        overrides = (*overrides, f"benchmark.shard={i}/{n}")
     cfg = load_config(config, overrides)
+    if shard is not None:
+        cfg.name = f"{cfg.name}-shard-{i}-of-{n}"
     started = time.monotonic()
     result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache, wait=wait)
     g, j = result.generations, result.judgments
@@ -253,6 +262,22 @@ def plan(effect: float, pilot: Path | None, power: float, level: float, as_json:
 
     p = make_plan(effect, power, level, pilot)
     click.echo(json.dumps(p.as_dict(), indent=2) if as_json else "\n".join(describe(p)))
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The merged run folder (new, or a run of the same config to add to).")
+def merge(runs: tuple[Path, ...], out: Path) -> None:
+    """Combine shard folders (lima-eval run --shard) into one run: records are content-addressed, so identical
+    ids are kept once and two different records under one id are an error; then write its report."""
+    from lima_eval.merge import merge_runs
+    from lima_eval.report.build import build_report
+
+    counts = merge_runs(list(runs), out)
+    for name, n in counts.items():
+        click.echo(f"{name}: {n} record(s)", err=True)
+    click.echo(f"report: {build_report(out) / 'report.md'}")
 
 
 @cli.command("judge-card")

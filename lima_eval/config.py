@@ -176,6 +176,7 @@ class BenchmarkSpec:
     # Reference answers for reference-guided judges: a JSONL (MT-bench's reference_answer format, or {id,
     # reference}), or `default` for the benchmark's own (mt-bench: FastChat's GPT-4 references, downloaded once).
     references: str | None = None
+    shard: str | None = None  # "i/N": only this machine's share of the prompts (lima-eval run --shard; merge)
 
 
 @dataclass
@@ -532,6 +533,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("config: every model is a baseline; leave at least one model under test")
     for i, j in enumerate(cfg.all_judges()):
         validate_judge(j, "judge" if i == 0 else f"judges.{i - 1}")
+    if cfg.benchmark.shard is not None:
+        shard_of(cfg.benchmark.shard, "benchmark.shard")
     plain_name(cfg.name, "name")
     if cfg.sft is not None:
         plain_name(cfg.sft.name, "sft.name")
@@ -579,6 +582,14 @@ def _validate_jury(j: JudgeSpec, where: str) -> None:
         backend_options(m, at)
         if m.combine and m.combine not in ("tie", "separate"):
             raise ConfigError(f"config key '{at}.combine': '{m.combine}' is not one of tie, separate")
+
+
+def shard_of(value: str, key: str = "--shard") -> tuple[int, int]:
+    """(i, N) of "i/N" with 1 <= i <= N; a ConfigError naming the key otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ConfigError(f"config key '{key}': {value!r} is not a shard i/N with 1 <= i <= N (e.g. 2/3)")
+    return int(m.group(1)), int(m.group(2))
 
 
 def plain_name(value: str, key: str) -> None:

@@ -1,0 +1,85 @@
+"""Runs that outgrow one machine: `lima-eval run --shard i/N` on each machine, `lima-eval merge` after. Three
+shards run as parallel processes; the merged run equals the unsharded one record for record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, write_config
+
+FILES = ("generations.jsonl", "judgments.jsonl", "ratings.jsonl")
+
+
+def config(tmp_path: Path, out: str, **extra) -> Path:
+    data = {"name": "big", "output_dir": str(tmp_path / out), "benchmark": "demo",
+            "models": [{"name": "a", "backend": "scripted", "model": "echo"},
+                       {"name": "b", "backend": "scripted", "model": "cycle:short|a longer answer|mid"}],
+            "baselines": ["b"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B|Verdict: neither"},
+            "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
+    return write_config(tmp_path / f"{out}.yaml", data | extra)
+
+
+def records(run: Path) -> dict[str, dict[str, dict]]:
+    out = {}
+    for name in FILES:
+        rows = [json.loads(x) for x in (run / name).read_text().splitlines() if x.strip()]
+        out[name] = {r["id"]: {k: v for k, v in r.items() if k != "cached"} for r in rows}
+    return out
+
+
+def test_three_parallel_shards_merge_into_the_unsharded_run(tmp_path):
+    cfg = config(tmp_path, "shards")
+    env = dict(os.environ)
+    procs = [subprocess.Popen([sys.executable, "-m", "lima_eval.cli", "run", str(cfg), "--shard", f"{k}/3",
+                               "--no-progress", "--no-cache"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in (1, 2, 3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    shards = [tmp_path / "shards" / f"big-shard-{k}-of-3" for k in (1, 2, 3)]
+    sizes = [len((s / "generations.jsonl").read_text().splitlines()) for s in shards]
+    assert sum(sizes) == 60 and all(0 < n < 60 for n in sizes)  # 30 prompts x 2 models, split three ways
+    merged = tmp_path / "merged" / "big"
+    out = run_cli("merge", *map(str, shards), "--out", str(merged))
+    assert out.returncode == 0, out.stderr
+    whole = config(tmp_path, "whole")
+    assert run_cli("run", str(whole), "--no-progress", "--no-cache").returncode == 0
+    assert records(merged) == records(tmp_path / "whole" / "big")
+    a = json.loads((merged / "report" / "summary.json").read_text())["rows"]
+    b = json.loads((tmp_path / "whole" / "big" / "report" / "summary.json").read_text())["rows"]
+    assert [(r["win"], r["tie"], r["loss"]) for r in a] == [(r["win"], r["tie"], r["loss"]) for r in b]
+    again = run_cli("merge", *map(str, shards), "--out", str(merged))  # merging again changes nothing
+    assert again.returncode == 0 and records(merged) == records(tmp_path / "whole" / "big")
+
+
+def test_conflicting_records_and_other_configs_are_refused(tmp_path):
+    cfg = config(tmp_path, "s")
+    for k in (1, 2):
+        assert run_cli("run", str(cfg), "--shard", f"{k}/2", "--no-progress").returncode == 0
+    one, two = (tmp_path / "s" / f"big-shard-{k}-of-2" for k in (1, 2))
+    lines = (one / "generations.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    (two / "generations.jsonl").write_text((two / "generations.jsonl").read_text()
+                                           + json.dumps(row | {"text": "tampered"}) + "\n")
+    out = run_cli("merge", str(one), str(two), "--out", str(tmp_path / "m" / "big"))
+    assert out.returncode != 0 and f"record '{row['id']}' differs" in out.stderr
+    assert not (tmp_path / "m").exists()
+    other = config(tmp_path, "o", seed=7)
+    assert run_cli("run", str(other), "--shard", "1/2", "--no-progress").returncode == 0
+    out = run_cli("merge", str(one), str(tmp_path / "o" / "big-shard-1-of-2"), "--out", str(tmp_path / "m2"))
+    assert out.returncode != 0 and "another config" in out.stderr
+
+
+@pytest.mark.parametrize("shard,message", [
+    ("4/3", "'4/3' is not a shard i/N"), ("0/3", "'0/3' is not a shard"), ("x", "'x' is not a shard"),
+    ("1/31", "benchmark shard 1/31 has no prompts"),  # no demo prompt id hashes to 0 mod 31
+])
+def test_bad_shards_are_named(tmp_path, shard, message):
+    out = run_cli("run", str(config(tmp_path, "bad")), "--shard", shard, "--no-progress")
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert not (tmp_path / "bad").exists()
