@@ -44,8 +44,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--shard", default=None, metavar="I/N",
               help="Only this machine's share of the prompts (a stable hash of each id), into RUN-shard-I-of-N; "
                    "combine the shards with `lima-eval merge`.")
+@click.option("--dry-run", is_flag=True, help="Write nothing, call nothing: print per stage the requests to make, "
+              "those on disk or in the judge cache, estimated tokens and cost (sync and batch prices).")
 def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool, wait: bool,
-        shard: str | None) -> None:
+        shard: str | None, dry_run: bool) -> None:
     """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
     from lima_eval.config import load_config, shard_of
     from lima_eval.pipeline import run as run_pipeline
@@ -56,6 +58,12 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_c
     cfg = load_config(config, overrides)
     if shard is not None:
         cfg.name = f"{cfg.name}-shard-{i}-of-{n}"
+    if dry_run:
+        from lima_eval.forecast import forecast, table
+        from lima_eval.pipeline import preflight
+
+        click.echo(table(forecast(cfg, preflight(cfg))))
+        return
     started = time.monotonic()
     result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache, wait=wait)
     g, j = result.generations, result.judgments

@@ -1,0 +1,157 @@
+"""Know the bill before paying it (`lima-eval run --dry-run`): per stage, the requests a run would make, those
+already on disk or in the judge cache, estimated tokens and cost (docs/forecast.md).
+
+Nothing is written and no backend is opened. Tokens are estimated as characters / 4 (a documented rule of
+thumb for English text with GPT-style tokenisers). Input: the messages as they would be sent (a judge item
+whose answers are not generated yet counts the model's whole max_new_tokens for each answer). Output: the
+endpoint's max_new_tokens per request, which is an upper bound. Cost uses the price table (judges/prices.yaml
+and a judge's own `prices:`); batch prices are half the synchronous ones, as OpenAI prices its Batch API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lima_eval.config import Endpoint, JudgeSpec, RunConfig
+from lima_eval.records import Generation, Prompt
+
+CHARS_PER_TOKEN = 4
+BATCH_DISCOUNT = 0.5
+
+
+@dataclass
+class StageForecast:
+    stage: str
+    requests: int = 0  # what the stage asks for in all
+    on_disk: int = 0
+    cached: int = 0  # judge replies the persistent cache already holds (no request)
+    tokens_in: int = 0  # of the requests still to make
+    tokens_out: int = 0
+    price: dict[str, float] | None = None
+
+    @property
+    def to_do(self) -> int:
+        return self.requests - self.on_disk - self.cached
+
+    @property
+    def cost(self) -> float | None:
+        if self.price is None:
+            return None
+        return (self.tokens_in * self.price["input"] + self.tokens_out * self.price["output"]) / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        cost = self.cost
+        return {"stage": self.stage, "requests": self.requests, "on_disk": self.on_disk, "cached": self.cached,
+                "to_do": self.to_do, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+                "cost_usd": None if cost is None else round(cost, 4),
+                "batch_cost_usd": None if cost is None else round(cost * BATCH_DISCOUNT, 4)}
+
+
+def _tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def _price(spec: Endpoint, table: dict[str, dict[str, float]]) -> dict[str, float] | None:
+    if spec.model in table:
+        return table[spec.model]
+    matches = [k for k in table if spec.model.startswith(k)]
+    return table[max(matches, key=len)] if matches else None
+
+
+def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
+    """Every stage of `run` for this config, as it stands on disk now."""
+    from lima_eval.judging.definitions import shared_prices
+    from lima_eval.judging.stage import answers_on_disk
+    from lima_eval.store import RunStore
+
+    store = RunStore(cfg.run_dir)
+    gens = store.generations() if cfg.run_dir.exists() else {}
+    prices = shared_prices()
+    out = []
+    for spec in cfg.models:
+        if spec.imported:
+            continue
+        ident = cfg.generation_identity(spec)
+        f = StageForecast(f"generate {spec.name}", price=_price(spec, prices))
+        for p in prompts:
+            for t, text in enumerate(p.user_turns):
+                f.requests += 1
+                g = gens.get(Generation.make_id(p, spec.name, ident, t))
+                if g is not None and not g.error:
+                    f.on_disk += 1
+                    continue
+                f.tokens_in += _tokens((spec.system_prompt or "") + "".join(p.user_turns[: t + 1]))
+                f.tokens_in += t * spec.sampling.max_new_tokens  # its own earlier answers, at most
+                f.tokens_out += spec.sampling.max_new_tokens
+        out.append(f)
+    answers = answers_on_disk(cfg, prompts, gens)
+    from lima_eval.judging.jury import jurors
+
+    for judge in cfg.all_judges():
+        for member in (jurors(judge) if judge.jury else [judge]):
+            out.append(_judge_forecast(cfg, member, prompts, store, answers))
+    return out
+
+
+def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Any, answers: Any) -> StageForecast:
+    from lima_eval.backends.base import LogprobRequest
+    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.items import identity, judge_label
+
+    definition = load_definition(spec.name)
+    f = StageForecast(f"judge {judge_label(spec)}", price=definition.price(spec.model))
+    kind = definition.judge_kind
+    items, skipped = kind.plan(cfg, spec, definition, identity(spec, cfg.seed), prompts, answers)
+    done = kind.on_disk(store) if cfg.run_dir.exists() else {}
+    todo = [i for i in items if i.id not in done or done[i.id].error_kind == "call"]
+    f.requests = len(items)
+    f.on_disk = len(items) - len(todo)
+    msgs = [definition.messages(i) for i in todo]
+    if spec.cache and todo:
+        from lima_eval.judging.cache import JudgeCache, cache_key, default_path
+
+        path = spec.cache_path or default_path()
+        if Path(path).exists():  # a dry run creates no cache file
+            want = LogprobRequest(top=spec.top_logprobs, candidates=tuple(definition.options)) if spec.logprobs else None
+            ident = identity(spec, cfg.seed)
+            keys = [cache_key(ident, m, want) for m in msgs]
+            cache = JudgeCache(path)
+            try:
+                hits = cache.get_many(keys)
+            finally:
+                cache.close()
+            f.cached = len(hits)
+            msgs = [m for m, k in zip(msgs, keys) if k not in hits]
+    f.tokens_in = sum(_tokens("".join(x["content"] for x in m)) for m in msgs)
+    f.tokens_out = len(msgs) * spec.sampling.max_new_tokens
+    # Items whose answers are not generated yet: as many requests per missing pair as the order setting asks.
+    per = 2 if spec.order == "both" and not definition.is_rating else 1
+    missing = skipped * per
+    if missing:
+        longest = max((m.sampling.max_new_tokens for m in cfg.models), default=0)
+        prompt_chars = sum(len(p.text) for p in prompts) // max(1, len(prompts))
+        answers_per_item = 1 if definition.is_rating else 2
+        f.requests += missing
+        f.tokens_in += missing * (_tokens(definition.template) + _tokens("x" * prompt_chars)
+                                  + answers_per_item * longest)
+        f.tokens_out += missing * spec.sampling.max_new_tokens
+    return f
+
+
+def table(rows: list[StageForecast]) -> str:
+    head = f"{'stage':40s} {'requests':>9s} {'on disk':>8s} {'cached':>7s} {'to do':>7s} {'tokens in':>10s} " \
+           f"{'tokens out':>10s} {'cost USD':>9s} {'batch USD':>9s}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        d = r.as_dict()
+        cost = "-" if d["cost_usd"] is None else f"{d['cost_usd']:.4f}"
+        batch = "-" if d["batch_cost_usd"] is None else f"{d['batch_cost_usd']:.4f}"
+        lines.append(f"{r.stage[:40]:40s} {r.requests:9d} {r.on_disk:8d} {r.cached:7d} {r.to_do:7d} "
+                     f"{r.tokens_in:10d} {r.tokens_out:10d} {cost:>9s} {batch:>9s}")
+    known = [r.cost for r in rows if r.cost is not None]
+    unknown = [r.stage for r in rows if r.cost is None and r.to_do]
+    total = f"total: {sum(known):.4f} USD (batch {sum(known) * BATCH_DISCOUNT:.4f})" if known else "total: -"
+    lines.append(total + (f"; no price for {', '.join(unknown)}" if unknown else ""))
+    return "\n".join(lines)
