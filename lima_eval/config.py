@@ -209,6 +209,9 @@ class RunConfig:
     seed: int = 0
     round_robin: bool = False  # judge every pair of models (checkpoint selection) instead of model vs baseline
     contamination: ContaminationSpec = field(default_factory=ContaminationSpec)
+    # Stop before a stage whose estimated cost (lima-eval run --dry-run's) would take this invocation's spending
+    # over this many USD; stages without a price count as free.
+    budget_usd: float | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -251,7 +254,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "max_examples": (1, None, True), "dev_max_new_tokens": (1, None, True), "lora_r": (1, None, True),
     "lora_alpha": (0, None, False), "lora_dropout": (0, 1, True), "residual_dropout": (0, 1, True),
     "keep_epochs": (1, None, True),
-    "abstain_below": (0, 1, True), "ngram": (1, 100, True),
+    "abstain_below": (0, 1, True), "ngram": (1, 100, True), "budget_usd": (0, None, True),
 }
 
 

@@ -54,6 +54,10 @@ class BackendError(LimaEvalError):
     """A model backend could not be started or failed as a whole (not one request)."""
 
 
+class BudgetError(LimaEvalError):
+    """A stage would take the run over its `budget_usd`; nothing of that stage was paid for."""
+
+
 class RunLockedError(LimaEvalError):
     """Another process is writing to the run folder (one writer per run)."""
 

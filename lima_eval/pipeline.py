@@ -168,7 +168,9 @@ def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: 
     result = RunResult(run_dir=store.root, report_dir=store.report_dir)
     if cfg.sft is not None:
         sft_stage(cfg, show_progress)
+    spent = _within_budget(cfg, prompts, "generate", 0.0, "nothing yet")
     result.generations = generate_stage(cfg, prompts, store, show_progress)
+    _within_budget(cfg, prompts, "judge", spent, "the answers (generation is complete)")
     result.judgments, result.skipped_pairs = judge_all(cfg, prompts, store, show_progress, use_cache)
     from lima_eval.report.freshness import report_is_current
 
@@ -195,6 +197,29 @@ def warn_contamination(cfg: RunConfig) -> dict | None:
               f"training data ({found['ngram']}-word overlap): {ids}; the report gives every rate without them too",
               file=sys.stderr, flush=True)
     return found
+
+
+def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: float, done: str) -> float:
+    """With `budget_usd`: the estimated spending after the `stage` stages (generate / judge), or a BudgetError
+    saying what is done and what budget would let a rerun finish. Estimates are the dry run's (upper bounds)."""
+    if cfg.budget_usd is None:
+        return spent
+    from lima_eval.errors import BudgetError
+    from lima_eval.forecast import forecast
+
+    stages = forecast(cfg, prompts)
+    mine = [s for s in stages if s.stage.startswith(stage)]
+    cost = sum(s.cost or 0.0 for s in mine)
+    if spent + cost > cfg.budget_usd:
+        import math
+
+        rest = math.ceil(sum(s.cost or 0.0 for s in stages) * 1e4) / 1e4  # rounded up: enough as printed
+        worst = max(mine, key=lambda s: s.cost or 0.0)
+        raise BudgetError(f"budget: the {stage} stage would cost about {cost:.4f} USD (estimated; most for "
+                          f"'{worst.stage}': {worst.to_do} requests), over the {cfg.budget_usd:g} USD budget "
+                          f"with {spent:.4f} spent; done so far: {done}. A rerun with budget_usd >= {rest:.4f} "
+                          "would finish (lima-eval run --dry-run shows each stage)")
+    return spent + cost
 
 
 def sft_stage(cfg: RunConfig, show: bool = True) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from conftest import run_cli, write_config
 
 PROMPTS = [{"id": "p1", "prompt": "Name a colour."}, {"id": "p2", "prompt": "Write one line about the sea, please."}]
@@ -78,3 +79,53 @@ def test_a_dry_run_checks_the_config_first(tmp_path):
     cfg = setup(tmp_path)
     out = run_cli("run", str(cfg), "--dry-run", "--set", "judge.concurrency=0")
     assert out.returncode != 0 and "judge.concurrency" in out.stderr
+
+
+def test_a_budget_stops_before_the_stage_that_would_exceed_it(tmp_path):
+    """gpt-4o-mini answers, a gpt-4o judge, all on the local server. A budget below the answers' estimate stops
+    before anything is asked; one that covers the answers but not the judge stops after them, saying what a
+    rerun needs; that budget then finishes the run without asking for the answers again."""
+    import re
+
+    import yaml
+
+    from lima_eval.config import load_config
+    from lima_eval.forecast import forecast
+    from lima_eval.pipeline import preflight
+    from lima_eval.testing.openai_server import OpenAITestServer
+
+    def reply(body):
+        return "Verdict: A" if body["model"] == "gpt-4o" else "An answer."
+
+    with OpenAITestServer(responder=reply) as server:
+        cfg_path = setup(tmp_path)
+        data = yaml.safe_load(cfg_path.read_text())
+        for section in [*data["models"], data["judge"]]:
+            section["base_url"] = server.base_url
+        write_config(cfg_path, data)
+        env = {"OPENAI_API_KEY": "sk-test"}
+        cfg = load_config(cfg_path)
+        stages = forecast(cfg, preflight(cfg))
+        gen = sum(s.cost for s in stages if s.stage.startswith("generate"))
+        out = run_cli("run", str(cfg_path), "--no-progress", "--set", f"budget_usd={gen / 2}", env=env)
+        assert out.returncode == 1 and "budget: the generate stage would cost" in out.stderr
+        assert server.requests == 0 and not (tmp_path / "results" / "f" / "generations.jsonl").exists()
+        out = run_cli("run", str(cfg_path), "--no-progress", "--set", f"budget_usd={gen * 1.01}", env=env)
+        assert out.returncode == 1 and "budget: the judge stage would cost" in out.stderr, out.stderr
+        assert "done so far: the answers" in out.stderr and server.requests == 4
+        need = float(re.search(r"budget_usd >= ([0-9.]+)", out.stderr).group(1))
+        done = run_cli("run", str(cfg_path), "--no-progress", "--set", f"budget_usd={need}", env=env)
+        assert done.returncode == 0, done.stderr
+        assert server.requests == 4 + 4  # the judge's two orders of two prompts; no answer asked again
+
+
+@pytest.mark.parametrize("value,message", [
+    ("-1", "config key 'budget_usd': -1.0 is out of range"),
+    ("cheap", "config key 'budget_usd': expected float"),
+    (".nan", "config key 'budget_usd': nan is out of range"),
+])
+def test_bad_budgets_are_named(tmp_path, value, message):
+    out = run_cli("run", str(setup(tmp_path)), "--no-progress", "--set", f"budget_usd={value}",
+                  env={"OPENAI_API_KEY": "sk-test"})
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert not (tmp_path / "results").exists()
