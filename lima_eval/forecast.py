@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lima_eval.config import Endpoint, JudgeSpec, RunConfig
+from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.records import Generation, Prompt
 
 CHARS_PER_TOKEN = 4
@@ -53,16 +53,9 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def _price(spec: Endpoint, table: dict[str, dict[str, float]]) -> dict[str, float] | None:
-    if spec.model in table:
-        return table[spec.model]
-    matches = [k for k in table if spec.model.startswith(k)]
-    return table[max(matches, key=len)] if matches else None
-
-
 def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
     """Every stage of `run` for this config, as it stands on disk now."""
-    from lima_eval.judging.definitions import shared_prices
+    from lima_eval.judging.definitions import price_in, shared_prices
     from lima_eval.judging.stage import answers_on_disk
     from lima_eval.store import RunStore
 
@@ -74,7 +67,7 @@ def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
         if spec.imported:
             continue
         ident = cfg.generation_identity(spec)
-        f = StageForecast(f"generate {spec.name}", price=_price(spec, prices))
+        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model))
         for p in prompts:
             for t, text in enumerate(p.user_turns):
                 f.requests += 1

@@ -422,3 +422,19 @@ def test_skips_flags_and_undo_over_http_and_multi_turn_items(tmp_path):
         assert post(link, "/undo", {})[0] == 409  # nothing left to undo
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("session.json", '{"task": "pairwise"}', "session.json: not a readable labelling session (KeyError"),
+    ("session.json", "[1, 2", "not a readable labelling session (JSONDecodeError"),
+    ("events.jsonl", '{"annotator": "ann1"}\n', "events.jsonl, event 1: needs annotator, key and action"),
+])
+def test_a_damaged_session_is_one_line(tmp_path, name, text, message):
+    run_dir = make_run(tmp_path)
+    from lima_eval.annotate.session import Session
+
+    Session.create(run_dir, "pairwise", [("ann1", "")], 1)
+    (run_dir / "annotate" / name).write_text(text)
+    out = run_cli("annotate", str(run_dir), "--port", "0", timeout=60)
+    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1

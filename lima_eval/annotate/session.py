@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lima_eval.errors import ConfigError, InputError
+from lima_eval.errors import ConfigError, InputError, StoreError
 from lima_eval.records import Judgment, Rating, content_id
 from lima_eval.store import WITHDRAWN, append_jsonl, read_jsonl
 
@@ -185,13 +185,14 @@ class Session:
         path = Path(run_dir) / FOLDER / SESSION
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: not a readable labelling session ({type(exc).__name__})") from None
-        items = {d["key"]: Item(d["key"], d["prompt_id"], tuple(d["models"])) for d in data["items"]}
-        items |= {d["key"]: Item(d["key"], d["prompt_id"], tuple(d["models"]), d["label"]) for d in data["gold"]}
-        s = cls(run_dir=Path(run_dir), task=data["task"], overlap=data["overlap"], items=items,
-                queues=data["queues"], token_hashes=data["tokens_sha256"], secret=data["secret"], seed=data["seed"],
-                source=data["source"])
+            items = {d["key"]: Item(d["key"], d["prompt_id"], tuple(d["models"])) for d in data["items"]}
+            items |= {d["key"]: Item(d["key"], d["prompt_id"], tuple(d["models"]), d["label"]) for d in data["gold"]}
+            s = cls(run_dir=Path(run_dir), task=data["task"], overlap=data["overlap"], items=items,
+                    queues=data["queues"], token_hashes=data["tokens_sha256"], secret=data["secret"],
+                    seed=data["seed"], source=data["source"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not a readable labelling session ({type(exc).__name__}: {exc}); move "
+                              f"{path.parent} away to start a new one") from None
         s._replay()
         return s
 
@@ -238,7 +239,10 @@ class Session:
         self._done: dict[str, dict[str, Action]] = {n: {} for n in self.queues}
         self._ids = {n: {self.opaque(n, k): k for k in keys} for n, keys in self.queues.items()}
         self.actions = []
-        for d in read_jsonl(self.run_dir / FOLDER / EVENTS):
+        events = self.run_dir / FOLDER / EVENTS
+        for n, d in enumerate(read_jsonl(events), start=1):
+            if not all(isinstance(d.get(k), str) for k in ("annotator", "key", "action")):
+                raise StoreError(f"{events}, event {n}: needs annotator, key and action")
             self._apply(Action(seq=len(self.actions), annotator=d["annotator"], key=d["key"], action=d["action"],
                                value=d.get("value"), shown_first=d.get("shown_first")))
         live = {(a.annotator, a.key): a for a in self.actions if a.action == "label" and not a.undone}
@@ -268,10 +272,6 @@ class Session:
     def _last(self, annotator: str) -> Action | None:
         stack = self._stack.get(annotator) or []
         return stack[-1] if stack else None
-
-    def done(self, annotator: str) -> set[str]:
-        """Item keys this person has dealt with (labelled, skipped, flagged, answered as gold)."""
-        return set(self._done[annotator])
 
     def next_item(self, annotator: str) -> Item | None:
         finished = self._done[annotator]

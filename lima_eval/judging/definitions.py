@@ -95,11 +95,16 @@ class JudgeDefinition:
         return any(self.uses(p) for p in ("reference", "reference_1", "reference_2"))
 
     def price(self, model: str) -> dict[str, float] | None:
-        """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
-        if model in self.prices:
-            return self.prices[model]
-        matches = [k for k in self.prices if model.startswith(k)]
-        return self.prices[max(matches, key=len)] if matches else None
+        """USD per 1M input / output tokens for `model` in this judge's price table (price_in)."""
+        return price_in(self.prices, model)
+
+
+def price_in(table: dict[str, dict[str, float]], model: str) -> dict[str, float] | None:
+    """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
+    if model in table:
+        return table[model]
+    matches = [k for k in table if model.startswith(k)]
+    return table[max(matches, key=len)] if matches else None
 
 
 def _prices(table: dict[str, Any], path: Path, prefix: str = "") -> dict[str, dict[str, float]]:

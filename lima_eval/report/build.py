@@ -362,13 +362,19 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
 
 def summarize(inp: Inputs, anchor: str | None = None) -> dict[str, Any]:
     """The numbers of the report (rows, Bradley-Terry, ratings, agreement) from gathered inputs."""
+    return summarize_with_table(inp, anchor)[0]
+
+
+def summarize_with_table(inp: Inputs, anchor: str | None = None) -> tuple[dict[str, Any], Any, dict[str, int]]:
+    """summarize's numbers, with the PairTable its rows were counted from and its prompt index (the leaderboard
+    fits the cross-run length control on them)."""
     keys = row_keys(inp)
     table, prompt_index, errors, covered = pair_table(inp, keys)
     rows, st = pairwise_rows(keys, table, len(prompt_index), errors, covered, inp.expected)
     add_difficulty_lc(rows, keys, table, len(prompt_index))
     return {"rows": rows, "bradley_terry": bt_ratings(keys, st, ([anchor] if anchor else []) + inp.baselines) if keys else [],
             "ratings": rating_rows(inp), "agreement": judge_agreement(inp), "mt_bench": mt_bench_rows(inp),
-            "checklist": checklist_rows(inp)}
+            "checklist": checklist_rows(inp)}, table, prompt_index
 
 
 @writes_run

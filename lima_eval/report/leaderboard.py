@@ -40,9 +40,8 @@ def collect(root: Path, mt_bench: list[dict[str, Any]] | None = None) -> list[di
     import numpy as np
 
     from lima_eval.judging.foreign import text_key
-    from lima_eval.report.build import gather, judge_cards, summarize
+    from lima_eval.report.build import gather, judge_cards, summarize_with_table
     from lima_eval.report.lc import ModelData, fill, row_data
-    from lima_eval.report.summary import pair_table, row_keys
     from lima_eval.run import Run
 
     runs = run_dirs(Path(root))
@@ -64,12 +63,10 @@ def collect(root: Path, mt_bench: list[dict[str, Any]] | None = None) -> list[di
             broken.append(run)
             continue
         cost = {c["judge"]: c["cost_usd"] for c in judge_cards(groups)}
-        keys = row_keys(inp)
-        table, index, _, _ = pair_table(inp, keys)
+        numbers, table, index = summarize_with_table(inp)
         texts = {p.id: p.text for p in opened.prompts}
         shared = np.array([prompt_ids.setdefault(text_key(texts.get(pid, pid)), len(prompt_ids))
                            for pid in sorted(index, key=index.__getitem__)], dtype=np.int64)
-        numbers = summarize(inp)
         if mt_bench is not None:
             mt_bench += [r | {"benchmark": cfg.benchmark.name, "run": run.name} for r in numbers["mt_bench"]]
         for r, row in enumerate(numbers["rows"]):
