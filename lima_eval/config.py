@@ -255,6 +255,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "lora_alpha": (0, None, False), "lora_dropout": (0, 1, True), "residual_dropout": (0, 1, True),
     "keep_epochs": (1, None, True),
     "abstain_below": (0, 1, True), "ngram": (1, 100, True), "budget_usd": (0, None, True),
+    "poll_interval": (0, None, False), "poll_max": (0, None, False), "max_requests": (1, None, True),
+    "resubmit": (0, None, True),
 }
 
 

@@ -29,24 +29,37 @@ class StageForecast:
     cached: int = 0  # judge replies the persistent cache already holds (no request)
     tokens_in: int = 0  # of the requests still to make
     tokens_out: int = 0
-    price: dict[str, float] | None = None
+    price: dict[str, float] | None = None  # synchronous USD per 1M tokens
+    factor: float = 1.0  # the share of it the stage's backend pays (openai-batch: 0.5)
 
     @property
     def to_do(self) -> int:
         return self.requests - self.on_disk - self.cached
 
     @property
-    def cost(self) -> float | None:
+    def sync_cost(self) -> float | None:
         if self.price is None:
             return None
         return (self.tokens_in * self.price["input"] + self.tokens_out * self.price["output"]) / 1e6
 
+    @property
+    def cost(self) -> float | None:
+        """What this config pays: the synchronous cost, or the batch cost on a batch backend."""
+        sync = self.sync_cost
+        return None if sync is None else sync * self.factor
+
     def as_dict(self) -> dict[str, Any]:
-        cost = self.cost
+        cost, sync = self.cost, self.sync_cost
         return {"stage": self.stage, "requests": self.requests, "on_disk": self.on_disk, "cached": self.cached,
                 "to_do": self.to_do, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
                 "cost_usd": None if cost is None else round(cost, 4),
-                "batch_cost_usd": None if cost is None else round(cost * BATCH_DISCOUNT, 4)}
+                "batch_cost_usd": None if sync is None else round(sync * BATCH_DISCOUNT, 4)}
+
+
+def _factor(backend: str) -> float:
+    from lima_eval.registry import BACKENDS
+
+    return float(getattr(BACKENDS.load(backend), "price_factor", 1.0))
 
 
 def _tokens(text: str) -> int:
@@ -67,7 +80,7 @@ def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
         if spec.imported:
             continue
         ident = cfg.generation_identity(spec)
-        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model))
+        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model), factor=_factor(spec.backend))
         for p in prompts:
             for t, text in enumerate(p.user_turns):
                 f.requests += 1
@@ -94,7 +107,7 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     from lima_eval.judging.items import identity, judge_label
 
     definition = load_definition(spec.name)
-    f = StageForecast(f"judge {judge_label(spec)}", price=definition.price(spec.model))
+    f = StageForecast(f"judge {judge_label(spec)}", price=definition.price(spec.model), factor=_factor(spec.backend))
     kind = definition.judge_kind
     items, skipped = kind.plan(cfg, spec, definition, identity(spec, cfg.seed), prompts, answers)
     done = kind.on_disk(store) if cfg.run_dir.exists() else {}
@@ -144,7 +157,8 @@ def table(rows: list[StageForecast]) -> str:
         lines.append(f"{r.stage[:40]:40s} {r.requests:9d} {r.on_disk:8d} {r.cached:7d} {r.to_do:7d} "
                      f"{r.tokens_in:10d} {r.tokens_out:10d} {cost:>9s} {batch:>9s}")
     known = [r.cost for r in rows if r.cost is not None]
+    all_batch = sum(r.sync_cost * BATCH_DISCOUNT for r in rows if r.sync_cost is not None)
     unknown = [r.stage for r in rows if r.cost is None and r.to_do]
-    total = f"total: {sum(known):.4f} USD (batch {sum(known) * BATCH_DISCOUNT:.4f})" if known else "total: -"
+    total = f"total: {sum(known):.4f} USD (all batch {all_batch:.4f})" if known else "total: -"
     lines.append(total + (f"; no price for {', '.join(unknown)}" if unknown else ""))
     return "\n".join(lines)

@@ -111,7 +111,7 @@ def card_folder(results: Path, spec: JudgeSpec, gold_name: str) -> Path:
 def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = None, repeats: int = 1,
               show: bool = True, use_cache: bool = True) -> Path:
     """Judge the gold set (both orders, `repeats` seeds), write the card; returns the card's folder."""
-    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.definitions import load_definition, paid_price
     from lima_eval.judging.items import judge_label
     from lima_eval.judging.stage import judge_stage, plan
     from lima_eval.lock import RunLock
@@ -163,7 +163,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             judged = store.judgments()
             per_repeat.append([judged[i] for i in wanted if i in judged])
         wall = time.monotonic() - started
-        card = compute_card(items, per_repeat, price=None if spec.jury else definition.price(spec.model))
+        card = compute_card(items, per_repeat, price=None if spec.jury else paid_price(definition.price(spec.model), spec.backend))
         card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
                  "model": "+".join(m.model for m in spec.jury) if spec.jury else spec.model,
                  "backend": "jury" if spec.jury else spec.backend,

@@ -74,7 +74,7 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
                 if not todo:
                     continue
                 if backend is None:
-                    backend = open_backend(spec, seed=cfg.seed)
+                    backend = open_backend(spec, seed=cfg.seed, work_dir=store.root)
                     backend.on_progress = progress.partial
                 sampling = backend.sampling_record()
                 for start in range(0, len(todo), backend.chunk_size):

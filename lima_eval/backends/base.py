@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 from lima_eval.config import Endpoint, Sampling, backend_options
@@ -60,6 +61,10 @@ class Backend:
     streams_results = False
     #: How many requests the pipeline hands over at once (and saves after), unless a backend says otherwise.
     default_chunk = 8
+    #: Whether a stage hands over all its requests in one call (batch APIs: one batch, not one per block).
+    whole_stage = False
+    #: The share of the price table's synchronous price this backend pays (the Batch API's discount: 0.5).
+    price_factor = 1.0
 
     @classmethod
     def preflight(cls, spec: Endpoint) -> None:
@@ -71,6 +76,8 @@ class Backend:
         self.seed = seed
         self.options: Any = backend_options(spec, spec.backend)
         self.calls = 0  # requests sent to the model: what "zero new calls on a rerun" counts
+        # The run folder, for backends that keep state there (the batch journal); None outside a run.
+        self.work_dir: Path | None = None
         # Set by the caller to see progress inside one long generate() call: called with a fraction of a
         # request as work is done (a local backend reports each decoding step), so a bar moves during a batch.
         self.on_progress: Callable[[float], None] | None = None
@@ -111,9 +118,11 @@ class Backend:
         self.close()
 
 
-def open_backend(spec: Endpoint, seed: int = 0) -> Backend:
+def open_backend(spec: Endpoint, seed: int = 0, work_dir: Path | None = None) -> Backend:
     cls = BACKENDS.load(spec.backend)
-    return cls(spec, seed=seed)
+    backend = cls(spec, seed=seed)
+    backend.work_dir = work_dir
+    return backend
 
 
 class ImportedBackend(Backend):

@@ -99,6 +99,14 @@ class JudgeDefinition:
         return price_in(self.prices, model)
 
 
+def paid_price(price: dict[str, float] | None, backend: str) -> dict[str, float] | None:
+    """A price table entry as `backend` pays it: the Batch API's half price for openai-batch (price_factor)."""
+    from lima_eval.registry import BACKENDS
+
+    factor = getattr(BACKENDS.load(backend), "price_factor", 1.0)
+    return None if price is None else {k: v * factor for k, v in price.items()}
+
+
 def price_in(table: dict[str, dict[str, float]], model: str) -> dict[str, float] | None:
     """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
     if model in table:

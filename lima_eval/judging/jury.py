@@ -131,9 +131,9 @@ def jury_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Ru
     done = store.judgments()
     todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
     total.cached += len(p.items) - len(todo)
-    from lima_eval.judging.definitions import load_definition
+    from lima_eval.judging.definitions import load_definition, paid_price
 
-    prices = [load_definition(m.name).price(m.model) for m in spec.jury]
+    prices = [paid_price(load_definition(m.name).price(m.model), m.backend) for m in spec.jury]
     per_juror = []
     for m in jurors(spec):
         mine = plan(cfg, m, prompts, store, answers).items

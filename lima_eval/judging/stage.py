@@ -89,8 +89,9 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
     ident = identity(spec, cfg.seed)
     backend = None
     try:
-        for start in range(0, len(todo), 4096):
-            block = todo[start:start + 4096]
+        step = len(todo) if _backend_class(spec).whole_stage else 4096
+        for start in range(0, len(todo), max(1, step)):
+            block = todo[start:start + step]
             msgs = [definition.messages(i, prefill) for i in block]
             rest: list[tuple[Item, Messages, str]] = [(i, m, "") for i, m in zip(block, msgs)]
             if cache is not None:
@@ -105,7 +106,7 @@ def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: R
             if not rest:
                 continue
             if backend is None:
-                backend = open_backend(spec, seed=cfg.seed)
+                backend = open_backend(spec, seed=cfg.seed, work_dir=store.root)
                 backend.on_progress = progress.partial
 
             def finished(batch: list[tuple[Item, Messages, str]], outs: list[Completion]) -> None:
@@ -159,8 +160,13 @@ def ask(backend: Backend, requests: Batch, want: LogprobRequest | None,
         flush()
 
 
-def _prefills(spec: JudgeSpec) -> bool:
-    """Whether this judge endpoint continues a reply prefix (a class attribute: known before opening it)."""
+def _backend_class(spec: JudgeSpec) -> type[Backend]:
     from lima_eval.registry import BACKENDS
 
-    return bool(getattr(BACKENDS.load(spec.backend), "supports_prefill", False))
+    cls: type[Backend] = BACKENDS.load(spec.backend)
+    return cls
+
+
+def _prefills(spec: JudgeSpec) -> bool:
+    """Whether this judge endpoint continues a reply prefix (a class attribute: known before opening it)."""
+    return bool(getattr(_backend_class(spec), "supports_prefill", False))

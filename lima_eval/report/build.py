@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig
-from lima_eval.judging.definitions import JudgeDefinition
+from lima_eval.judging.definitions import JudgeDefinition, paid_price
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Judgment, Prompt, Rating
@@ -266,7 +266,8 @@ def judge_cards(groups: list[JudgeRecords], results: Path | None = None,
         if not records:
             continue
         pin, pout = usage_totals(records)
-        cost = records_cost(records, None if g.spec.jury else g.definition.price(g.spec.model))
+        cost = records_cost(records, None if g.spec.jury else paid_price(g.definition.price(g.spec.model),
+                                                                          g.spec.backend))
         card: dict[str, Any] = {
             "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
             "combine": g.spec.order_rule if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
