@@ -112,7 +112,12 @@ def backend_options(spec: Endpoint, where: str = "") -> Any:
             hint = suggest(str(key), known + shared) or (
                 f" (backend '{spec.backend}' has {'options ' + ', '.join(known) if known else 'no options of its own'})")
             raise ConfigError(f"unknown config key '{path}'{hint}")
-    return build_section(opts_cls, dict(spec.options), where) if opts_cls else None
+    if opts_cls is None:
+        return None
+    opts = build_section(opts_cls, dict(spec.options), where)
+    if callable(getattr(opts, "check", None)):  # rules beyond one key's type (the vllm backends' engine:)
+        opts.check(where)
+    return opts
 
 
 @dataclass
@@ -120,6 +125,18 @@ class ModelSpec(Endpoint):
     """A model whose answers are evaluated (or used as a baseline)."""
 
     name: str = ""
+
+
+@dataclass
+class StopRule:
+    """`stop_when_decided`: judge each (model, baseline) pair's prompts in a seeded random order, `step` prompts at a
+    time, and stop once the pair's always-valid win-rate interval lies wholly above or below `threshold`
+    (docs/adaptive.md). Ties count half."""
+
+    threshold: float = 0.5
+    confidence: float = 0.95
+    step: int = 16  # prompts per pair per round
+    min_prompts: int = 32  # never stop before this many prompts have a verdict
 
 
 @dataclass
@@ -131,6 +148,10 @@ class JudgeSpec(Endpoint):
     # preference for the first-shown answer cancels out; random: one order, a seeded coin flip per prompt
     # (recorded): half the calls, but a position-biased judge then adds noise (or, on few prompts, a verdict).
     order: str = "both"
+    # both-if-close: one order (the seeded coin flip), and the other only where that verdict is a tie or, with
+    # logprobs, its margin (top option's probability minus the next one's) is below `close_below`.
+    close_below: float = 0.5
+    stop_when_decided: StopRule | None = None  # adaptive stopping per (model, baseline) pair (StopRule)
     # order: both -> tie (the default): the two orders must agree, else the pair is a tie (MT-bench's rule);
     # separate: each order counts as its own judgment. A jury: majority (the default) | mean-probability.
     combine: str = ""
@@ -154,6 +175,11 @@ class JudgeSpec(Endpoint):
     def __post_init__(self) -> None:
         if self.jury and isinstance(self.jury[0], JudgeSpec):
             self.name = self.jury[0].name  # a jury's verdicts are in its first juror's terms (same kind for all)
+
+    @property
+    def two_orders(self) -> bool:
+        """Whether pairs may be judged in both orders (records then combine per order_rule)."""
+        return self.order in ("both", "both-if-close")
 
     @property
     def order_rule(self) -> str:
@@ -256,7 +282,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "keep_epochs": (1, None, True),
     "abstain_below": (0, 1, True), "ngram": (1, 100, True), "budget_usd": (0, None, True),
     "poll_interval": (0, None, False), "poll_max": (0, None, False), "max_requests": (1, None, True),
-    "resubmit": (0, None, True),
+    "resubmit": (0, None, True), "close_below": (0, 1, True), "threshold": (0, 1, False),
+    "confidence": (0, 1, False), "step": (1, None, True), "min_prompts": (1, None, True),
 }
 
 
@@ -284,6 +311,8 @@ def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
         return data
     if cls is BenchmarkSpec and isinstance(data, str):
         data = {"name": data}
+    if cls is StopRule and data is True:  # stop_when_decided: true -> the defaults
+        data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
     if not isinstance(base, cls):
@@ -549,14 +578,24 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"config key '{key}': {value!r} has a control character")
 
 
+ORDERS = ("both", "random", "both-if-close")
+
+
 def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
     """Check one judge section (a jury with its jurors); raises ConfigError naming the key at `where`."""
     if j.jury:
         _validate_jury(j, where)
     else:
         backend_options(j, where)
-    if j.order not in ("random", "both"):
-        raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of random, both")
+    if j.order not in ORDERS:
+        raise ConfigError(f"config key '{where}.order': '{j.order}' is not one of {', '.join(ORDERS)}")
+    for key, on in (("order", j.order == "both-if-close"), ("stop_when_decided", j.stop_when_decided is not None)):
+        if on and j.jury:
+            raise ConfigError(f"config key '{where}.{key}': adaptive judging is not built for juries yet; set it "
+                              "off (docs/adaptive.md)")
+    if j.stop_when_decided is not None and not j.stop_when_decided.confidence < 1:
+        raise ConfigError(f"config key '{where}.stop_when_decided.confidence': "
+                          f"{j.stop_when_decided.confidence!r} is out of range (must be > 0 and < 1)")
     rules = ("majority", "mean-probability") if j.jury else ("tie", "separate")
     if j.combine and j.combine not in rules:
         raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of {', '.join(rules)}"

@@ -133,7 +133,7 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     f.tokens_in = sum(_tokens("".join(x["content"] for x in m)) for m in msgs)
     f.tokens_out = len(msgs) * spec.sampling.max_new_tokens
     # Items whose answers are not generated yet: as many requests per missing pair as the order setting asks.
-    per = 2 if spec.order == "both" and not definition.is_rating else 1
+    per = 2 if spec.two_orders and not definition.is_rating else 1
     missing = skipped * per
     if missing:
         longest = max((m.sampling.max_new_tokens for m in cfg.models), default=0)

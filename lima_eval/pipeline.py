@@ -139,7 +139,10 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
             raise ConfigError(f"config key 'output_dir': {parent} is a file, not a folder")
     prompts = load_prompts(cfg.benchmark)
     for i, judge in enumerate(cfg.all_judges()):
-        load_definition(judge.name)
+        definition = load_definition(judge.name)
+        if judge.stop_when_decided is not None and definition.is_rating:
+            raise ConfigError(f"config key '{'judge' if i == 0 else f'judges.{i - 1}'}.stop_when_decided': judge "
+                              f"'{judge.name}' rates answers; stopping applies to pairwise win rates")
         if judge.jury:
             from lima_eval.judging.jury import check_jurors
 

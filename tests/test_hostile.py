@@ -184,7 +184,7 @@ CASES = [
     config_case("require-not-a-number", ["judge.require.max_flip_rate", "expected a number"],
                 judge__require={"max_flip_rate": "low"}),
     config_case("baseline-unknown", ["baselines", "'ghost' is not a model"], baselines=["ghost"]),
-    config_case("bad-order", ["judge.order", "not one of random, both"], judge__order="sometimes"),
+    config_case("bad-order", ["judge.order", "not one of both, random, both-if-close"], judge__order="sometimes"),
     # judge folders
     judge_case("bad-yaml", "kind: [pairwise\n", "{prompt} {answer_a} {answer_b}", ["judge.yaml", "not valid YAML"]),
     judge_case("yaml-not-mapping", "- pairwise\n", "{prompt} {answer_a} {answer_b}", ["judge.yaml", "expected a mapping"]),

@@ -77,7 +77,7 @@ def pair_items(definition: JudgeDefinition, ident: dict, order: str, seed: int, 
     """One item (order random) or two (order both) for a pair of answers; `ident` is identity(spec, seed)."""
     # Single-turn ids keep the scheme they had before multi-turn judges existed, so old runs still resume.
     gens = [a[0].id, b[0].id] if len(a) == 1 else [g.id for g in a] + ["|"] + [g.id for g in b]
-    firsts = ["a", "b"] if order == "both" else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)]
+    firsts = ["a", "b"] if order in ("both", "both-if-close") else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)]
     return [PairItem(id=content_id("judgment", definition.fingerprint, ident, *gens, first),
                      prompt=prompt, a=a, b=b, first=first) for first in firsts]
 

@@ -155,7 +155,9 @@ def _position_note(card: dict[str, Any]) -> str | None:
     side = "first" if share > 0.5 else "second"
     fix = (f"Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
            f"{float(card.get('position_consistency') or 0):.0%} of pairs)." if card.get("order") == "both" else
-           "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out.")
+           "With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
+           "confident ones stand on one order, where this bias can still sway them." if card.get("order") ==
+           "both-if-close" else "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out.")
     return (f"`{card['judge']}` favours the answer shown {side}: {share:.0%} of its {decisive} decisive verdicts went "
             f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
 
@@ -270,7 +272,7 @@ def judge_cards(groups: list[JudgeRecords], results: Path | None = None,
                                                                           g.spec.backend))
         card: dict[str, Any] = {
             "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
-            "combine": g.spec.order_rule if g.spec.order == "both" else None, "logprobs": g.spec.logprobs,
+            "combine": g.spec.order_rule if g.spec.two_orders else None, "logprobs": g.spec.logprobs,
             "records": len(records), "errors": sum(1 for r in records if r.error and r.error_kind != "abstain"),
             "abstained": sum(1 for r in records if r.error_kind == "abstain"),
             "failed_calls": sum(1 for r in records if r.error_kind == "call"),
@@ -299,7 +301,7 @@ def jury_summary(g: JudgeRecords, run_dir: Path | None = None) -> dict[str, Any]
 
     outcomes = Counter(m.group(1) for j in g.judgments
                        if (m := re.search(r"\((unanimous|majority|split|abstained|unreadable), support", j.raw)))
-    pairs = combine_orders(g.judgments, g.spec.order_rule) if g.spec.order == "both" else g.judgments
+    pairs = combine_orders(g.judgments, g.spec.order_rule) if g.spec.two_orders else g.judgments
     abstained = sum(1 for j in pairs if j.error_kind == "abstain")
     queue = queue_path(run_dir, g.spec) if abstained and run_dir is not None else None
     return {"jurors": [judge_label(m) for m in g.spec.jury], "rule": g.spec.jury_rule, "abstain": g.spec.abstain,
@@ -338,7 +340,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     imported = store.imported()
     judgments: list[Judgment] = []
     for g in groups:
-        judgments += combine_orders(g.judgments, g.spec.order_rule) if g.spec.order == "both" else g.judgments
+        judgments += combine_orders(g.judgments, g.spec.order_rule) if g.spec.two_orders else g.judgments
     # Imported judgments of a judge that saw each pair in both orders (MT-bench's g1/g2) count once per pair, by
     # FastChat's rule as for lima-eval's own `order: both` (orders that disagree are a tie).
     judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
@@ -412,10 +414,17 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         if steps is not None and steps < 100:
             notes.append(f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that demonstrates the "
                          "path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU work).")
+    from lima_eval.judging.adaptive import stop_note, stop_rows
+
+    adaptive = [row for g in groups if g.spec.stop_when_decided is not None and not g.definition.is_rating
+                for row in stop_rows(g.spec, g.label, g.judgments, len(prompts))]
+    notes += [stop_note(r) for r in adaptive]
     missing = sum(r["missing"] or 0 for r in rows)
-    if missing:
-        notes.append(f"{missing} prompt(s) have no judgment for their pair (an answer failed or was not judged "
-                     "yet); see the missing column. Rerun `lima-eval run` to fill them.")
+    by_design = sum(r["prompts"] - r["prompts_judged"] for r in adaptive if r["decision"])
+    if missing > by_design:
+        notes.append(f"{missing - by_design} prompt(s) have no judgment for their pair (an answer failed or was not "
+                     "judged yet); see the missing column. Rerun `lima-eval run` to fill them."
+                     + (f" {by_design} more were left unjudged by stop_when_decided, as planned." if by_design else ""))
     errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in numbers["ratings"] if r["subset"] == "all")
     abstained = sum(c["jury"]["abstained_pairs"] for c in cards if c.get("jury"))
     if errors > abstained:
@@ -447,6 +456,7 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         **numbers,
         "judges": cards,
         "self_preference": own_family,
+        "adaptive": adaptive,
         "contamination": contamination,
         "safety": safety_rows(numbers["ratings"], {g.label for g in groups if g.definition.scale == "safety"}),
         "notes": notes,

@@ -73,7 +73,7 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
     validate(run_cfg)
     run(run_cfg, show_progress=show_progress)
     judgments = list(RunStore(run_cfg.run_dir).judgments().values())
-    if run_cfg.judge.order == "both":  # one result per pair, as in the report
+    if run_cfg.judge.two_orders:  # one result per pair, as in the report
         from lima_eval.report.metrics import combine_orders
 
         judgments = combine_orders(judgments, run_cfg.judge.order_rule)
