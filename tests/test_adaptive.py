@@ -32,7 +32,7 @@ def test_the_sequence_holds_its_error_rate_under_peeking_where_a_fixed_interval_
             total += rng.choice((0.0, 0.5, 1.0))
             mean = total / k
             seq_hit |= abs(mean - 0.5) > radius(k, alpha, rho)
-            naive_hit |= k >= 10 and abs(mean - 0.5) > 1.96 * math.sqrt(0.125 / k)  # the true sd is sqrt(1/8)
+            naive_hit |= k >= 10 and abs(mean - 0.5) > 1.96 * math.sqrt(1 / 6 / k)  # the true variance is 1/6
         sequence_errors += seq_hit
         naive_errors += naive_hit
     assert sequence_errors / runs <= alpha

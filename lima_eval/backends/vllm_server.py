@@ -4,6 +4,7 @@ or, with `base_url` set, a server the user already runs. Requests go through the
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lima_eval.backends.engine_args import check_engine, check_installed, world_size
 from lima_eval.backends.openai_api import OpenAIBackend, OpenAIOptions
 from lima_eval.backends.vllm_engine import cpu_env_defaults, cuda_available, engine_kwargs
 from lima_eval.config import Endpoint, backend_options, identity_option
@@ -37,8 +39,13 @@ class VLLMServerOptions(OpenAIOptions):
     engine's (for the server it starts)."""
 
     dtype: str = identity_option("auto")
-    engine: dict[str, Any] = field(default_factory=dict)  # passed to the server as --key value flags
+    # Passed to the server as --key value flags: engine arguments and the server's own, e.g. data_parallel_size
+    # (one server, several engines behind it), tensor_parallel_size, max_model_len (docs/parallel.md).
+    engine: dict[str, Any] = field(default_factory=dict)
     server_timeout: float = 600.0  # seconds to wait for the server to become ready
+
+    def check(self, where: str) -> None:
+        check_engine(self.engine, where, server=True)
 
 
 def server_command(path: str, name: str, port: int, opts: Any, seed: int) -> list[str]:
@@ -49,6 +56,8 @@ def server_command(path: str, name: str, port: int, opts: Any, seed: int) -> lis
         flag = "--" + key.replace("_", "-")
         if value is True:
             cmd.append(flag)
+        elif isinstance(value, dict):  # vLLM reads its config-valued flags (compilation_config...) as JSON
+            cmd += [flag, json.dumps(value)]
         elif value is not False and value is not None:
             cmd += [flag, str(value)]
     return cmd
@@ -62,8 +71,11 @@ class VLLMServerBackend(OpenAIBackend):
 
     @classmethod
     def preflight(cls, spec: Endpoint) -> None:
-        if backend_options(spec).base_url:  # the user's own server: its key, as for the openai backend
+        opts = backend_options(spec)
+        if opts.base_url:  # the user's own server: its key, as for the openai backend
             super().preflight(spec)
+        else:
+            check_installed(spec, opts.engine, server=True)
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.process: subprocess.Popen | None = None
@@ -78,7 +90,7 @@ class VLLMServerBackend(OpenAIBackend):
         port = free_port()
         env = dict(os.environ)
         if not cuda_available():
-            cpu_env_defaults(env)
+            cpu_env_defaults(env, world_size(opts.engine, server=True))
         self.log_path = Path(tempfile.mkstemp(prefix="lima-vllm-server-", suffix=".log")[1])
         with self.log_path.open("wb") as logf:
             self.process = subprocess.Popen(server_command(path, name, port, opts, seed), stdout=logf,
