@@ -107,7 +107,9 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     from lima_eval.judging.items import identity, judge_label
 
     definition = load_definition(spec.name)
-    f = StageForecast(f"judge {judge_label(spec)}", price=definition.price(spec.model), factor=_factor(spec.backend))
+    adaptive = spec.order == "both-if-close" or spec.stop_when_decided is not None
+    f = StageForecast(f"judge {judge_label(spec)}{' (at most)' if adaptive else ''}", price=definition.price(spec.model),
+                      factor=_factor(spec.backend))
     kind = definition.judge_kind
     items, skipped = kind.plan(cfg, spec, definition, identity(spec, cfg.seed), prompts, answers)
     done = kind.on_disk(store) if cfg.run_dir.exists() else {}

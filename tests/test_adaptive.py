@@ -130,6 +130,7 @@ def test_stop_when_decided_stops_a_clear_pair_early_and_judges_an_even_one_to_th
         result = run(cfg, show_progress=False)
         again = run(cfg, show_progress=False)
     assert again.calls == 0
+    assert "(at most)" in run_cli("run", str(path), "--dry-run").stdout
     row = json.loads((cfg.run_dir / "report" / "summary.json").read_text())["adaptive"][0]
     assert row["decision"] == decision and row["prompts"] == len(names)
     judged = {j.prompt_id for j in RunStore(cfg.run_dir).judgments().values()}
