@@ -165,6 +165,17 @@ def test_a_line_that_always_fails_becomes_a_call_error_retried_by_the_next_run(t
     assert again.judgments.new == 2  # the pair that lacked an answer is judged now, in both orders
 
 
+def test_a_malformed_answer_in_a_batch_is_asked_again(tmp_path, prompts_file):
+    def policy(batch_no, custom_id, body):
+        return "malformed" if batch_no == 1 and "two plus two" in json.dumps(body) else None
+
+    with OpenAITestServer(responder=answers, batch_delay=0.05, batch_policy=policy) as server:
+        cfg = batch_config(tmp_path, server, prompts_file)
+        result = run(cfg, show_progress=False)
+    assert server.batches["batch_2"]["request_counts"]["total"] == 1  # only the malformed line, again
+    assert result.generations.errors == 0 and len(RunStore(cfg.run_dir).generations()) == 12
+
+
 def test_batch_prices_are_half_in_the_dry_run_and_the_report(tmp_path, prompts_file):
     with OpenAITestServer(responder=answers, batch_delay=0.05) as server:
         paths = {}

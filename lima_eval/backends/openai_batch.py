@@ -75,7 +75,7 @@ class Journal:
             except (OSError, json.JSONDecodeError) as exc:
                 raise BackendError(f"{path}: the batch journal is damaged ({exc}); move it away only if no batch "
                                    "of this run is still running") from exc
-            if isinstance(job, dict) and isinstance(job.get("custom_ids"), list):
+            if isinstance(job, dict) and isinstance(job.get("custom_ids"), list) and isinstance(job.get("key"), str):
                 out.append(job)
         return out
 
@@ -293,7 +293,11 @@ class OpenAIBatchBackend(Backend):
                     continue
                 response: dict[str, Any] = row["response"] if isinstance(row.get("response"), dict) else {}
                 if response.get("status_code") == 200:
-                    got[cid] = parse_response(response.get("body"))
+                    answer = parse_response(response.get("body"))
+                    if answer.error is None:
+                        got[cid] = answer
+                    else:  # a malformed body is the server's failure: the line is asked again
+                        why[cid] = f"batch {bid}: {answer.error}"
                     continue
                 error: dict[str, Any] = row["error"] if isinstance(row.get("error"), dict) else {}
                 body = response.get("body")

@@ -14,6 +14,7 @@ then it is in_progress, with request_counts.completed growing with the time elap
 responder unless `batch_policy(batch_no, custom_id, body)` says otherwise:
   "error"   the line fails (500, in the batch's error file)
   "expire"  the line is not done; the batch ends `expired`, the finished lines in its output file
+  "malformed"  the line is answered 200 with a body that has no choices
 `batch_fail(batch_no)` returning a message fails a whole batch at validation (status failed, no output).
 `submitted` counts how often each custom_id arrived in a created batch: "submitted exactly once" is checkable.
 """
@@ -288,6 +289,9 @@ class OpenAITestServer:
                 errors.append({"id": rid, "custom_id": cid, "response": None, "error": {
                     "code": "batch_cancelled" if cancelled else "batch_expired",
                     "message": "This request could not be executed before the batch ended."}})
+            elif verdict == "malformed":
+                out.append({"id": rid, "custom_id": cid, "error": None, "response": {
+                    "status_code": 200, "request_id": rid, "body": {"id": rid, "object": "chat.completion"}}})
             elif verdict == "error":
                 errors.append({"id": rid, "custom_id": cid, "error": None, "response": {
                     "status_code": 500, "request_id": rid, "body": {"error": {"message": "internal error"}}}})
