@@ -176,6 +176,21 @@ def test_a_malformed_answer_in_a_batch_is_asked_again(tmp_path, prompts_file):
     assert result.generations.errors == 0 and len(RunStore(cfg.run_dir).generations()) == 12
 
 
+def test_a_batch_the_server_no_longer_has_is_submitted_again(tmp_path, prompts_file):
+    with OpenAITestServer(responder=answers, batch_delay=0.05) as server:
+        cfg = batch_config(tmp_path, server, prompts_file)
+        run(cfg, show_progress=False)
+        job = next(p for p in sorted((cfg.run_dir / "batches").glob("*.json"))
+                   if json.loads(p.read_text())["batch_id"] == "batch_1")
+        job.write_text(json.dumps(json.loads(job.read_text()) | {"collected": False, "status": "in_progress"}))
+        job.with_suffix(".output.jsonl").unlink()  # as if killed before the download
+        (cfg.run_dir / "generations.jsonl").unlink()
+        del server.batches["batch_1"]
+        result = run(cfg, show_progress=False)
+    assert json.loads(job.read_text())["status"] == "lost"
+    assert result.generations.calls == 6 and len(RunStore(cfg.run_dir).generations()) == 12
+
+
 def test_batch_prices_are_half_in_the_dry_run_and_the_report(tmp_path, prompts_file):
     with OpenAITestServer(responder=answers, batch_delay=0.05) as server:
         paths = {}

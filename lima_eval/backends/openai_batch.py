@@ -251,7 +251,16 @@ class OpenAIBatchBackend(Backend):
                         job.update(batch_id=batch.id)
                         journal.save(job)
                 else:
-                    batch = self.client().batches.retrieve(job["batch_id"])
+                    try:
+                        batch = self.client().batches.retrieve(job["batch_id"])
+                    except self._openai.NotFoundError:
+                        # The server forgot it (deleted, or another server at the same address): its lines are
+                        # asked again, like a failed batch's; the journal says why.
+                        job.update(status="lost", collected=True,
+                                   error=f"the server at {self.where} no longer has batch {job['batch_id']}")
+                        journal.save(job)
+                        pending.remove(job)
+                        continue
                 if batch.status in TERMINAL:
                     self._collect(journal, job, batch)
                     pending.remove(job)
