@@ -14,10 +14,14 @@ HUMAN = "human"  # the judge of every human label (annotators are told apart by 
 VERDICTS: tuple[str, ...] = ("a", "b", "tie")
 
 
+# json.dumps with these arguments builds a new encoder on every call; one configured encoder gives the same
+# bytes (it holds only its settings) without that cost, on paths that hash or write a record per request.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def content_id(*parts: Any, length: int = 16) -> str:
     """A short stable hash of the canonical JSON of `parts`."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+    return hashlib.sha256(_CANONICAL.encode(parts).encode("utf-8")).hexdigest()[:length]
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,18 @@ _PLAIN = frozenset({Judgment, Rating, Generation})
 
 def to_dict(record: Any) -> dict[str, Any]:
     """A record as a plain dict. Shallow: record fields hold only JSON values (str, numbers, lists, dicts)."""
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return {name: getattr(record, name) for name in _field_names(record.__class__)}
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names in declaration order (dataclasses.fields() rebuilds the tuple on each call)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 @functools.cache

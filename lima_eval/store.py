@@ -83,9 +83,13 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield obj
 
 
+# What json.dumps(obj, ensure_ascii=False) writes, from one encoder instead of a new one per line.
+_LINE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def append_jsonl(path: Path, records: Iterable[Any]) -> int:
     """Append records as JSON lines and fsync, after dropping any torn tail so lines never merge."""
-    lines = [json.dumps(to_dict(r) if not isinstance(r, dict) else r, ensure_ascii=False) + "\n" for r in records]
+    lines = [_LINE(r if isinstance(r, dict) else to_dict(r)) + "\n" for r in records]
     if not lines:
         return 0
     path.parent.mkdir(parents=True, exist_ok=True)

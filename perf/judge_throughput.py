@@ -4,13 +4,17 @@
 
 The server runs in its own process, as a real judge endpoint would (in this process it would compete with
 the client for the GIL). `import openai` (about 0.8 s here) is done before timing and reported as import_s:
-it is paid once per process, not per item. Three runs of the judging stage over the same N pairwise items
-(answers written straight into the run, so only judging is timed):
-  1. every request answered after `latency` seconds: wall_over_limit = wall / (N x latency / concurrency),
-     where the denominator is the best any client could do with that many requests in flight;
+it is paid once per process, not per item. The N prompts give 2N pairwise requests (judges ask about each pair
+in both orders, `order: both`, the default). Three runs of the judging stage over them (answers written
+straight into the run, so only judging is timed):
+  1. every request answered after `latency` seconds: wall_over_limit = wall / (requests x latency /
+     concurrency), where the denominator is the best any client could do with that many requests in flight,
+     and client_cpu_ms_per_request = this process's CPU time (user + system, all threads) during the run /
+     requests: the server is another process, so this is the client's cost alone, and it moves less between
+     machines (and with other load on them) than wall time does;
   2. the same items in a new results directory: rerun_requests = requests the server saw (the cache answers);
   3. a fresh cache, every third request answered 429 with Retry-After: 1: completed_under_429 = judgments
-     with a verdict (of N), and how long it took.
+     with a verdict (of 2N), and how long it took.
 """
 
 from __future__ import annotations
@@ -100,9 +104,9 @@ class ServerProcess:
 def judge_once(cfg, prompts, store):  # type: ignore[no-untyped-def]
     from lima_eval.judging.stage import judge_stage
 
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     counts, _ = judge_stage(cfg, cfg.judge, prompts, store, show=False)
-    return time.perf_counter() - start, counts
+    return time.perf_counter() - start, time.process_time() - cpu, counts
 
 
 def main() -> None:
@@ -113,7 +117,6 @@ def main() -> None:
     args = ap.parse_args()
 
     n, lat, conc = args.items, args.latency, args.concurrency
-    limit = n * lat / conc
     t0 = time.perf_counter()
     import openai  # noqa: F401
 
@@ -122,21 +125,22 @@ def main() -> None:
         root = Path(tmp)
         with ServerProcess(lat) as server:
             cfg, ps, store = setup(root, "first", n, server.base_url, conc, root / "cache.sqlite")
-            wall, counts = judge_once(cfg, ps, store)
+            wall, cpu, counts = judge_once(cfg, ps, store)
             first_requests = server.requests
             cfg2, ps2, store2 = setup(root, "second", n, server.base_url, conc, root / "cache.sqlite")
-            rerun_wall, rerun = judge_once(cfg2, ps2, store2)
+            rerun_wall, _, rerun = judge_once(cfg2, ps2, store2)
             rerun_requests = server.requests - first_requests
         with ServerProcess(lat, storm=True) as server:
             cfg3, ps3, store3 = setup(root, "storm", n, server.base_url, conc, root / "cache-storm.sqlite")
-            storm_wall, storm = judge_once(cfg3, ps3, store3)
+            storm_wall, _, storm = judge_once(cfg3, ps3, store3)
             storm_requests = server.requests
         completed = sum(1 for j in store3.judgments().values() if j.verdict is not None)
 
+    limit = counts.new * lat / conc  # every judgment is one request (none fail in run 1)
     print(json.dumps({
         "items": n, "latency_s": lat, "concurrency": conc,
         "wall_s": round(wall, 3), "limit_s": round(limit, 3), "wall_over_limit": round(wall / limit, 4),
-        "import_s": round(import_s, 3), "judged": counts.new, "requests": first_requests,
+        "client_cpu_ms_per_request": round(1000 * cpu / counts.new, 4), "import_s": round(import_s, 3), "judged": counts.new, "requests": first_requests,
         "rerun_requests": rerun_requests, "rerun_cache_hits": rerun.cache_hits, "rerun_wall_s": round(rerun_wall, 3),
         "completed_under_429": completed, "storm_requests": storm_requests, "storm_wall_s": round(storm_wall, 3),
         "storm_failed_calls": storm.failed_calls,
