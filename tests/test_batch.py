@@ -35,6 +35,12 @@ def verdicts(cfg):
     return {(j.prompt_id, j.shown_first): (j.winner, j.error_kind) for j in RunStore(cfg.run_dir).judgments().values()}
 
 
+def journal_entry(cfg, batch_id):
+    """The journal file of the batch the server calls batch_id."""
+    return next(p for p in sorted((cfg.run_dir / "batches").glob("*.json"))
+                if json.loads(p.read_text())["batch_id"] == batch_id)
+
+
 def batch_config(tmp_path, server, prompts_file, name="run", **extra):
     return load_config(server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts_file)},
                                          name=name, endpoint=BATCH | extra, judge={"order": "both"}))
@@ -102,10 +108,9 @@ def test_a_batch_created_just_before_a_kill_is_found_by_its_file_not_submitted_a
         run(cfg, show_progress=False)
         # As if the run had been killed after the create call reached the server and before the batch id was
         # journalled: the journal holds the file id only.
-        job = next(p for p in sorted((cfg.run_dir / "batches").glob("*.json"))
-                   if json.loads(p.read_text())["batch_id"] == "batch_1")
-        state = json.loads(job.read_text()) | {"batch_id": None, "status": "uploaded", "collected": False}
-        job.write_text(json.dumps(state))
+        job = journal_entry(cfg, "batch_1")
+        job.write_text(json.dumps(json.loads(job.read_text()) | {"batch_id": None, "status": "uploaded",
+                                                                 "collected": False}))
         for suffix in (".output.jsonl", ".errors.jsonl"):
             job.with_suffix(suffix).unlink(missing_ok=True)
         store = RunStore(cfg.run_dir)
@@ -180,8 +185,7 @@ def test_a_batch_the_server_no_longer_has_is_submitted_again(tmp_path, prompts_f
     with OpenAITestServer(responder=answers, batch_delay=0.05) as server:
         cfg = batch_config(tmp_path, server, prompts_file)
         run(cfg, show_progress=False)
-        job = next(p for p in sorted((cfg.run_dir / "batches").glob("*.json"))
-                   if json.loads(p.read_text())["batch_id"] == "batch_1")
+        job = journal_entry(cfg, "batch_1")
         job.write_text(json.dumps(json.loads(job.read_text()) | {"collected": False, "status": "in_progress"}))
         job.with_suffix(".output.jsonl").unlink()  # as if killed before the download
         (cfg.run_dir / "generations.jsonl").unlink()
