@@ -71,16 +71,16 @@ def full_decision(scores: list[float]) -> str | None:
 
 def replay(scores: list[float], seed: int, step: int, min_prompts: int, confidence: float) -> tuple[int, str | None]:
     """The stage's stopping rule on one pair: (prompts judged, decision)."""
-    from lima_eval.judging.adaptive import decided, interval, prompt_order
+    from lima_eval.config import StopRule
+    from lima_eval.judging.adaptive import judge_pair, prompt_order
 
+    rule = StopRule(threshold=0.5, confidence=confidence, step=step, min_prompts=min_prompts)
     ids = [f"p{i}" for i in range(len(scores))]
     order = [int(pid[1:]) for pid in prompt_order(seed, ids)]
     taken = 0
     while True:
         taken = min(len(order), taken + step)
-        seen = [scores[i] for i in order[:taken]]
-        _, low, high = interval(seen, confidence, len(scores))
-        verdict = decided(low, high, 0.5) if taken >= min_prompts else None
+        verdict = judge_pair([scores[i] for i in order[:taken]], rule, len(scores))[3]
         if verdict or taken == len(order):
             return taken, verdict
 

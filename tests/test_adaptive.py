@@ -111,6 +111,14 @@ def test_both_if_close_asks_the_second_order_only_where_the_first_was_close(tmp_
     assert summary["judges"][0]["order"] == "both-if-close"
 
 
+def test_both_if_close_on_a_rating_judge_rates_each_answer_once(tmp_path):
+    with OpenAITestServer(responder=lambda body: "Rating: 4" if body["model"] == "gpt-4o" else "an answer") as server:
+        path = server_run_config(tmp_path, server.base_url, prompts_of(tmp_path, ["q1", "q2"]),
+                                 judge={"name": "lima-likert", "order": "both-if-close"})
+        result = run(load_config(path), show_progress=False)
+    assert result.judgments.calls == 4 and result.judgments.new == 4  # 2 prompts x 2 models, no orders
+
+
 def coin(body):
     """A judge without a preference: a stable coin flip per request (a for mine in half the prompts)."""
     text = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, OnResult
+from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
 from lima_eval.backends.openai_api import build_payload, parse_response
 from lima_eval.config import Endpoint, backend_options
 from lima_eval.errors import BackendError, ConfigError, MissingExtraError
@@ -103,7 +103,7 @@ class Journal:
 
 
 class OpenAIBatchBackend(Backend):
-    """Requests go out as batch files; generate() returns when every batch has ended (see the module docstring)."""
+    """Requests go out as batch files; complete() returns when every batch has ended (see the module docstring)."""
 
     Options: type = BatchOptions
     options: BatchOptions
@@ -161,8 +161,7 @@ class OpenAIBatchBackend(Backend):
 
     # The run ------------------------------------------------------------------------------------------------------
 
-    def generate(self, requests: list[Messages], logprobs: LogprobRequest | None = None,
-                 on_result: OnResult | None = None) -> list[Completion]:
+    def complete(self, requests: list[Messages], logprobs: LogprobRequest | None = None) -> list[Completion]:
         bodies = [build_payload(self.spec.model, m, self.spec.sampling, self.seed, self.compatible_server,
                                 self.spec.system_prompt, logprobs) for m in requests]
         ids = [self.custom_id(b) for b in bodies]
@@ -195,14 +194,8 @@ class OpenAIBatchBackend(Backend):
                 active = []
         except self._openai.APIError as exc:
             raise BackendError(self._scrub(f"openai-batch at {self.where}: {type(exc).__name__}: {exc}")) from exc
-        out = []
-        for cid in ids:
-            c = got.get(cid) or Completion(error=why.get(cid, "the batch returned no result for this request"))
-            out.append(c)
-        if on_result is not None:
-            for i, c in enumerate(out):
-                on_result(i, c)
-        return out
+        return [got.get(cid) or Completion(error=why.get(cid, "the batch returned no result for this request"))
+                for cid in ids]
 
     def _submit(self, journal: Journal, chunk: list[str], todo: dict[str, dict[str, Any]]) -> dict[str, Any]:
         job: dict[str, Any] = {"key": f"{time.time_ns():x}-{content_id(chunk, length=8)}", "endpoint": self.where,

@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from lima_eval.config import StopRule
 from lima_eval.records import Judgment, content_id
 
 SCORE = {"a": 1.0, "tie": 0.5, "b": 0.0}  # model_a's share of one prompt (model_a is the model, b the baseline)
@@ -67,6 +68,15 @@ def decided(low: float, high: float, threshold: float) -> str | None:
     return "above" if low > threshold else "below" if high < threshold else None
 
 
+def judge_pair(scores: list[float], rule: StopRule, n_prompts: int) -> tuple[float, float, float, str | None]:
+    """(mean, low, high, decision) of one pair's scores under a StopRule: the decision ('above' / 'below') once
+    at least min_prompts prompts have a verdict and the interval clears the threshold, else None. The one rule
+    the judge stage stops by, the report shows and perf/adaptive_sim.py replays."""
+    mean, low, high = interval(scores, rule.confidence, n_prompts)
+    decision = decided(low, high, rule.threshold) if len(scores) >= rule.min_prompts else None
+    return mean, low, high, decision
+
+
 def prompt_order(seed: int, prompt_ids: Iterable[str]) -> list[str]:
     """The seeded random order in which a pair's prompts are judged (the same on every rerun)."""
     return sorted(set(prompt_ids), key=lambda pid: content_id("adaptive-order", seed, pid))
@@ -106,12 +116,11 @@ def stop_rows(spec: Any, label: str, judgments: list[Judgment], n_prompts: int) 
     rows = []
     for (model, baseline), records in sorted(pairs.items()):
         scores = list(prompt_scores(records, spec.order_rule).values())
-        mean, low, high = interval(scores, rule.confidence, n_prompts)
+        mean, low, high, decision = judge_pair(scores, rule, n_prompts)
         rows.append({"judge": label, "model": model, "baseline": baseline, "prompts_judged": len(scores),
                      "prompts": n_prompts, "win_rate": None if not scores else round(mean, 4),
                      "low": round(low, 4), "high": round(high, 4), "confidence": rule.confidence,
-                     "threshold": rule.threshold,
-                     "decision": decided(low, high, rule.threshold) if len(scores) >= rule.min_prompts else None})
+                     "threshold": rule.threshold, "decision": decision})
     return rows
 
 

@@ -101,7 +101,7 @@ class Asking:
 
     def orders(self, items: list[Item]) -> None:
         """Judge the items (order both-if-close: the first order, then the second where the first was close)."""
-        if self.spec.order != "both-if-close":
+        if self.spec.order != "both-if-close" or self.definition.is_rating:  # a rating has no order
             self.ask(self.needed(items))
             return
         from lima_eval.judging.adaptive import is_close
@@ -173,7 +173,7 @@ class Asking:
 def until_decided(asking: Asking, items: list[Item], n_prompts: int) -> None:
     """stop_when_decided: each (model, baseline) pair's prompts in a seeded random order, `step` a round, until
     its always-valid interval clears the threshold or its prompts run out (lima_eval/judging/adaptive.py)."""
-    from lima_eval.judging.adaptive import decided, interval, prompt_order, prompt_scores
+    from lima_eval.judging.adaptive import judge_pair, prompt_order, prompt_scores
 
     rule = asking.spec.stop_when_decided
     assert rule is not None
@@ -195,9 +195,7 @@ def until_decided(asking: Asking, items: list[Item], n_prompts: int) -> None:
             records = [asking.done[i.id] for pid in queue[pair][:taken[pair]] for i in pairs[pair][pid]
                        if i.id in asking.done]
             scores = list(prompt_scores(records, asking.spec.order_rule).values())
-            _, low, high = interval(scores, rule.confidence, n_prompts)
-            stop = len(scores) >= rule.min_prompts and decided(low, high, rule.threshold) is not None
-            if not stop and taken[pair] < len(queue[pair]):
+            if judge_pair(scores, rule, n_prompts)[3] is None and taken[pair] < len(queue[pair]):
                 still.append(pair)
         live = still
 
