@@ -66,6 +66,8 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
             raise LimaEvalError(f"benchmark '{spec.name}' defines neither a file nor an hf_dataset")
     if spec.references:
         prompts = with_references(prompts, spec)
+    if spec.limit is not None:  # before the shard: the shards together are the limited run
+        prompts = prompts[: spec.limit]
     if spec.shard:
         from lima_eval.config import shard_of
         from lima_eval.records import content_id
@@ -75,8 +77,6 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
         if not prompts:
             raise LimaEvalError(f"benchmark shard {i}/{n} has no prompts (fewer prompts than shards?)")
         return prompts
-    if spec.limit is not None:
-        prompts = prompts[: spec.limit]
     if not prompts:
         raise LimaEvalError(f"benchmark '{spec.name}' has no prompts")
     return prompts

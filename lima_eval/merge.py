@@ -31,6 +31,20 @@ def _config(run: Path) -> dict[str, Any]:
     return data
 
 
+def _latest(path: Path) -> dict[str, dict[str, Any]]:
+    """The latest row per id of one JSONL file (a rerun appends a retried failure under the same id)."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row.get("id"), str) or not row["id"]:
+            raise InputError(path, "a record without an id", line=n, field="id")
+        out[row["id"]] = row
+    return out
+
+
+def _same(x: dict[str, Any], y: dict[str, Any]) -> bool:
+    return {k: v for k, v in x.items() if k not in VOLATILE} == {k: v for k, v in y.items() if k not in VOLATILE}
+
+
 def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
     """Merge `runs` into `out`; returns the records per file in the merged run."""
     from lima_eval.config import from_resolved
@@ -49,14 +63,11 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
     where: dict[tuple[str, str], Path] = {}
     for r in sources:
         for name in FILES:
-            for row in read_jsonl(r / name):
-                rid = str(row.get("id"))
+            for rid, row in _latest(r / name).items():
                 seen = merged[name].get(rid)
-                plain = {k: v for k, v in row.items() if k not in VOLATILE}
-                if seen is None:
-                    merged[name][rid] = row
-                    where[(name, rid)] = r
-                elif {k: v for k, v in seen.items() if k not in VOLATILE} != plain:
+                if seen is None or _same(seen, row) or (seen.get("error") and not row.get("error")):
+                    merged[name][rid], where[(name, rid)] = row, r  # a retried failure replaces the error
+                elif not (row.get("error") and not seen.get("error")):
                     raise InputError(r / name, f"record '{rid}' differs from the one in {where[(name, rid)] / name}"
                                                " (the same id must mean the same record)", field="id")
     cfg = from_resolved(base | {"name": out.name, "output_dir": str(out.parent)}, str(sources[0] / "config.yaml"))
@@ -65,7 +76,8 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
         from lima_eval.config import to_plain
 
         store.write_config(to_plain(cfg))
-        have = {name: {str(r.get("id")) for r in read_jsonl(out / name)} for name in FILES}
         for name in FILES:
-            append_jsonl(out / name, [row for rid, row in merged[name].items() if rid not in have[name]])
+            have = _latest(out / name)
+            append_jsonl(out / name, [row for rid, row in merged[name].items()
+                                      if rid not in have or not _same(have[rid], row)])
     return {name: len(rows) for name, rows in merged.items() if rows}

@@ -75,6 +75,28 @@ def test_conflicting_records_and_other_configs_are_refused(tmp_path):
     assert out.returncode != 0 and "another config" in out.stderr
 
 
+def test_a_shard_with_a_retried_failure_merges_and_a_row_without_id_is_named(tmp_path):
+    cfg = config(tmp_path, "r", benchmark={"name": "demo", "limit": 10})
+    for k in (1, 2):
+        assert run_cli("run", str(cfg), "--shard", f"{k}/2", "--no-progress").returncode == 0
+    one, two = (tmp_path / "r" / f"big-shard-{k}-of-2" for k in (1, 2))
+    # The limit applies before the shard: the two shards together hold the 10 limited prompts' answers.
+    assert sum(len((s / "generations.jsonl").read_text().splitlines()) for s in (one, two)) == 10 * 2
+    gens = one / "generations.jsonl"
+    row = json.loads(gens.read_text().splitlines()[0])
+    failed = row | {"text": "", "error": "HTTP 500 after retries"}
+    gens.write_text(json.dumps(failed) + "\n" + gens.read_text())  # the failure, then its retry
+    out = run_cli("merge", str(one), str(two), "--out", str(tmp_path / "m" / "big"))
+    assert out.returncode == 0, out.stderr
+    assert records(tmp_path / "m" / "big")["generations.jsonl"][row["id"]]["error"] is None
+    gens.write_text(gens.read_text() + json.dumps({"text": "no id"}) + "\n")
+    n = len(gens.read_text().splitlines())
+    out = run_cli("merge", str(one), str(two), "--out", str(tmp_path / "m2" / "big"))
+    assert out.returncode != 0 and out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+    assert f"generations.jsonl, line {n}, field 'id': a record without an id" in out.stderr
+    assert not (tmp_path / "m2").exists()
+
+
 @pytest.mark.parametrize("shard,message", [
     ("4/3", "'4/3' is not a shard i/N"), ("0/3", "'0/3' is not a shard"), ("x", "'x' is not a shard"),
     ("1/31", "benchmark shard 1/31 has no prompts"),  # no demo prompt id hashes to 0 mod 31
@@ -82,4 +104,5 @@ def test_conflicting_records_and_other_configs_are_refused(tmp_path):
 def test_bad_shards_are_named(tmp_path, shard, message):
     out = run_cli("run", str(config(tmp_path, "bad")), "--shard", shard, "--no-progress")
     assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
     assert not (tmp_path / "bad").exists()
