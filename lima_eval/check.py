@@ -18,7 +18,9 @@ right side instead.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,13 @@ class RunData:
     judge_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # the report's card per model judge
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags (safety prompts)
     safety_judges: set[str] = field(default_factory=set)  # rating judges on the safety scale
-    contamination: dict[str, Any] | None = None  # contamination.check_run of the run (None: no training data)
+    # Reads (and may download) the training data: only a max_contamination rule asks for it.
+    check_contamination: Callable[[], dict[str, Any] | None] = lambda: None
+
+    @functools.cached_property
+    def contamination(self) -> dict[str, Any] | None:
+        """contamination.check_run of the run (None: no training data)."""
+        return self.check_contamination()
 
     @property
     def name(self) -> str:
@@ -84,7 +92,7 @@ def load_run(path: Path | str) -> RunData:
     cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["kind"] != "rating"}
     return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards, tags=inp.tags,
                    safety_judges={g.label for g in groups if g.definition.scale == "safety"},
-                   contamination=check_run(run.config, run.prompts))
+                   check_contamination=lambda: check_run(run.config, run.prompts))
 
 
 @dataclass

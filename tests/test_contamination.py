@@ -89,6 +89,24 @@ def test_the_report_lists_contaminated_prompts_and_rates_without_them(tmp_path):
     assert run_cli("check", str(run_dir), "--rules", str(rules)).returncode == 0
 
 
+def test_training_data_gone_after_the_run_leaves_report_and_other_gates_working(tmp_path):
+    training = tmp_path / "train.jsonl"
+    training.write_text(json.dumps({"conversations": [LONG]}) + "\n")
+    run_dir = make_run(tmp_path, training)
+    training.unlink()  # the run moved to a machine without its training data
+    out = run_cli("report", str(run_dir))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert summary["contamination"] is None
+    assert any(n.startswith("Contamination was not checked:") and "train.jsonl" in n for n in summary["notes"])
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {model: echo, min_win_rate: 0.0}\n")
+    assert run_cli("check", str(run_dir), "--rules", str(rules)).returncode == 0
+    rules.write_text("rules:\n  - {max_contamination: 0.5}\n")
+    out = run_cli("check", str(run_dir), "--rules", str(rules))
+    assert out.returncode != 0 and "train.jsonl" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_no_training_data_no_section_and_the_gate_says_why(tmp_path):
     run_dir = make_run(tmp_path, None)
     summary = json.loads((run_dir / "report" / "summary.json").read_text())

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig
+from lima_eval.errors import LimaEvalError
 from lima_eval.judging.definitions import JudgeDefinition, paid_price
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
@@ -399,8 +400,6 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     rows = numbers["rows"]
     out = store.report_dir
     if not rows and not numbers["ratings"] and _has_numbers(out / "summary.json"):
-        from lima_eval.errors import LimaEvalError
-
         raise LimaEvalError(f"{run_dir}: no judgments or ratings match this run's config, so the report would be "
                             f"empty; the existing report in {out} is kept (rerun `lima-eval run` to judge)")
     out.mkdir(parents=True, exist_ok=True)
@@ -434,7 +433,11 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     from lima_eval.report.selfpref import note as self_note
     from lima_eval.report.selfpref import self_preference
 
-    contamination = _contamination(cfg, prompts, inp)
+    try:
+        contamination = _contamination(cfg, prompts, inp)
+    except LimaEvalError as exc:  # the training data is gone or unreachable (a hub dataset offline): say so
+        contamination = None
+        notes.append(f"Contamination was not checked: {exc}")
     if contamination and contamination["contaminated"]:
         c = contamination
         notes.append(f"Contamination: {c['contaminated']} of {c['prompts']} prompts ({c['share']:.0%}) appear in the "
