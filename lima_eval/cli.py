@@ -62,7 +62,7 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_c
         from lima_eval.forecast import forecast, table
         from lima_eval.pipeline import preflight
 
-        click.echo(table(forecast(cfg, preflight(cfg))))
+        click.echo(table(forecast(cfg, preflight(cfg), use_cache=not no_cache)))
         return
     started = time.monotonic()
     result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache, wait=wait)

@@ -66,8 +66,9 @@ def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
 
-def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
-    """Every stage of `run` for this config, as it stands on disk now."""
+def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> list[StageForecast]:
+    """Every stage of `run` for this config, as it stands on disk now (use_cache=False: as `run --no-cache`,
+    which asks the judge again instead of taking cached replies)."""
     from lima_eval.judging.definitions import price_in, shared_prices
     from lima_eval.judging.stage import answers_on_disk
     from lima_eval.store import RunStore
@@ -97,34 +98,32 @@ def forecast(cfg: RunConfig, prompts: list[Prompt]) -> list[StageForecast]:
 
     for judge in cfg.all_judges():
         for member in (jurors(judge) if judge.jury else [judge]):
-            out.append(_judge_forecast(cfg, member, prompts, store, answers))
+            out.append(_judge_forecast(cfg, member, prompts, store, answers, use_cache))
     return out
 
 
-def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Any, answers: Any) -> StageForecast:
-    from lima_eval.backends.base import LogprobRequest
-    from lima_eval.judging.definitions import load_definition
-    from lima_eval.judging.items import identity, judge_label
+def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Any, answers: Any,
+                    use_cache: bool = True) -> StageForecast:
+    from lima_eval.judging.items import judge_label
+    from lima_eval.judging.stage import Asking, plan
 
-    definition = load_definition(spec.name)
+    p = plan(cfg, spec, prompts, store, answers)
+    definition, skipped = p.definition, p.skipped
     adaptive = spec.order == "both-if-close" or spec.stop_when_decided is not None
     f = StageForecast(f"judge {judge_label(spec)}{' (at most)' if adaptive else ''}", price=definition.price(spec.model),
                       factor=_factor(spec.backend))
-    kind = definition.judge_kind
-    items, skipped = kind.plan(cfg, spec, definition, identity(spec, cfg.seed), prompts, answers)
-    done = kind.on_disk(store) if cfg.run_dir.exists() else {}
-    todo = [i for i in items if i.id not in done or done[i.id].error_kind == "call"]
-    f.requests = len(items)
-    f.on_disk = len(items) - len(todo)
-    msgs = [definition.messages(i) for i in todo]
-    if spec.cache and todo:
+    # The stage's own view: what is on disk, the messages as sent (prefilled or not), the cache keys.
+    asking = Asking(cfg, spec, definition, store, use_cache)
+    todo = asking.needed(p.items)
+    f.requests = len(p.items)
+    f.on_disk = len(p.items) - len(todo)
+    msgs = [definition.messages(i, asking.prefill) for i in todo]
+    if asking.use_cache and todo:
         from lima_eval.judging.cache import JudgeCache, cache_key, default_path
 
         path = spec.cache_path or default_path()
         if Path(path).exists():  # a dry run creates no cache file
-            want = LogprobRequest(top=spec.top_logprobs, candidates=tuple(definition.options)) if spec.logprobs else None
-            ident = identity(spec, cfg.seed)
-            keys = [cache_key(ident, m, want) for m in msgs]
+            keys = [cache_key(asking.ident, m, asking.want) for m in msgs]
             cache = JudgeCache(path)
             try:
                 hits = cache.get_many(keys)

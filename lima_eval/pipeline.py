@@ -171,9 +171,9 @@ def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: 
     result = RunResult(run_dir=store.root, report_dir=store.report_dir)
     if cfg.sft is not None:
         sft_stage(cfg, show_progress)
-    spent = _within_budget(cfg, prompts, "generate", 0.0, "nothing yet")
+    spent = _within_budget(cfg, prompts, "generate", 0.0, "nothing yet", use_cache)
     result.generations = generate_stage(cfg, prompts, store, show_progress)
-    _within_budget(cfg, prompts, "judge", spent, "the answers (generation is complete)")
+    _within_budget(cfg, prompts, "judge", spent, "the answers (generation is complete)", use_cache)
     result.judgments, result.skipped_pairs = judge_all(cfg, prompts, store, show_progress, use_cache)
     from lima_eval.report.freshness import report_is_current
 
@@ -202,7 +202,8 @@ def warn_contamination(cfg: RunConfig) -> dict | None:
     return found
 
 
-def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: float, done: str) -> float:
+def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: float, done: str,
+                   use_cache: bool = True) -> float:
     """With `budget_usd`: the estimated spending after the `stage` stages (generate / judge), or a BudgetError
     saying what is done and what budget would let a rerun finish. Estimates are the dry run's (upper bounds)."""
     if cfg.budget_usd is None:
@@ -210,7 +211,7 @@ def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: flo
     from lima_eval.errors import BudgetError
     from lima_eval.forecast import forecast
 
-    stages = forecast(cfg, prompts)
+    stages = forecast(cfg, prompts, use_cache)
     mine = [s for s in stages if s.stage.startswith(stage)]
     cost = sum(s.cost or 0.0 for s in mine)
     if spent + cost > cfg.budget_usd:

@@ -71,6 +71,10 @@ def test_a_finished_run_forecasts_nothing_and_the_cache_counts(tmp_path):
     out = run_cli("run", str(cfg), "--dry-run")
     judge = next(v for k, v in lines(out.stdout).items() if k.startswith("judge"))
     assert judge[:4] == ["4", "0", "4", "0"], out.stdout
+    # With --no-cache the run would ask again: so does the forecast.
+    out = run_cli("run", str(cfg), "--dry-run", "--no-cache")
+    judge = next(v for k, v in lines(out.stdout).items() if k.startswith("judge"))
+    assert judge[:4] == ["4", "0", "0", "4"], out.stdout
     assert sorted(p.name for p in (tmp_path / "results" / "f").iterdir()) == [n for n in before
                                                                                 if n != "judgments.jsonl"]
 
