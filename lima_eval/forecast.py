@@ -56,12 +56,6 @@ class StageForecast:
                 "batch_cost_usd": None if sync is None else round(sync * BATCH_DISCOUNT, 4)}
 
 
-def _factor(backend: str) -> float:
-    from lima_eval.registry import BACKENDS
-
-    return float(getattr(BACKENDS.load(backend), "price_factor", 1.0))
-
-
 def _tokens(text: str) -> int:
     return -(-len(text) // CHARS_PER_TOKEN)
 
@@ -69,7 +63,7 @@ def _tokens(text: str) -> int:
 def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> list[StageForecast]:
     """Every stage of `run` for this config, as it stands on disk now (use_cache=False: as `run --no-cache`,
     which asks the judge again instead of taking cached replies)."""
-    from lima_eval.judging.definitions import price_in, shared_prices
+    from lima_eval.judging.definitions import price_factor, price_in, shared_prices
     from lima_eval.judging.stage import answers_on_disk
     from lima_eval.store import RunStore
 
@@ -81,7 +75,7 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
         if spec.imported:
             continue
         ident = cfg.generation_identity(spec)
-        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model), factor=_factor(spec.backend))
+        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model), factor=price_factor(spec.backend))
         for p in prompts:
             for t, text in enumerate(p.user_turns):
                 f.requests += 1
@@ -104,6 +98,7 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
 
 def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Any, answers: Any,
                     use_cache: bool = True) -> StageForecast:
+    from lima_eval.judging.definitions import price_factor
     from lima_eval.judging.items import judge_label
     from lima_eval.judging.stage import Asking, plan
 
@@ -111,7 +106,7 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     definition, skipped = p.definition, p.skipped
     adaptive = spec.order == "both-if-close" or spec.stop_when_decided is not None
     f = StageForecast(f"judge {judge_label(spec)}{' (at most)' if adaptive else ''}", price=definition.price(spec.model),
-                      factor=_factor(spec.backend))
+                      factor=price_factor(spec.backend))
     # The stage's own view: what is on disk, the messages as sent (prefilled or not), the cache keys.
     asking = Asking(cfg, spec, definition, store, use_cache)
     todo = asking.needed(p.items)

@@ -81,6 +81,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def assert_one_line_error(out: subprocess.CompletedProcess, message: str) -> None:
+    """A command refused bad input as it should: non-zero exit, one `error:` line holding `message`, no traceback."""
+    assert out.returncode != 0, out.stdout
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert message in out.stderr, out.stderr
+
+
 @pytest.fixture
 def prompts_file(tmp_path: Path) -> Path:
     """Six prompts; one asks the test judge for no verdict."""

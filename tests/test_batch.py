@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import longer_answer_judge, run_cli, server_run_config
+from conftest import assert_one_line_error, longer_answer_judge, run_cli, server_run_config
 
 from lima_eval.config import load_config
 from lima_eval.forecast import forecast
@@ -230,8 +230,7 @@ def test_bad_batch_options_are_named_before_anything_is_written(tmp_path, prompt
     path = server_run_config(tmp_path, "http://127.0.0.1:9/v1", {"name": "file", "path": str(prompts_file)},
                              judge=BATCH | {option: value})
     out = run_cli("run", str(path), "--no-progress")
-    assert out.returncode != 0 and message in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
+    assert_one_line_error(out, message)
     assert not (tmp_path / "results").exists()
 
 
@@ -244,7 +243,7 @@ def test_a_damaged_journal_is_a_one_line_error_and_is_left_alone(tmp_path, promp
         bad = cfg.run_dir / "batches" / "0-broken.json"
         bad.write_text("{not json")
         out = run_cli("run", str(path), "--no-progress")
-    assert out.returncode != 0 and "0-broken.json: the batch journal is damaged" in out.stderr
+    assert_one_line_error(out, "0-broken.json: the batch journal is damaged")
     assert bad.read_text() == "{not json" and not server.batches
 
 

@@ -7,7 +7,7 @@ import json
 import math
 
 import pytest
-from conftest import run_cli, write_config
+from conftest import assert_one_line_error, run_cli, write_config
 
 PROMPTS = [{"id": "p1", "prompt": "Name a colour."}, {"id": "p2", "prompt": "Write one line about the sea, please."}]
 
@@ -82,7 +82,7 @@ def test_a_finished_run_forecasts_nothing_and_the_cache_counts(tmp_path):
 def test_a_dry_run_checks_the_config_first(tmp_path):
     cfg = setup(tmp_path)
     out = run_cli("run", str(cfg), "--dry-run", "--set", "judge.concurrency=0")
-    assert out.returncode != 0 and "judge.concurrency" in out.stderr
+    assert_one_line_error(out, "judge.concurrency")
 
 
 def test_a_budget_stops_before_the_stage_that_would_exceed_it(tmp_path):
@@ -131,5 +131,5 @@ def test_a_budget_stops_before_the_stage_that_would_exceed_it(tmp_path):
 def test_bad_budgets_are_named(tmp_path, value, message):
     out = run_cli("run", str(setup(tmp_path)), "--no-progress", "--set", f"budget_usd={value}",
                   env={"OPENAI_API_KEY": "sk-test"})
-    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert_one_line_error(out, message)
     assert not (tmp_path / "results").exists()

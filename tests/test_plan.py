@@ -7,7 +7,7 @@ import math
 from statistics import NormalDist
 
 import pytest
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 
 from lima_eval.judging.foreign import import_judgments
 from lima_eval.plan import make_plan, prompts_needed
@@ -51,4 +51,4 @@ def test_a_pilot_run_of_real_labels(shared_data, tmp_path):
 ])
 def test_bad_plans_are_named(args, message):
     out = run_cli("plan", *args)
-    assert out.returncode != 0 and message in out.stderr, out.stderr
+    assert_one_line_error(out, message)

@@ -99,11 +99,16 @@ class JudgeDefinition:
         return price_in(self.prices, model)
 
 
-def paid_price(price: dict[str, float] | None, backend: str) -> dict[str, float] | None:
-    """A price table entry as `backend` pays it: the Batch API's half price for openai-batch (price_factor)."""
+def price_factor(backend: str) -> float:
+    """The share of the synchronous price `backend` pays (the Batch API's 0.5 for openai-batch)."""
     from lima_eval.registry import BACKENDS
 
-    factor = getattr(BACKENDS.load(backend), "price_factor", 1.0)
+    return float(getattr(BACKENDS.load(backend), "price_factor", 1.0))
+
+
+def paid_price(price: dict[str, float] | None, backend: str) -> dict[str, float] | None:
+    """A price table entry as `backend` pays it."""
+    factor = price_factor(backend)
     return None if price is None else {k: v * factor for k, v in price.items()}
 
 
