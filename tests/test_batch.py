@@ -123,6 +123,79 @@ def test_a_batch_created_just_before_a_kill_is_found_by_its_file_not_submitted_a
         assert len(RunStore(cfg.run_dir).generations()) == 12
 
 
+def one_batch_per_file(server):
+    files = [b["input_file_id"] for b in server.batches.values()]
+    return len(files) == len(set(files))
+
+
+# Each fault makes the outcome of a create call unclear to the client, on every other call (the first, third, ...).
+# The first three make the batch before the reply goes wrong; "503" makes none.
+@pytest.mark.parametrize("fault, creates", [
+    (("500", None), 3),  # the reply is lost
+    (("timeout", 2.5), 3),  # the reply comes after the client's timeout (1 s)
+    (("malformed", None), 3),  # the reply is not JSON
+    (("503", None), 6),  # refused: the batch is created again
+], ids=["500", "timeout", "malformed", "503"])
+def test_a_batch_create_call_with_an_unclear_outcome_never_submits_a_line_twice(tmp_path, prompts_file, fault,
+                                                                                creates):
+    with OpenAITestServer(responder=answers, batch_delay=0.05,
+                          batch_create_fault=lambda n: fault if n % 2 else None) as server:
+        path = server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts_file)},
+                                 endpoint=BATCH | {"timeout": 1.0, "max_retries": 1}, judge={"order": "both"})
+        out = run_cli("run", str(path), "--no-progress")
+        assert out.returncode == 0, out.stderr
+    # One batch per model's answers, one for the judge: each made once, every line in exactly one of them.
+    assert server.batch_creates == creates and len(server.batches) == 3 and one_batch_per_file(server)
+    assert len(server.submitted) == 24 and set(server.submitted.values()) == {1}
+    assert all(b["status"] == "completed" for b in server.batches.values())
+    cfg = load_config(path)
+    journal = [json.loads(p.read_text()) for p in sorted((cfg.run_dir / "batches").glob("*.json"))]
+    assert sorted(j["batch_id"] for j in journal) == sorted(server.batches)
+    assert all(j["collected"] and j["status"] == "completed" for j in journal)
+    # The results were downloaded and used: every answer and verdict is the server's.
+    gens = RunStore(cfg.run_dir).generations().values()
+    assert len(gens) == 12 and not any(g.error for g in gens)
+    assert all(g.text.startswith(f"{g.model} says ") for g in gens)
+    assert len(verdicts(cfg)) == 12 and server.answered == 24
+
+
+def test_a_batch_a_slow_server_makes_after_its_create_call_timed_out_is_cancelled(tmp_path, prompts_file):
+    # The first create call times out (1 s); half a second later the server has no batch from the file, so it is
+    # created again. Then the slow first call makes its batch too (at 2.5 s): the next poll cancels it.
+    def slow_first(n):
+        return ("late", 2.5) if n == 1 else None
+
+    with OpenAITestServer(responder=answers, batch_delay=2.0, batch_create_fault=slow_first) as server:
+        cfg = batch_config(tmp_path, server, prompts_file, timeout=1.0, max_retries=1)
+        result = run(cfg, show_progress=False)
+    kept, twin = server.batches["batch_1"], server.batches["batch_2"]
+    assert kept["input_file_id"] == twin["input_file_id"] and server.batch_creates == 4
+    assert kept["status"] == "completed" and twin["status"] == "cancelled" and twin["output_file_id"] is None
+    assert json.loads(journal_entry(cfg, "batch_1").read_text())["create_calls"] == 2
+    assert server.answered == 24  # each line answered once: the twin was cancelled before it answered any
+    assert result.generations.errors == 0 and len(RunStore(cfg.run_dir).generations()) == 12
+    assert len(verdicts(cfg)) == 12
+
+
+def test_a_batch_that_cannot_be_created_is_a_bounded_error_and_the_next_run_creates_it_once(tmp_path,
+                                                                                        prompts_file):
+    down = {"on": True}
+    with OpenAITestServer(responder=answers, batch_delay=0.05,
+                          batch_create_fault=lambda n: ("503", None) if down["on"] else None) as server:
+        path = server_run_config(tmp_path, server.base_url, {"name": "file", "path": str(prompts_file)},
+                                 endpoint=BATCH | {"max_retries": 1}, judge={"order": "both"})
+        out = run_cli("run", str(path), "--no-progress")
+        last = out.stderr.strip().splitlines()[-1]  # after a warning per failed call
+        assert out.returncode != 0 and "Traceback" not in out.stderr
+        assert last.startswith("error: ") and "could not create a batch in 2 tries (Error code: 503" in last
+        assert server.batch_creates == 2 and not server.batches
+        down["on"] = False
+        again = run_cli("run", str(path), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert len(server.batches) == 3 and one_batch_per_file(server) and set(server.submitted.values()) == {1}
+    assert len(RunStore(load_config(path).run_dir).generations()) == 12
+
+
 def test_expired_and_failed_lines_are_resubmitted_alone(tmp_path, prompts_file):
     first: dict[str, str] = {}
 
@@ -179,6 +252,19 @@ def test_a_malformed_answer_in_a_batch_is_asked_again(tmp_path, prompts_file):
         result = run(cfg, show_progress=False)
     assert server.batches["batch_2"]["request_counts"]["total"] == 1  # only the malformed line, again
     assert result.generations.errors == 0 and len(RunStore(cfg.run_dir).generations()) == 12
+
+
+def test_a_refusal_in_a_batch_is_paid_for_so_it_is_recorded_not_asked_again(tmp_path, prompts_file):
+    def policy(batch_no, custom_id, body):
+        return "refusal" if body["model"] == "mine" and "two plus two" in json.dumps(body) else None
+
+    with OpenAITestServer(responder=answers, batch_delay=0.05, batch_policy=policy) as server:
+        cfg = batch_config(tmp_path, server, prompts_file)
+        result = run(cfg, show_progress=False)
+    refused = [g for g in RunStore(cfg.run_dir).generations().values() if g.error]
+    assert len(refused) == 1 and result.generations.errors == 1
+    assert refused[0].error.endswith("content is missing (finish_reason 'stop'; refusal \"I can't help with that.\")")
+    assert set(server.submitted.values()) == {1}  # the refused line was not submitted again
 
 
 def test_a_batch_the_server_no_longer_has_is_submitted_again(tmp_path, prompts_file):

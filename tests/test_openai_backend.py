@@ -3,7 +3,7 @@
 import pytest
 
 from lima_eval.backends.base import open_backend
-from lima_eval.backends.openai_api import build_payload, parse_response
+from lima_eval.backends.openai_api import build_payload, parse_response, read_reply
 from lima_eval.config import Endpoint, Sampling
 from lima_eval.errors import BackendError
 from lima_eval.testing.openai_server import OpenAITestServer
@@ -40,6 +40,25 @@ def test_parse_response(body, error):
         assert c.text == "hi" and c.finish_reason == "stop"
 
 
+@pytest.mark.parametrize("text,error,again", [
+    ('{"choices": [{"message": {"content": "hi"}}]}', None, False),
+    ("this is not json {", "malformed response: not JSON ('this is not json {')", True),
+    ('{"id": "x", "object": "chat.completion"}', "malformed response: no choices", True),
+    ('{"choices": []}', "malformed response: no choices", True),
+    ('["not", "an", "object"]', "expected a JSON object", True),
+    ('{"error": {"message": "overloaded"}}', "server error: overloaded", True),
+    # A completion without text was generated, and paid for: kept as an error that says why, never asked again.
+    ('{"choices": [{"message": {"content": null, "refusal": "No."}, "finish_reason": "stop"}]}',
+     "content is missing (finish_reason 'stop'; refusal 'No.')", False),
+])
+def test_read_reply_asks_again_only_for_what_is_not_a_completion(text, error, again):
+    answer, retry = read_reply(text)
+    assert retry is again
+    assert answer.error == error or (error and error in answer.error)
+    if error is None:
+        assert answer.text == "hi"
+
+
 def test_answers_and_records_usage(monkeypatch):
     monkeypatch.setenv("LIMA_TEST_KEY", "sk-test-SECRET-123")
     with OpenAITestServer() as server, open_backend(spec(server)) as backend:
@@ -57,6 +76,65 @@ def test_retries_500_and_429_with_retry_after():
         out = backend.generate([MSG])
     assert out[0].error is None and out[0].text == "echo: hello there"
     assert server.requests == 4
+
+
+def first_tries(faults):
+    """A fault policy: each distinct request meets `faults` in turn on its first tries, then is answered."""
+    tries: dict[str, int] = {}
+
+    def fault(n, body):
+        key = body["messages"][-1]["content"]
+        tries[key] = tries.get(key, 0) + 1
+        return faults[tries[key] - 1] if tries[key] <= len(faults) else None
+    return fault
+
+
+@pytest.mark.parametrize("faults", [
+    [("malformed", None)],
+    [("malformed", None), ("no-choices", None)],  # max_retries: 2, so three tries in all
+    [("500", None), ("malformed", None)],  # one budget for both kinds
+    [("no-choices", None), ("429", 0)],
+], ids=["not-json", "not-json-then-no-choices", "500-then-not-json", "no-choices-then-429"])
+def test_a_malformed_200_is_retried_like_a_500(faults):
+    msgs = [[{"role": "user", "content": f"question {i}"}] for i in range(6)]
+    with OpenAITestServer(fault=first_tries(faults)) as server, \
+            open_backend(spec(server, concurrency=3, max_retries=2)) as backend:
+        out = backend.generate(msgs)
+    assert [c.error for c in out] == [None] * 6
+    assert [c.text for c in out] == [f"echo: question {i}" for i in range(6)]
+    assert server.requests == 6 * (len(faults) + 1) and server.answered == 6
+
+
+def test_malformed_and_server_errors_share_one_retry_budget():
+    # Three failures need three retries; max_retries: 2 allows two, whatever their kind.
+    with OpenAITestServer(fault=first_tries([("500", None), ("malformed", None), ("500", None)])) as server, \
+            open_backend(spec(server, concurrency=1, max_retries=2)) as backend:
+        out = backend.generate([MSG])
+    assert out[0].error == "HTTP 500 after retries: Error code: 500 - internal error"
+    assert server.requests == 3 and server.answered == 0
+
+
+@pytest.mark.parametrize("fault,expected", [
+    (("malformed", None), "malformed response: not JSON ('this is not json {') after 2 retries"),
+    (("no-choices", None), "malformed response: no choices after 2 retries"),
+])
+def test_a_reply_that_stays_malformed_is_a_recorded_error_naming_it(fault, expected, monkeypatch):
+    monkeypatch.setenv("LIMA_TEST_KEY", "sk-test-SECRET-123")
+    with OpenAITestServer(fault=lambda n, body: fault) as server, \
+            open_backend(spec(server, concurrency=2, max_retries=2)) as backend:
+        out = backend.generate([MSG, [{"role": "user", "content": "second"}]])
+    assert [c.error for c in out] == [expected, expected]
+    assert server.requests == 2 * 3  # each request: the first try and its two retries, no more
+    assert not any("SECRET" in c.error for c in out)
+
+
+def test_a_refusal_is_paid_for_so_it_is_recorded_not_asked_again():
+    with OpenAITestServer(fault=lambda n, body: ("refusal", None)) as server, \
+            open_backend(spec(server, concurrency=1, max_retries=2)) as backend:
+        out = backend.generate([MSG])
+    assert out[0].error == ("malformed response: choices[0].message.content is missing "
+                            "(finish_reason 'stop'; refusal \"I can't help with that.\")")
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize("fault,expected", [

@@ -2,7 +2,8 @@
 
 Payload building and response parsing are pure functions (tested on plain dicts). Retries with exponential
 backoff that honour Retry-After on 429 and retry 5xx, connection errors and timeouts are the client's own
-(`max_retries`); after the last retry the request becomes a Completion with `error`, never a dropped item.
+(`max_retries`). A 200 whose body is not a chat completion (not JSON, no choices) is retried the same way, from
+the same budget; after the last retry the request becomes a Completion with `error`, never a dropped item.
 The API key is read from the environment variable named by `api_key_env` when the backend opens, and is
 never stored, logged or put into an error message.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,32 @@ def parse_logprobs(choice: dict[str, Any]) -> list[tuple[str, dict[str, float]]]
     return steps
 
 
+def is_completion(body: Any) -> bool:
+    """Whether a reply body is a chat completion (it has choices): one the server generated, and billed."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    return isinstance(choices, list) and bool(choices) and isinstance(choices[0], dict)
+
+
+def read_reply(text: str) -> tuple[Completion, bool]:
+    """The raw body of a 200 reply -> (its Completion, whether to ask again).
+
+    A body that is not a chat completion (not JSON, an error object, no choices) is the server's failure, like a
+    500: asked again. A completion is kept even when it holds no text (a refusal): it was generated and paid
+    for, and asking again would pay again for the same."""
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        return Completion(error=f"malformed response: not JSON ({text[:80]!r})"), True
+    answer = parse_response(body)
+    return answer, answer.error is not None and not is_completion(body)
+
+
+def retry_delay(retries: int) -> float:
+    """Seconds before retry number `retries` (from 1): the openai client's backoff, 0.5 s doubling up to 8 s,
+    less up to a quarter of jitter."""
+    return min(0.5 * 2.0 ** (retries - 1), 8.0) * (1 - 0.25 * random.random())
+
+
 def parse_response(body: Any) -> Completion:
     """Read one chat completion response body (already JSON-decoded); malformed shapes become errors."""
     if not isinstance(body, dict):
@@ -75,13 +103,18 @@ def parse_response(body: Any) -> Completion:
         err = body["error"]
         msg = err.get("message") if isinstance(err, dict) else str(err)
         return Completion(error=f"server error: {msg}")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+    if not is_completion(body):
         return Completion(error="malformed response: no choices")
+    choices = body["choices"]
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
-        return Completion(error="malformed response: choices[0].message.content is missing")
+        # A completion without text (a refusal, a content filter): what it does say goes into the error.
+        said = [f"finish_reason {choices[0].get('finish_reason')!r}"] if choices[0].get("finish_reason") else []
+        if isinstance(message, dict) and isinstance(message.get("refusal"), str):
+            said.append(f"refusal {message['refusal'][:200]!r}")
+        return Completion(error="malformed response: choices[0].message.content is missing"
+                          + (f" ({'; '.join(said)})" if said else ""))
     raw_usage = body.get("usage")
     usage = {k: v for k, v in (raw_usage if isinstance(raw_usage, dict) else {}).items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage,
@@ -123,7 +156,12 @@ class OpenAIBackend(Backend):
             import openai
         except ImportError as exc:
             raise MissingExtraError("openai", hint="pip install openai") from exc
+        try:  # the openai client's HTTP library: httpx2 in current releases, httpx before
+            import httpx2
+        except ImportError:
+            import httpx as httpx2  # type: ignore[no-redef]
         self._openai = openai
+        self._response_type = httpx2.Response
         self.base_url: str | None = self.options.base_url
         key = os.environ.get(self.options.api_key_env)
         if not key:
@@ -149,23 +187,29 @@ class OpenAIBackend(Backend):
     async def _one(self, client: Any, messages: Messages, logprobs: LogprobRequest | None) -> Completion:
         payload = build_payload(self.spec.model, messages, self.spec.sampling, self.seed, self.compatible_server,
                                 self.spec.system_prompt, logprobs)
-        try:
-            # The client's own request path (auth, retries, Retry-After, timeouts) with the JSON body we built:
-            # the typed `chat.completions.create` re-validates every message, which costs more CPU than a local
-            # server's whole reply at high concurrency. The body is read as text, so a malformed one becomes a
-            # recorded error below.
-            text = await client.post("/chat/completions", body=payload, cast_to=str)
-        except self._openai.APIStatusError as exc:
-            return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
-        except self._openai.APITimeoutError:
-            return Completion(error=f"timed out after {self.options.timeout:g}s and {self.options.max_retries} retries")
-        except self._openai.APIConnectionError as exc:
-            return Completion(error=self._scrub(f"connection failed after retries: {exc}"))
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            return Completion(error=f"malformed response: not JSON ({text[:80]!r})")
-        return parse_response(body)
+        budget, retries = self.options.max_retries, 0  # retries spent: the client's (429, 5xx, ...) and ours
+        while True:
+            try:
+                # The client's own request path (auth, retries, Retry-After, timeouts) with the JSON body we built:
+                # the typed `chat.completions.create` re-validates every message, which costs more CPU than a
+                # local server's whole reply at high concurrency. The raw response comes back, so a malformed
+                # body is read below, and the request says how many retries the client spent on it.
+                reply = await client.post("/chat/completions", body=payload, cast_to=self._response_type,
+                                          options={"max_retries": budget - retries})
+            except self._openai.APIStatusError as exc:
+                return Completion(error=self._scrub(f"HTTP {exc.status_code} after retries: {exc.message}"))
+            except self._openai.APITimeoutError:
+                return Completion(error=f"timed out after {self.options.timeout:g}s and {budget} retries")
+            except self._openai.APIConnectionError as exc:
+                return Completion(error=self._scrub(f"connection failed after retries: {exc}"))
+            retries += int(reply.request.headers.get("x-stainless-retry-count") or 0)
+            answer, again = read_reply(reply.text)
+            if not again:
+                return answer
+            if retries >= budget:
+                return Completion(error=self._scrub(f"{answer.error} after {retries} retries"))
+            retries += 1
+            await asyncio.sleep(retry_delay(retries))
 
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret and self._secret != "EMPTY" else message

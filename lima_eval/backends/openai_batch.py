@@ -8,6 +8,9 @@ written before each step that the server can see: the job (its custom_ids) befor
 the batch is created, the batch id as soon as the create call returns. A killed run therefore resumes by polling
 the batch it already paid for. If it was killed between sending the create call and writing the batch id, the
 batch is found again by listing the server's batches for the job's input file; it is never submitted twice.
+The create call itself is never repeated blindly either: after a lost reply or a timeout the same lookup runs
+before another batch is created (see `_create`). An upload repeated by the client's retries costs storage only:
+batches are made from the one file id the journal holds.
 
 Results are downloaded into the journal folder (output and error files) before they are handed on, so a paid
 reply is never lost. Lines a batch did not answer (it expired, or some lines failed) are submitted again, in a
@@ -26,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
-from lima_eval.backends.openai_api import build_payload, parse_response
+from lima_eval.backends.openai_api import build_payload, is_completion, parse_response
 from lima_eval.config import Endpoint, backend_options
-from lima_eval.errors import BackendError, ConfigError, MissingExtraError
+from lima_eval.errors import BackendError, ConfigError, InputError, MissingExtraError
+from lima_eval.inputs import load_json
 from lima_eval.records import content_id
 
 log = logging.getLogger(__name__)
@@ -44,7 +48,7 @@ class BatchOptions:
     base_url: str | None = None  # an OpenAI-compatible server with /files and /batches (default: api.openai.com)
     api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key
     timeout: float = 120.0  # seconds per HTTP call (upload, poll, download)
-    max_retries: int = 4  # retries of each HTTP call on 429 / 5xx / timeouts
+    max_retries: int = 4  # retries of each HTTP call on 429 / 5xx / timeouts (creating a batch: see _create)
     completion_window: str = "24h"
     poll_interval: float = 10.0  # seconds before the first poll; the wait grows 1.5x per poll up to poll_max
     poll_max: float = 300.0
@@ -72,7 +76,7 @@ class Journal:
         for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             try:
                 job = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
+            except (OSError, json.JSONDecodeError, RecursionError) as exc:
                 raise BackendError(f"{path}: the batch journal is damaged ({exc}); move it away only if no batch "
                                    "of this run is still running") from exc
             if isinstance(job, dict) and isinstance(job.get("custom_ids"), list) and isinstance(job.get("key"), str):
@@ -169,7 +173,7 @@ class OpenAIBatchBackend(Backend):
         journal = self.journal()
         got: dict[str, Completion] = {}
         why: dict[str, str] = {}
-        final: set[str] = set()  # unanswered for good in this run (a cancelled batch)
+        final: set[str] = set()  # unanswered for good in this run (a cancelled batch, a refusal)
         try:
             active = []
             for job in journal.jobs():  # what earlier runs submitted: read it, or wait for it
@@ -212,23 +216,89 @@ class OpenAIBatchBackend(Backend):
         return job
 
     def _create(self, journal: Journal, job: dict[str, Any]) -> Any:
-        batch = self.client().batches.create(input_file_id=job["file_id"], endpoint="/v1/chat/completions",
-                                             completion_window=self.options.completion_window,
-                                             metadata={"lima_eval_job": job["key"]})
-        job.update(batch_id=batch.id, status=batch.status)
-        journal.save(job)
+        """Create the job's batch, at most once: a create call whose outcome is unclear is never simply repeated.
+
+        The client's own retries would send the call again after a lost reply or a timeout, when the server may
+        already have made the batch: every line paid twice. So the call goes out without them, and after an
+        unclear outcome the batch is looked up by its input file; only when the server has none is it created
+        again (at most `max_retries` times). The journal keeps the file id meanwhile, so a run killed here finds
+        the batch the same way."""
+        client = self.client().with_options(max_retries=0)
+        tries = self.options.max_retries + 1
+        for attempt in range(tries):
+            batch, problem, wait = self._create_once(client, job, attempt)
+            if batch is None:
+                log.warning("openai-batch: the create call of %s failed (%s); looking for its batch in %.1fs",
+                            job["key"], problem, wait)
+                time.sleep(wait)  # a server still working on the call gets the time to finish it
+                batch = self._find(job)
+            if batch is not None:
+                # After several calls, one that timed out may yet make a batch late: _wait cancels it.
+                job.update(batch_id=batch.id, status=getattr(batch, "status", None), create_calls=attempt + 1)
+                journal.save(job)
+                break
+        else:
+            raise BackendError(f"openai-batch at {self.where}: could not create a batch in {tries} "
+                               f"{'try' if tries == 1 else 'tries'} ({problem}); the server has none for file "
+                               f"{job['file_id']}, which the journal keeps: the next run looks for the batch "
+                               "again before it creates one")
         self.calls += len(job["custom_ids"])
         log.info("openai-batch: submitted %s (%d requests)", batch.id, len(job["custom_ids"]))
         return batch
 
-    def _find(self, job: dict[str, Any]) -> Any:
-        """The batch created from the job's file, if the create call reached the server before a kill."""
+    def _create_once(self, client: Any, job: dict[str, Any], attempt: int) -> tuple[Any, str, float]:
+        """One create call: (batch, "", 0), or (None, what went wrong, seconds to wait) when its outcome is unclear.
+
+        Unclear: no reply (timeout, connection), a reply the client would retry (408, 409, 429, 5xx), or one that
+        is not a batch. Any other error (400, 401, ...) says the server refused: it goes up as it is."""
+        openai = self._openai
+        wait = min(8.0, 0.5 * 2 ** attempt)
+        try:
+            batch = client.batches.create(input_file_id=job["file_id"], endpoint="/v1/chat/completions",
+                                          completion_window=self.options.completion_window,
+                                          metadata={"lima_eval_job": job["key"]})
+        except (openai.APIConnectionError, openai.APIResponseValidationError, ValueError) as exc:
+            return None, self._scrub(f"{type(exc).__name__}: {exc}"), wait  # ValueError: a reply that is not JSON
+        except openai.APIStatusError as exc:
+            if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                raise
+            try:  # Retry-After (a 429's, or a 503's) says when the server can take the call again
+                wait = max(wait, min(60.0, float(exc.response.headers.get("retry-after", ""))))
+            except ValueError:
+                pass
+            return None, self._scrub(exc.message), wait
+        if not isinstance(getattr(batch, "id", None), str):
+            return None, "the reply holds no batch id", wait
+        return batch, "", 0.0
+
+    def _made_from(self, job: dict[str, Any]) -> list[Any]:
+        """The batches created from the job's file, newest first."""
+        out = []
         for batch in self.client().batches.list(limit=100):
             if batch.input_file_id == job["file_id"]:
-                return batch
+                out.append(batch)
             if batch.created_at < job.get("created", 0) - 3600:
                 break  # listed newest first: older batches cannot be this job's
-        return None
+        return out
+
+    def _find(self, job: dict[str, Any]) -> Any:
+        """The (first) batch created from the job's file, if a create call reached the server unseen."""
+        made = self._made_from(job)
+        return made[-1] if made else None
+
+    def _cancel_twins(self, job: dict[str, Any]) -> None:
+        """Cancel every other batch made from the job's file: so its lines run in one batch, even when a create
+        call that timed out (and was followed by another) made its batch late."""
+        for batch in self._made_from(job):
+            if batch.id != job["batch_id"] and batch.status not in TERMINAL + ("cancelling",):
+                try:
+                    self.client().batches.cancel(batch.id)
+                except self._openai.APIStatusError as exc:  # it ended meanwhile, or cannot be cancelled now
+                    log.warning("openai-batch: could not cancel %s, made twice from the file of %s: %s", batch.id,
+                                job["batch_id"], self._scrub(exc.message))
+                else:
+                    log.warning("openai-batch: %s was made late from the file of %s; cancelled it", batch.id,
+                                job["batch_id"])
 
     def _wait(self, journal: Journal, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Poll every job until its batch ends (backoff from poll_interval to poll_max); download the results."""
@@ -244,6 +314,8 @@ class OpenAIBatchBackend(Backend):
                         job.update(batch_id=batch.id)
                         journal.save(job)
                 else:
+                    if job.get("create_calls", 1) > 1:
+                        self._cancel_twins(job)
                     try:
                         batch = self.client().batches.retrieve(job["batch_id"])
                     except self._openai.NotFoundError:
@@ -287,9 +359,9 @@ class OpenAIBatchBackend(Backend):
             path = journal.path(job, what)
             for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
                 try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # an unreadable line is a missing answer: submitted again
+                    row = load_json(line, path)
+                except InputError:
+                    continue  # an unreadable (or absurdly nested) line is a missing answer: submitted again
                 cid = row.get("custom_id") if isinstance(row, dict) else None
                 if cid not in wanted or cid in got:
                     continue
@@ -300,6 +372,8 @@ class OpenAIBatchBackend(Backend):
                         got[cid] = answer
                     else:  # a malformed body is the server's failure: the line is asked again
                         why[cid] = f"batch {bid}: {answer.error}"
+                        if is_completion(response.get("body")):
+                            final.add(cid)  # but a completion without text (a refusal) was paid: not re-asked
                     continue
                 error: dict[str, Any] = row["error"] if isinstance(row.get("error"), dict) else {}
                 body = response.get("body")

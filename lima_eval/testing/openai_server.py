@@ -7,6 +7,7 @@ Faults are chosen per request by `fault(n, body)` (n counts requests from 1) and
   ("timeout", seconds)  sleep that long before answering (longer than the client's timeout)
   ("malformed", None)   200 with a body that is not JSON
   ("no-choices", None)  200 with JSON that has no choices
+  ("refusal", None)     200 with a chat completion whose message has no content, only a refusal
 
 It also serves OpenAI's Files and Batch endpoints (upload, retrieve, content; create, retrieve, list, cancel),
 so the openai-batch backend runs against it. A batch finishes `batch_delay` seconds after it is created; until
@@ -15,7 +16,14 @@ responder unless `batch_policy(batch_no, custom_id, body)` says otherwise:
   "error"   the line fails (500, in the batch's error file)
   "expire"  the line is not done; the batch ends `expired`, the finished lines in its output file
   "malformed"  the line is answered 200 with a body that has no choices
+  "refusal"    the line is answered 200 with a chat completion whose message has no content, only a refusal
 `batch_fail(batch_no)` returning a message fails a whole batch at validation (status failed, no output).
+`batch_create_fault(n)` (n counts batch create calls from 1) makes the create call's outcome unclear to the client:
+  ("500", None)         the batch is made, then the answer is a 500 (the reply is lost)
+  ("timeout", seconds)  the batch is made, then answered that much later (longer than the client's timeout)
+  ("malformed", None)   the batch is made, then answered 200 with a body that is not JSON
+  ("503", None)         503 Service Unavailable, and no batch is made
+  ("late", seconds)     the batch is made only that much later, then answered (a slow server)
 `submitted` counts how often each custom_id arrived in a created batch: "submitted exactly once" is checkable.
 """
 
@@ -37,6 +45,7 @@ from typing import Any, Self
 Responder = Callable[[dict[str, Any]], "str | tuple[str, list[dict[str, Any]]]"]
 FaultPolicy = Callable[[int, dict[str, Any]], "tuple[str, float | None] | None"]
 BatchPolicy = Callable[[int, str, dict[str, Any]], "str | None"]
+CreateFault = Callable[[int], "tuple[str, float | None] | None"]
 
 
 def echo(body: dict[str, Any]) -> str:
@@ -56,11 +65,14 @@ class OpenAITestServer:
 
     def __init__(self, responder: Responder = echo, fault: FaultPolicy | None = None, latency: float = 0.0,
                  batch_delay: float = 0.0, batch_policy: BatchPolicy | None = None,
-                 batch_fail: Callable[[int], str | None] | None = None):
+                 batch_fail: Callable[[int], str | None] | None = None,
+                 batch_create_fault: CreateFault | None = None):
         self.responder = responder
         self.batch_delay = batch_delay
         self.batch_policy = batch_policy
         self.batch_fail = batch_fail
+        self.batch_create_fault = batch_create_fault
+        self.batch_creates = 0  # batch create calls received (faulty ones included)
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.submitted: collections.Counter[str] = collections.Counter()  # custom_id -> created batches holding it
@@ -122,6 +134,9 @@ class OpenAITestServer:
                 if path.endswith("/files"):
                     self._send(*server.upload(self.headers.get("Content-Type", ""), raw))
                     return
+                if path.endswith("/batches"):
+                    self._send(*server.create_batch(json.loads(raw or b"{}")))
+                    return
                 if "/batches" in path:
                     self._send(*server.files_and_batches("POST", path, {}, json.loads(raw or b"{}")))
                     return
@@ -157,6 +172,8 @@ class OpenAITestServer:
                     self._send(200, b"this is not json {")
                 elif kind == "no-choices":
                     self._send(200, json.dumps({"id": "x", "object": "chat.completion"}).encode())
+                elif kind == "refusal":
+                    self._send(200, json.dumps(server.completion(n, body, refuse=True)).encode())
                 else:
                     self._send(200, json.dumps(server.completion(n, body)).encode())
 
@@ -166,8 +183,9 @@ class OpenAITestServer:
         self._thread.start()
         return self
 
-    def completion(self, n: int, body: dict[str, Any]) -> dict[str, Any]:
-        """The chat completion object answering `body` (the responder's text, with logprobs when asked)."""
+    def completion(self, n: int, body: dict[str, Any], refuse: bool = False) -> dict[str, Any]:
+        """The chat completion object answering `body` (the responder's text, with logprobs when asked); with
+        `refuse`, a refusal: a message with no content."""
         answer = self.responder(body)
         text, logprobs = answer if isinstance(answer, tuple) else (answer, None)
         reply: dict[str, Any] = {
@@ -179,6 +197,8 @@ class OpenAITestServer:
         }
         if logprobs is not None and body.get("logprobs"):
             reply["choices"][0]["logprobs"] = {"content": logprobs}
+        if refuse:
+            reply["choices"][0]["message"] = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
         with self._lock:
             self.answered += 1
         return reply
@@ -216,8 +236,6 @@ class OpenAITestServer:
                 return 200, json.dumps(self.files[parts[-1]]["meta"]).encode()
             if method == "GET" and parts[-1] == "content" and parts[-2] in self.files:
                 return 200, self.files[parts[-2]]["data"]
-            if method == "POST" and parts[-1] == "batches":
-                return self._create_batch(body or {})
             if method == "GET" and parts[-1] == "batches":
                 return self._list_batches(query)
             if parts[-1] in self.batches and method == "GET":
@@ -229,6 +247,26 @@ class OpenAITestServer:
                     self._finish(b, cancelled=True)
                 return 200, json.dumps(b).encode()
         return 404, b'{"error": {"message": "not found"}}'
+
+    def create_batch(self, body: dict[str, Any]) -> tuple[int, bytes]:
+        """POST /batches, with the fault `batch_create_fault` chooses for this call (the sleep is outside the lock)."""
+        with self._lock:
+            self.batch_creates += 1
+            fault = self.batch_create_fault(self.batch_creates) if self.batch_create_fault else None
+            kind, arg = fault if fault else (None, None)
+            if kind == "503":
+                return 503, b'{"error": {"message": "service unavailable"}}'
+        if kind == "late":
+            time.sleep(arg or 0.0)
+        with self._lock:
+            status, payload = self._create_batch(body)
+        if kind == "timeout":
+            time.sleep(arg or 0.0)
+        elif kind == "500":
+            return 500, b'{"error": {"message": "internal error"}}'
+        elif kind == "malformed":
+            return 200, b"this is not json {"
+        return status, payload
 
     def _create_batch(self, body: dict[str, Any]) -> tuple[int, bytes]:
         fid = body.get("input_file_id")
@@ -292,6 +330,11 @@ class OpenAITestServer:
             elif verdict == "malformed":
                 out.append({"id": rid, "custom_id": cid, "error": None, "response": {
                     "status_code": 200, "request_id": rid, "body": {"id": rid, "object": "chat.completion"}}})
+            elif verdict == "refusal":
+                self.requests += 1
+                out.append({"id": rid, "custom_id": cid, "error": None, "response": {
+                    "status_code": 200, "request_id": rid,
+                    "body": self.completion(self.requests, line["body"], refuse=True)}})
             elif verdict == "error":
                 errors.append({"id": rid, "custom_id": cid, "error": None, "response": {
                     "status_code": 500, "request_id": rid, "body": {"error": {"message": "internal error"}}}})
