@@ -9,11 +9,14 @@ import io
 import json
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -438,3 +441,161 @@ def test_a_damaged_session_is_one_line(tmp_path, name, text, message):
     out = run_cli("annotate", str(run_dir), "--port", "0", timeout=60)
     assert out.returncode != 0 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory in bytes (Linux: VmHWM)."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmHWM:\s+(\d+) kB", text, re.MULTILINE).group(1)) * 1024
+
+
+def raw_post(link: str, path: str, head: dict[str, str], chunks) -> tuple[bytes, int]:
+    """POST over a bare socket, sending `chunks` (bytes, as they are) until the server answers or hangs up:
+    (what it answered, how many body bytes were sent by then)."""
+    url = urllib.parse.urlsplit(link)
+    lines = [f"POST {url.path}{path} HTTP/1.1", f"Host: {url.netloc}", "Content-Type: application/json",
+             f"X-CSRF-Token: {csrf_of(link)}"] + [f"{k}: {v}" for k, v in head.items()]
+    sent, reply = 0, b""
+    with socket.create_connection((url.hostname, url.port), timeout=20) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        for chunk in chunks:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server has answered (or closed) before the body was all sent
+            try:
+                sock.sendall(chunk)
+            except OSError:  # it hung up on us mid-body
+                break
+            sent += len(chunk)
+        try:
+            while data := sock.recv(65536):
+                reply += data
+        except OSError:
+            pass
+    return reply, sent
+
+
+def post_bytes(link: str, path: str, body: bytes) -> tuple[int, str]:
+    """(status, error) of a POST of these exact bytes, as the page would send them (JSON, its CSRF token)."""
+    req = urllib.request.Request(link + path, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "X-CSRF-Token": csrf_of(link)})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    return err.value.code, json.loads(err.value.read())["error"]
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_an_oversize_body_is_refused_with_413_before_it_is_read(served):
+    """A body over 64 KiB is a 413 and nothing is written: a Content-Length over it is refused unread, and a
+    chunked body is read only up to the limit (the server answers and hangs up mid-stream, memory flat)."""
+    run_dir, server = served
+    link = server.links["ann1"]
+    item = json.loads(request(link + "/next")[2])["item"]
+    before = snapshot(run_dir)
+    label = json.dumps({"item": item, "choice": "1"})[:-1].encode()  # a valid label, once closed by "}"
+    # Declared and sent: 64 KiB + 1 byte, stored if the server read it.
+    status, error = post_bytes(link, "/label", label + b" " * (64 * 1024 - len(label)) + b"}")
+    assert status == 413 and error == "request body over 64 KiB"
+    # Issue 25's 100,000 levels of [[[...]]]: too big to be parsed at all (a 500 before).
+    assert post_bytes(link, "/label", b"[" * 100_000 + b"]" * 100_000)[0] == 413
+    # Declared 256 MB, none of it sent: the answer comes at once.
+    reply, _ = raw_post(link, "/label", {"Content-Length": str(256 << 20)}, [])
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    # Chunked, no length: 128 MB offered in 64 KiB chunks; the server stops reading after the first 64 KiB.
+    start = peak_rss(server.proc.pid)
+    pad = chunk(b" " * 65536)
+    stream = [chunk(label)] + [pad] * 2048 + [chunk(b"}") + b"0\r\n\r\n"]
+    reply, sent = raw_post(link, "/label", {"Transfer-Encoding": "chunked"}, stream)
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    assert sent < 32 << 20  # it answered long before the client finished (socket buffers hold a few MB)
+    assert peak_rss(server.proc.pid) - start < 32 << 20
+    assert snapshot(run_dir) == before
+    # The server is still serving, and a label of normal size is taken.
+    assert post(link, "/label", {"item": item, "choice": "1"})[0] == 200
+
+
+BAD_BODIES = [
+    (b"[" * 30000 + b"]" * 30000, "JSON nested too deeply"),  # 60 KB: under the size limit, so parsed
+    (b'{"item": ' + b"[" * 30000 + b"]" * 30000 + b"}", "JSON nested too deeply"),
+    (b'{"item": "x", "choice": "1", "comment": "' + b"c" * 5000 + b'"}', 'field "comment": unknown here'),
+    (b'{"item": "' + b"i" * 65 + b'", "choice": "1"}', "field 'item': longer than 64 characters"),
+    (b'{"item": "x", "choice": "1' + b"1" * 64 + b'"}', "field 'choice': longer than 64 characters"),
+    (b'{"item": ["x"], "choice": "1"}', "field 'item': expected a string"),
+    (b'{"item": "x", "choice": 1}', "field 'choice': expected a string"),
+    (b'{"item": "x"', "not valid JSON"),
+    (b'{"item": "\xff"}', "not valid JSON"),
+    (b'"label"', "expected a JSON object"),
+]
+
+
+def test_a_malformed_body_is_a_400_naming_the_problem(served):
+    """Deep nesting, unknown or overlong fields, non-strings, broken JSON: a one-line 400, nothing written."""
+    run_dir, server = served
+    link = server.links["ann1"]
+    before = snapshot(run_dir)
+    for body, message in BAD_BODIES:
+        status, error = post_bytes(link, "/label", body)
+        assert status == 400 and message in error and "\n" not in error, (body[:40], error)
+    assert snapshot(run_dir) == before
+    assert request(server.links["admin"] + "/status")[0] == 200  # still serving
+
+
+def import_labels(run_dir: Path, rows: list[tuple[str, str]], tmp_path: Path) -> subprocess.CompletedProcess:
+    """`lima-eval import-human` of (prompt id, label) rows by ann1 on the run's pair."""
+    path = tmp_path / f"labels-{len(list(tmp_path.glob('labels-*')))}.csv"
+    path.write_text("prompt_id,model_a,model_b,label,annotator\n"
+                    + "".join(f"{pid},{MODELS[0]},{MODELS[1]},{label},ann1\n" for pid, label in rows))
+    return run_cli("import-human", str(run_dir), str(path), timeout=60)
+
+
+def test_a_label_imported_with_import_human_is_never_replaced(tmp_path):
+    """The app refuses (409) to label an item its annotator already labelled through import-human, before the
+    session or during it, and a restart's repair never withdraws such a label; a label given in the app may be
+    revised there (undo, then label again)."""
+    from lima_eval.store import RunStore
+
+    run_dir = make_run(tmp_path)
+    prompt_of = {r["prompt"]: r["id"] for r in PROMPTS}
+    assert import_labels(run_dir, [("q1", "a")], tmp_path).returncode == 0  # before the session
+    server = Server(run_dir, "--annotators", "1")
+    store = run_dir / "human_judgments.jsonl"
+    try:
+        link = server.links["ann1"]
+        assert import_labels(run_dir, [("q3", "b")], tmp_path).returncode == 0  # during it
+        refused = []
+        while (view := json.loads(request(link + "/next")[2]))["item"] is not None:
+            item, pid = view["item"], prompt_of[view["turns"][0]["user"]]
+            if pid in ("q1", "q3"):
+                before = store.read_bytes()
+                status, _, text = post(link, "/label", {"item": item, "choice": "0"})
+                error = json.loads(text)["error"]
+                assert status == 409 and "already has a label by 'ann1' imported with lima-eval" in error
+                assert "human_judgments.jsonl" in error and not any(m in error for m in MODELS)
+                assert store.read_bytes() == before
+                refused.append(pid)
+                assert post(link, "/skip", {"item": item, "reason": "skip"})[0] == 200
+            elif pid == "q2":  # labelled in the app, undone, then imported differently: that import stands
+                assert post(link, "/label", {"item": item, "choice": "0"})[0] == 200
+                assert post(link, "/undo", {})[0] == 200
+                assert import_labels(run_dir, [("q2", "a")], tmp_path).returncode == 0
+                status, _, text = post(link, "/label", {"item": item, "choice": "0"})
+                assert status == 409 and "import-human" in json.loads(text)["error"]
+                assert post(link, "/skip", {"item": item, "reason": "skip"})[0] == 200
+            else:  # an app label revised in the app
+                assert post(link, "/label", {"item": item, "choice": "0"})[0] == 200
+                assert post(link, "/undo", {})[0] == 200
+                assert post(link, "/label", {"item": item, "choice": "1"})[0] == 200
+        assert sorted(refused) == ["q1", "q3"]
+    finally:
+        server.stop()
+    Server(run_dir).stop()  # a restart replays the session (and repairs the store)
+    live = {j.prompt_id: j for j in RunStore(run_dir).judgments(human=True).values()}
+    assert {p: (j.verdict, j.comment) for p, j in live.items() if p != "q4"} == {
+        "q1": ("a", None), "q2": ("a", None), "q3": ("b", None)}
+    assert live["q4"].comment == "labelling app" and live["q4"].verdict != "tie"

@@ -6,6 +6,7 @@
 - /static/NAME: the page's own script and style; nothing else is served.
 Every response carries a Content-Security-Policy that runs only those scripts, and no referrer leaves the page
 (the token is in the URL). A POST must be JSON, carry the page's CSRF token and come from the page's own origin.
+Its body is read only up to MAX_BODY (413 past it) and must be a flat object of the action's own short fields.
 """
 
 from __future__ import annotations
@@ -21,6 +22,54 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY", "Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"}
+# The page posts {"item": ..., "choice": ...} and the like: under 200 bytes. 64 KiB is far above any real
+# submission and small enough that no request makes the server hold more than that of a body.
+MAX_BODY = 64 * 1024
+# Characters in one field. The longest real value is a 24-character item id; choices and reasons are shorter.
+MAX_FIELD = 64
+FIELDS = {"label": ("item", "choice"), "skip": ("item", "reason"), "undo": ()}  # each action's body
+
+
+class BadBody(ValueError):
+    """A POST body the app does not accept (answered 400 with the message)."""
+
+
+def fields(raw: bytes, allowed: tuple[str, ...]) -> dict[str, str]:
+    """A POST body as {field: value}: a JSON object of strings, only `allowed` keys, each at most MAX_FIELD
+    characters; BadBody with a one-line message naming the field otherwise."""
+    try:
+        body = json.loads(raw or b"{}")
+    except RecursionError:  # the C parser recurses per level: [[[...]]] deep enough overflows it
+        raise BadBody("request body: JSON nested too deeply") from None
+    except ValueError as exc:  # also bytes that are not UTF-8
+        raise BadBody(f"request body: not valid JSON ({getattr(exc, 'msg', 'not UTF-8')})") from None
+    if not isinstance(body, dict):
+        raise BadBody("request body: expected a JSON object")
+    for key, value in body.items():
+        if key not in allowed:
+            expected = ", ".join(allowed) or "no field"
+            raise BadBody(f"field {json.dumps(key[:MAX_FIELD])}: unknown here (expected {expected})")
+        if not isinstance(value, str):
+            raise BadBody(f"field '{key}': expected a string")
+        if len(value) > MAX_FIELD:
+            raise BadBody(f"field '{key}': longer than {MAX_FIELD} characters")
+    return body
+
+
+async def body_of(request: Any) -> bytes | None:
+    """The request's body, or None as soon as it is known to pass MAX_BODY: a declared Content-Length over it
+    is refused unread, and a streamed (chunked) body is read chunk by chunk only up to the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _static(name: str) -> str:
@@ -95,19 +144,20 @@ def make_app(session: Session) -> Any:
         if not same_origin(request):
             return denied("cross-site or unauthenticated request refused")
         what = request.path_params["action"]
+        if what not in FIELDS:
+            return secure(JSONResponse({"error": "not found"}, status_code=404))
+        raw = await body_of(request)
+        if raw is None:  # the rest is left unread; closing the connection stops the sender
+            too_big = {"error": f"request body over {MAX_BODY // 1024} KiB"}
+            return secure(JSONResponse(too_big, status_code=413, headers={"Connection": "close"}))
         try:
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                return secure(JSONResponse({"error": "expected a JSON object"}, status_code=400))
+            body = fields(raw, FIELDS[what])
             if what == "label":
-                session.label(name, str(body.get("item", "")), str(body.get("choice", "")))
+                session.label(name, body.get("item", ""), body.get("choice", ""))
             elif what == "skip":
-                session.skip(name, str(body.get("item", "")), str(body.get("reason", "skip")))
-            elif what == "undo":
-                if not session.undo(name):
-                    return secure(JSONResponse({"error": "nothing to undo"}, status_code=409))
-            else:
-                return secure(JSONResponse({"error": "not found"}, status_code=404))
+                session.skip(name, body.get("item", ""), body.get("reason", "skip"))
+            elif not session.undo(name):
+                return secure(JSONResponse({"error": "nothing to undo"}, status_code=409))
         except LookupError as exc:
             return secure(JSONResponse({"error": str(exc).strip("'")}, status_code=409))
         except ValueError as exc:

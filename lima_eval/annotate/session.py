@@ -6,7 +6,8 @@ RUN/annotate/ holds:
 - tokens.json (mode 0600): the tokens themselves, so the command can print the links again;
 - events.jsonl: every label, skip, flag, gold answer and undo, appended and fsynced before the browser is told.
 Labels also go straight into the run's human label store (human_judgments.jsonl / human_ratings.jsonl) through
-the importer's checks, so `lima-eval report` shows them at once; an undone label is withdrawn there.
+the importer's checks, so `lima-eval report` shows them at once; an undone label is withdrawn there. A label
+that the session did not write (one imported with `lima-eval import-human`) is never replaced nor withdrawn.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import ConfigError, InputError, StoreError
-from lima_eval.records import Judgment, Rating, content_id
-from lima_eval.store import WITHDRAWN, append_jsonl, read_jsonl
+from lima_eval.records import Judgment, Rating, content_id, from_dict
+from lima_eval.store import HUMAN, HUMAN_RATINGS, WITHDRAWN, append_jsonl, read_jsonl
 
 FOLDER, SESSION, TOKENS, EVENTS = "annotate", "session.json", "tokens.json", "events.jsonl"
 TASKS = ("pairwise", "absolute")
@@ -228,7 +229,8 @@ class Session:
 
     def _replay(self) -> None:
         """Read the run once (prompts, answers, names) and the actions from events.jsonl; a label acknowledged
-        but missing from the human store (a crash between the two writes) is written there again."""
+        but missing from the human store (a crash between the two writes) is written there again, and an
+        undone one still there is withdrawn again (unless what is there now is not the session's)."""
         from lima_eval.run import Run
 
         run = Run(self.run_dir)
@@ -239,6 +241,8 @@ class Session:
         self._done: dict[str, dict[str, Action]] = {n: {} for n in self.queues}
         self._ids = {n: {self.opaque(n, k): k for k in keys} for n, keys in self.queues.items()}
         self.actions = []
+        self._tail: tuple[int, int] = (0, 0)  # (inode, bytes read) of the human store, for _stored()
+        self._latest: dict[str, dict[str, Any]] = {}
         events = self.run_dir / FOLDER / EVENTS
         for n, d in enumerate(read_jsonl(events), start=1):
             if not all(isinstance(d.get(k), str) for k in ("annotator", "key", "action")):
@@ -252,7 +256,7 @@ class Session:
             fix = [self._record(a.annotator, a.key, a.value or "", a.shown_first) for k, a in live.items()
                    if self._record_id(*k) not in store]
             fix += [self._withdrawn(a) for k, a in taken_back.items()
-                    if k not in live and self._record_id(*k) in store]
+                    if k not in live and self._mine(a.annotator, a.key, store.get(self._record_id(*k)))]
             if fix:
                 self._write_labels(fix)
 
@@ -318,6 +322,13 @@ class Session:
             first, value = None, choice
         action = "gold" if item.gold is not None else "label"
         record = None if action == "gold" else self._record(annotator, item.key, value, first)  # checked first
+        prior = None if record is None else self._foreign(annotator, item.key)
+        if prior is not None:
+            how = ("given in an earlier labelling session" if prior.get("comment") == "labelling app"
+                   else "imported with lima-eval import-human")
+            raise LookupError(f"this item already has a label by '{annotator}' {how}, which the app never "
+                              "replaces: skip the item, or ask the run's owner to delete its line from "
+                              f"{self._store_file().name} to label it here")
         self._event(annotator, item.key, action, value, first)
         if record is not None:
             self._write_labels([record])
@@ -412,6 +423,56 @@ class Session:
             return human_id(item.prompt_id, item.models[0], item.models[1], annotator)
         return content_id("human-rating", item.prompt_id, item.models[0], annotator, "absolute")
 
+    def _mine(self, annotator: str, key: str, rec: Judgment | Rating | None) -> bool:
+        """Whether a stored record is one this session wrote for a label of this person on this item."""
+        return rec is not None and any(rec == self._record(a.annotator, a.key, a.value or "", a.shown_first)
+                                       for a in self.actions
+                                       if a.action == "label" and a.annotator == annotator and a.key == key)
+
+    def _foreign(self, annotator: str, key: str) -> dict[str, Any] | None:
+        """The live label of this person on this item in the human store if the session did not write it
+        (import-human's, or an earlier session's), else None. The app refuses to replace it, as import-human
+        refuses a second, different label (judging/human.py). Read each time: imports may run meanwhile."""
+        d = self._stored().get(self._record_id(annotator, key))
+        if d is None or d.get("error_kind") == WITHDRAWN:
+            return None
+        try:
+            rec = from_dict(Judgment if self.task == "pairwise" else Rating, d)
+        except (TypeError, ValueError):
+            return d  # not a record this session could have written: kept, like any other
+        return None if self._mine(annotator, key, rec) else d
+
+    def _stored(self) -> dict[str, dict[str, Any]]:
+        """The latest line per id of the human store, read on from where the last call stopped (a label
+        costs the bytes appended since, not the whole file); a line still being written waits for the next."""
+        path = self._store_file()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._tail, self._latest = (0, 0), {}
+            return self._latest
+        inode, done = self._tail
+        if inode != st.st_ino or st.st_size < done:  # replaced or cut: read it again from the start
+            done, self._latest = 0, {}
+        if st.st_size > done:
+            with path.open("rb") as f:
+                f.seek(done)
+                data = f.read(st.st_size - done)
+            end = data.rfind(b"\n") + 1
+            for raw in data[:end].split(b"\n"):
+                try:
+                    d = json.loads(raw) if raw.strip() else None
+                except ValueError:
+                    continue  # a damaged line is for the store's reader to name (lima-eval report)
+                if isinstance(d, dict) and isinstance(d.get("id"), str):
+                    self._latest[d["id"]] = d
+            done += end
+        self._tail = (st.st_ino, done)
+        return self._latest
+
+    def _store_file(self) -> Path:
+        return self.run_dir / (HUMAN if self.task == "pairwise" else HUMAN_RATINGS)
+
     def _human(self) -> dict[str, Any]:
         from lima_eval.store import RunStore
 
@@ -419,9 +480,7 @@ class Session:
         return store.judgments(human=True) if self.task == "pairwise" else store.ratings(human=True)
 
     def _write_labels(self, records: list[Judgment | Rating]) -> None:
-        from lima_eval.store import HUMAN, HUMAN_RATINGS
-
-        self._append(self.run_dir / (HUMAN if self.task == "pairwise" else HUMAN_RATINGS), list(records))
+        self._append(self._store_file(), list(records))
 
     # --- what the admin sees ------------------------------------------------------------------------------
 
