@@ -18,7 +18,7 @@ from typing import Any
 
 from lima_eval.config import IMPORTED
 from lima_eval.errors import ConfigError, InputError
-from lima_eval.inputs import json_rows
+from lima_eval.inputs import check_id, json_rows
 from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Prompt
 
@@ -97,12 +97,12 @@ def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str
         turns = choices[0].get("turns") if choices and isinstance(choices[0], dict) else None
         if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
             raise InputError(path, "expected choices[0].turns as a list of strings", line=line, field="choices")
-        return str(need("question_id", (int, str))), None, turns
+        return check_id(need("question_id", (int, str)), path, line, "question_id"), None, turns
     pid = row.get("prompt_id")
     text = row.get("prompt")
     if pid is None and not isinstance(text, str):
         raise InputError(path, "needs prompt_id or prompt", line=line, field="prompt_id")
-    return (str(pid) if pid is not None else None), text, [need("answer", str)]
+    return (check_id(pid, path, line, "prompt_id") if pid is not None else None), text, [need("answer", str)]
 
 
 @writes_run

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from lima_eval.errors import CheckInputError
+from lima_eval.inputs import shown
 from lima_eval.report.columns import check_metrics
 
 METRICS = check_metrics()  # the report's columns flagged as check metrics
@@ -311,10 +312,10 @@ def read_rules(path: Path) -> Gate:
     import yaml
 
     from lima_eval.errors import InputError
-    from lima_eval.inputs import read_text
+    from lima_eval.inputs import load_yaml, read_text
 
     try:
-        data = yaml.safe_load(read_text(path)) or {}
+        data = load_yaml(read_text(path), path) or {}
     except InputError as exc:
         raise CheckInputError(str(exc)) from None
     except yaml.YAMLError:
@@ -345,10 +346,10 @@ def read_rules(path: Path) -> Gate:
         try:
             threshold = float(raw[kind])
         except (TypeError, ValueError):
-            raise CheckInputError(f"{where}, {kind}: expected a number, got {raw[kind]!r}") from None
+            raise CheckInputError(f"{where}, {kind}: expected a number, got {shown(raw[kind])}") from None
         strict = raw.get("strict", False)
         if not isinstance(strict, bool):
-            raise CheckInputError(f"{where}, strict: expected true or false, got {strict!r}")
+            raise CheckInputError(f"{where}, strict: expected true or false, got {shown(strict)}")
         if raw.get("metric", "win_rate") not in METRICS:
             raise CheckInputError(f"{where}, metric: '{raw['metric']}' is not one of {', '.join(METRICS)}")
         gate.rules.append(Rule(kind=kind, threshold=threshold, model=str(raw.get("model", "")), baseline=raw.get("baseline"),
@@ -360,7 +361,7 @@ def read_rules(path: Path) -> Gate:
 def _number(path: Path, data: dict, key: str, default: Any, kind: type) -> Any:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise CheckInputError(f"{path}, {key}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        raise CheckInputError(f"{path}, {key}: expected {'an integer' if kind is int else 'a number'}, got {shown(value)}")
     return kind(value)
 
 

@@ -279,12 +279,17 @@ def plan(effect: float, pilot: Path | None, power: float, level: float, as_json:
 def merge(runs: tuple[Path, ...], out: Path) -> None:
     """Combine shard folders (lima-eval run --shard) into one run: records are content-addressed, so identical
     ids are kept once and two different records under one id are an error; then write its report."""
-    from lima_eval.merge import merge_runs
+    from lima_eval.merge import merge_runs, missing_shards
     from lima_eval.report.build import build_report
 
     counts = merge_runs(list(runs), out)
     for name, n in counts.items():
         click.echo(f"{name}: {n} record(s)", err=True)
+    n, missing = missing_shards([out])  # what the merged run now holds, this merge and earlier ones
+    if missing:
+        click.echo(f"merge: shard(s) {', '.join(f'{i}/{n}' for i in missing)} not among the folders: the merged run "
+                   f"lacks their prompts; merge them in later, or `lima-eval run {out / 'config.yaml'}` does them",
+                   err=True)
     click.echo(f"report: {build_report(out) / 'report.md'}")
 
 
@@ -383,6 +388,12 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except RecursionError:  # every reader caps nesting; this is the guard behind them, never a traceback
+        if debug:
+            raise
+        click.echo("error: a file nested too deeply to read (over Python's recursion limit); --debug shows where",
+                   err=True)
+        sys.exit(2 if (argv if argv is not None else sys.argv[1:])[:1] == ["check"] else 1)
     except KeyboardInterrupt:
         click.echo("interrupted: finished work is saved; run the same command again to continue", err=True)
         sys.exit(130)

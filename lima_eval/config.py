@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from lima_eval.errors import ConfigError
+from lima_eval.inputs import shown
 from lima_eval.registry import suggest
 from lima_eval.sft.recipe import SFTConfig
 
@@ -300,7 +301,7 @@ def check_range(key: str, value: Any, path: str) -> None:
     if bad:
         span = (f"{'>=' if low_ok else '>'} {low:g}" if low is not None else "") + (
             f"{' and ' if low is not None else ''}<= {high:g}" if high is not None else "")
-        raise ConfigError(f"config key '{path}': {value!r} is out of range (must be {span})")
+        raise ConfigError(f"config key '{path}': {shown(value)} is out of range (must be {span})")
 
 
 def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
@@ -353,12 +354,12 @@ def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
         return build_section(tp, value, path, default)  # type: ignore[arg-type]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{path}': expected a mapping, got {value!r}")
+            raise ConfigError(f"config key '{path}': expected a mapping, got {shown(value)}")
         return dict(value)
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise ConfigError(f"config key '{path}': expected a list, got {value!r}")
+            raise ConfigError(f"config key '{path}': expected a list, got {shown(value)}")
         return [_coerce(item, v, f"{path}.{i}") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -371,9 +372,9 @@ def _coerce(tp: Any, value: Any, path: str, default: Any = None) -> Any:
         return value
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise ConfigError(f"config key '{path}': expected {tp.__name__}, got {value!r}")
+            raise ConfigError(f"config key '{path}': expected {tp.__name__}, got {shown(value)}")
         if isinstance(value, str) and "\x00" in value:  # never meaningful; a NUL in a path is an OS error later
-            raise ConfigError(f"config key '{path}': {value!r} has a NUL character")
+            raise ConfigError(f"config key '{path}': {shown(value)} has a NUL character")
         return value
     return value
 
@@ -435,8 +436,23 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got '{item}'")
-        out.append((key.strip(), yaml.safe_load(raw) if raw.strip() else ""))
+        out.append((key.strip(), _override_value(key.strip(), raw)))
     return out
+
+
+def _override_value(key: str, raw: str) -> Any:
+    """The YAML value of one --set (hostile structure refused as in a file)."""
+    from lima_eval.errors import InputError
+    from lima_eval.inputs import load_yaml
+
+    if not raw.strip():
+        return ""
+    try:
+        return load_yaml(raw, f"--set {key}")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: not valid YAML") from None
 
 
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
@@ -446,14 +462,16 @@ def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) 
 
         path = default_config_path()
     from lima_eval.errors import InputError
-    from lima_eval.inputs import read_text
+    from lima_eval.inputs import load_yaml, read_text
 
     try:
         text = read_text(path)
     except InputError as exc:
         raise ConfigError(f"cannot read config {exc}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text, path) or {}
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark else ""
@@ -575,7 +593,7 @@ def validate(cfg: RunConfig) -> None:
     for key, value in [*((f"models.{i}.name", m.name) for i, m in enumerate(cfg.models)),
                        *((f"baselines.{i}", b) for i, b in enumerate(cfg.baselines))]:
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ConfigError(f"config key '{key}': {value!r} has a control character")
+            raise ConfigError(f"config key '{key}': {shown(value)} has a control character")
 
 
 ORDERS = ("both", "random", "both-if-close")
@@ -595,7 +613,7 @@ def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
                               "off (docs/adaptive.md)")
     if j.stop_when_decided is not None and not j.stop_when_decided.confidence < 1:
         raise ConfigError(f"config key '{where}.stop_when_decided.confidence': "
-                          f"{j.stop_when_decided.confidence!r} is out of range (must be > 0 and < 1)")
+                          f"{shown(j.stop_when_decided.confidence)} is out of range (must be > 0 and < 1)")
     rules = ("majority", "mean-probability") if j.jury else ("tie", "separate")
     if j.combine and j.combine not in rules:
         raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of {', '.join(rules)}"
@@ -606,7 +624,7 @@ def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
             raise ConfigError(f"config key '{where}.require.{bound}': not one of {', '.join(bounds)}"
                               f"{suggest(str(bound), bounds)}")
         if isinstance(limit, bool) or not isinstance(limit, (int, float)):
-            raise ConfigError(f"config key '{where}.require.{bound}': expected a number, got {limit!r}")
+            raise ConfigError(f"config key '{where}.require.{bound}': expected a number, got {shown(limit)}")
 
 
 def _validate_jury(j: JudgeSpec, where: str) -> None:
@@ -618,21 +636,42 @@ def _validate_jury(j: JudgeSpec, where: str) -> None:
         raise ConfigError(f"config key '{where}.{key}': a jury has no endpoint of its own; set it on each juror "
                           f"({where}.jury.N.{key})")
     if j.abstain_below >= 1:
-        raise ConfigError(f"config key '{where}.abstain_below': {j.abstain_below!r} is out of range (must be < 1)")
+        raise ConfigError(f"config key '{where}.abstain_below': {shown(j.abstain_below)} is out of range (must be < 1)")
     for k, m in enumerate(j.jury):
         at = f"{where}.jury.{k}"
         if m.jury:
             raise ConfigError(f"config key '{at}.jury': a juror cannot be a jury itself")
+        for key in _JURY_ONLY:
+            if getattr(m, key) != _JUDGE_DEFAULTS[key]:
+                raise ConfigError(f"config key '{at}.{key}': a juror takes the jury's {key}; set it on the jury "
+                                  f"({where}.{key})" + (" where the jury allows it (docs/juries.md)"
+                                                         if key in ("stop_when_decided", "close_below") else ""))
+        needs_model(m, at)
         backend_options(m, at)
         if m.combine and m.combine not in ("tie", "separate"):
             raise ConfigError(f"config key '{at}.combine': '{m.combine}' is not one of tie, separate")
+
+
+# Keys of a judge section that belong to the jury as a whole: a juror setting its own would be ignored or, for
+# adaptive judging, run where juries refuse it.
+_JURY_ONLY = ("order", "close_below", "stop_when_decided", "require", "abstain", "abstain_below")
+_JUDGE_DEFAULTS = {key: getattr(JudgeSpec(), key) for key in _JURY_ONLY}
+
+
+def needs_model(j: JudgeSpec, where: str) -> None:
+    """A judge (or juror) runs on a model: without one, a run would generate its answers and then fail. Checked
+    where a judge is about to be used (a juror's always: it is written out), since a config that only imports
+    labels may leave its judge unset."""
+    if not j.model.strip() and j.backend != IMPORTED:
+        raise ConfigError(f"config key '{where}.model' is missing (the judge's model: an API model name, a path, "
+                          "an HF id or embedded:NAME; or a jury: of two or more jurors)")
 
 
 def shard_of(value: str, key: str = "--shard") -> tuple[int, int]:
     """(i, N) of "i/N" with 1 <= i <= N; a ConfigError naming the key otherwise."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
-        raise ConfigError(f"config key '{key}': {value!r} is not a shard i/N with 1 <= i <= N (e.g. 2/3)")
+        raise ConfigError(f"config key '{key}': {shown(value)} is not a shard i/N with 1 <= i <= N (e.g. 2/3)")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -640,5 +679,5 @@ def plain_name(value: str, key: str) -> None:
     """Names that become folder names (the run, the SFT model) stay inside their folder: one plain path part."""
     bad = not value or value in (".", "..") or value.startswith(".") or any(c in value for c in "/\\:")
     if bad or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ConfigError(f"config key '{key}': {value!r} must be a plain folder name (no /, \\, :, leading dot "
+        raise ConfigError(f"config key '{key}': {shown(value)} must be a plain folder name (no /, \\, :, leading dot "
                           "or control characters)")

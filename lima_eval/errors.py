@@ -50,6 +50,19 @@ def require(extra: str, *modules: str) -> None:
             raise MissingExtraError(name, extra=extra) from exc
 
 
+def require_installed(extra: str, *modules: str) -> None:
+    """Like require, without importing them: for preflight checks, which must stay fast on a no-op rerun."""
+    import importlib.util
+
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise MissingExtraError(name, extra=extra)
+
+
 class BackendError(LimaEvalError):
     """A model backend could not be started or failed as a whole (not one request)."""
 

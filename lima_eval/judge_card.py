@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from lima_eval.config import IMPORTED, BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, to_plain
+from lima_eval.config import IMPORTED, BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, needs_model, to_plain
 from lima_eval.errors import ConfigError
 from lima_eval.judging.gold import GoldItem, load_gold
 from lima_eval.records import Generation, Judgment, Prompt, content_id
@@ -52,15 +52,18 @@ def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
     import yaml
 
     from lima_eval.config import _line_of, build_section, parse_overrides, validate_judge
-    from lima_eval.inputs import read_text
+    from lima_eval.errors import InputError
+    from lima_eval.inputs import load_yaml, read_text
 
     path = Path(judge)
     data: Any = {"name": judge}
     text, bare = "", True
     if judge.endswith((".yaml", ".yml")) and path.is_file():
-        text = read_text(path)
         try:
-            data = yaml.safe_load(text)
+            text = read_text(path)
+            data = load_yaml(text, path)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise ConfigError(f"{path}{f', line {mark.line + 1}' if mark else ''}: not valid YAML") from None
@@ -92,7 +95,7 @@ def find_cards(results: Path, spec: JudgeSpec) -> list[dict[str, Any]]:
     for path in sorted((Path(results) / "judge-cards").glob(f"*/{CARD}")):
         try:
             card = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(card, dict) and card.get("identity") == key:
             out.append(card | {"path": str(path.parent / CARD_MD)})
@@ -132,6 +135,8 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
     for endpoint in spec.jury or [spec]:
         BACKENDS.load(endpoint.backend).preflight(endpoint)
     gold_name, items = load_gold(gold, limit)
+    if not spec.jury:
+        needs_model(spec, "judge")
     folder = card_folder(results, spec, gold_name)
     models = sorted({m for i in items for m in (i.model_a, i.model_b)})
     prompts = [Prompt(id=i.id, text=i.prompt) for i in items]

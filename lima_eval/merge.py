@@ -17,7 +17,8 @@ from lima_eval.store import read_jsonl
 
 FILES = ("generations.jsonl", "judgments.jsonl", "ratings.jsonl", "human_judgments.jsonl", "human_ratings.jsonl",
          "imported_judgments.jsonl", "imported_ratings.jsonl")
-VOLATILE = ("cached",)  # whether a reply came from the cache says nothing about the record
+VOLATILE = ("cached",)
+SHARDS = "shards.json"  # in a merged run: the split (N) and the shards i merged into it  # whether a reply came from the cache says nothing about the record
 
 
 def _config(run: Path) -> dict[str, Any]:
@@ -29,6 +30,44 @@ def _config(run: Path) -> dict[str, Any]:
     data.pop("output_dir", None)  # shards are written on different machines, the merge somewhere else again
     (data.get("benchmark") or {}).pop("shard", None)
     return data
+
+
+def missing_shards(runs: list[Path]) -> tuple[int, list[int]]:
+    """(N, the shards i/N none of `runs` holds) for shard folders of one split; (0, []) when none is a shard. Shards
+    of different splits (1/2 with 2/3) cover the prompts unevenly and are refused."""
+    from lima_eval.config import shard_of
+    from lima_eval.store import RunStore
+
+    split: dict[int, list[Path]] = {}
+    held: set[int] = set()
+    for r in runs:
+        value = (RunStore(r).read_config().get("benchmark") or {}).get("shard")
+        if value is not None:
+            i, n = shard_of(value, f"{r / 'config.yaml'}: benchmark.shard")
+            split.setdefault(n, []).append(r)
+            held.add(i)
+        elif (r / SHARDS).exists():  # a merged run remembers the split it was merged from
+            n, shards = _merged_from(r / SHARDS)
+            split.setdefault(n, []).append(r)
+            held |= set(shards)
+    if len(split) > 1:
+        (n1, r1), (n2, r2) = list(split.items())[:2]
+        raise ConfigError(f"merge: {r1[0]} is a shard of {n1} and {r2[0]} a shard of {n2}; merge the shards of one "
+                          "split (lima-eval run --shard i/N with the same N)")
+    if not split:
+        return 0, []
+    n = next(iter(split))
+    return n, [i for i in range(1, n + 1) if i not in held]
+
+
+def _merged_from(path: Path) -> tuple[int, list[int]]:
+    from lima_eval.inputs import load_json, read_text
+
+    data = load_json(read_text(path), path)
+    ok = isinstance(data, dict) and isinstance(data.get("of"), int) and isinstance(data.get("shards"), list)
+    if not ok or not all(isinstance(i, int) and 1 <= i <= data["of"] for i in data["shards"]):
+        raise InputError(path, "expected {\"of\": N, \"shards\": [i, ...]} (written by lima-eval merge)")
+    return data["of"], data["shards"]
 
 
 def _latest(path: Path) -> dict[str, dict[str, Any]]:
@@ -49,11 +88,12 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
     """Merge `runs` into `out`; returns the records per file in the merged run."""
     from lima_eval.config import from_resolved
     from lima_eval.lock import RunLock
-    from lima_eval.store import RunStore, append_jsonl
+    from lima_eval.store import RunStore, append_jsonl, write_atomic
 
     if not runs:
         raise ConfigError("merge: name at least one run folder")
     sources = list(runs) + ([out] if (out / "config.yaml").exists() else [])
+    n, missing = missing_shards(sources)
     base = _config(sources[0])
     for r in sources[1:]:
         if _config(r) != base:
@@ -76,6 +116,8 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
         from lima_eval.config import to_plain
 
         store.write_config(to_plain(cfg))
+        if n:
+            write_atomic(out / SHARDS, json.dumps({"of": n, "shards": [i for i in range(1, n + 1) if i not in missing]}))
         for name in FILES:
             have = _latest(out / name)
             append_jsonl(out / name, [row for rid, row in merged[name].items()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
-from lima_eval.config import RunConfig, to_plain
+from lima_eval.config import RunConfig, needs_model, to_plain
 from lima_eval.errors import ConfigError
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Prompt
@@ -162,6 +162,9 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
         local = cfg.sft.data == "demo" or Path(cfg.sft.data).exists() or cfg.sft.data.endswith(".jsonl")
         if local and not is_complete(cfg.sft):
             load_conversations(cfg.sft.data, cfg.sft.max_examples)
+    for i, judge in enumerate(cfg.all_judges()):
+        if not judge.jury:
+            needs_model(judge, "judge" if i == 0 else f"judges.{i - 1}")
     return prompts
 
 
@@ -214,7 +217,7 @@ def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: flo
     stages = forecast(cfg, prompts, use_cache)
     mine = [s for s in stages if s.stage.startswith(stage)]
     cost = sum(s.cost or 0.0 for s in mine)
-    if spent + cost > cfg.budget_usd:
+    if not spent + cost <= cfg.budget_usd:  # so that a NaN cost stops the run instead of passing
         import math
 
         rest = math.ceil(sum(s.cost or 0.0 for s in stages) * 1e4) / 1e4  # rounded up: enough as printed

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from lima_eval.inputs import shown
+
 DEFAULT_SD = 0.5
 
 
@@ -54,11 +56,11 @@ def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Pat
     from lima_eval.errors import ConfigError
 
     if not 0 < effect < 0.5:
-        raise ConfigError(f"--effect: {effect!r} is out of range (a win-rate difference above 0 and below 0.5)")
+        raise ConfigError(f"--effect: {shown(effect)} is out of range (a win-rate difference above 0 and below 0.5)")
     if not 0 < power < 1:
-        raise ConfigError(f"--power: {power!r} is out of range (above 0 and below 1)")
+        raise ConfigError(f"--power: {shown(power)} is out of range (above 0 and below 1)")
     if not 0 < level < 1:
-        raise ConfigError(f"--level: {level!r} is out of range (above 0 and below 1)")
+        raise ConfigError(f"--level: {shown(level)} is out of range (above 0 and below 1)")
     sd_single = sd_paired = DEFAULT_SD
     sep: dict[str, Any] = {}
     source = "default"

@@ -29,6 +29,19 @@ CONFIG = "config.yaml"
 WITHDRAWN = "withdrawn"  # error_kind of a person's label taken back (the labelling app's undo): not a label
 
 
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write a whole file under a temporary name beside it, then rename it into place: a kill leaves the old file
+    or the new one, never a torn or empty one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _repair_tail(path: Path) -> int:
     """Drop a torn last line (a write cut off by a crash); return how many bytes were dropped."""
     try:
@@ -126,19 +139,17 @@ class RunStore:
 
     def write_config(self, resolved: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / (CONFIG + ".tmp")
-        tmp.write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        tmp.replace(self.root / CONFIG)
+        write_atomic(self.root / CONFIG, yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
 
     def read_config(self) -> dict[str, Any]:
         path = self.root / CONFIG
         if not path.exists():
             raise StoreError(f"{self.root}: not a lima-eval run directory (no {CONFIG})")
         from lima_eval.errors import InputError
-        from lima_eval.inputs import read_text
+        from lima_eval.inputs import load_yaml, read_text
 
         try:
-            data = yaml.safe_load(read_text(path))
+            data = load_yaml(read_text(path), path)
         except InputError as exc:
             raise StoreError(str(exc)) from None
         except yaml.YAMLError as exc:

@@ -107,11 +107,46 @@ def foreign_case(name: str, fmt: str, text, expect: list[str], target: str = RUN
              fmt), expect, None)
 
 
-def answers_case(name: str, text, expect: list[str], model: str = "ext"):
-    return (f"answers-{name}", {"answers.jsonl": text}, ("import-answers", RUN, "{root}/answers.jsonl", "--model", model),
-            expect, None)
+def answers_case(name: str, text, expect: list[str], model: str = "ext", target: str = RUN):
+    return (f"answers-{name}", {"answers.jsonl": text}, ("import-answers", target, "{root}/answers.jsonl", "--model",
+                                                         model), expect, None)
 
 
+def bomb(levels: int = 9, fan: int = 9) -> str:
+    """A 1 KB flow-style YAML value whose aliases expand to fan ** levels strings (a "billion laughs")."""
+    parts = ["&l0 [" + ",".join(["lol"] * fan) + "]"]
+    parts += [f"&l{i} [" + ",".join([f"*l{i - 1}"] * fan) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+def deep(n: int = 100_000) -> str:
+    """A JSON (and flow-style YAML) value nested n deep."""
+    return "[" * n + "]" * n
+
+
+def yaml_case(case: str, value: str, expect: list[str], key: str = "name", extra: tuple[str, ...] = (),
+              command: str = "run"):
+    """A run config written as YAML text with `key` (dotted) holding `value` verbatim, so aliases and nesting reach
+    the reader as a user's file would bring them. A new run name: nothing may be generated or written."""
+    marker = "MARKER-VALUE"
+    data = config(Path("{root}"), name="fresh")
+    node = data
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = marker
+    text = yaml.safe_dump(data, allow_unicode=True).replace(marker, value)
+    return (f"yaml-{case}", {"bad.yaml": text}, (command, "{root}/bad.yaml", *extra, "--no-progress"), expect, None)
+
+
+def card_case(case: str, files: dict, judge: str, gold: str, expect: list[str]):
+    """`lima-eval judge-card` of a bad judge or gold file: no card folder may be left behind."""
+    return (f"card-{case}", files, ("judge-card", judge, "--gold", gold, "--results", "{root}/results",
+                                    "--no-progress"), expect, None)
+
+
+SCRIPTED = {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"}
+JURY_CARD = yaml.safe_dump({"jury": [SCRIPTED, SCRIPTED | {"stop_when_decided": {"threshold": 0.5}}]})
 HEADER = "prompt_id,model_a,model_b,label,annotator,comment\n"
 RHEADER = "prompt_id,model,label,annotator\n"
 ALPACA = {"instruction": "Question 1?", "output_1": "a", "generator_1": "base", "output_2": "b",
@@ -251,6 +286,85 @@ CASES = [
     answers_case("no-answer", '{"prompt_id": "p1"}\n', ["answers.jsonl", "line 1"]),
     answers_case("not-utf8", b'{"prompt_id": "p1", "answer": "caf\xe9"}\n', ["answers.jsonl", "line 1", "not UTF-8"]),
     answers_case("unknown-model", '{"prompt_id": "p1", "answer": "x"}\n', ["no model named 'ghost'"], model="ghost"),
+    # --- issue 25: the second hostile campaign ---
+    # juries and judges are checked before anything is generated (a new run: nothing may appear)
+    config_case("empty-jury-is-no-judge", ["judge.model' is missing", "a jury: of two or more jurors"],
+                name="fresh", judge={"jury": []}),
+    config_case("judge-without-model", ["judge.model' is missing"], name="fresh", judge={"backend": "scripted"}),
+    config_case("extra-judge-without-model", ["judges.0.model' is missing"], name="fresh",
+                judges=[{"name": "lima-absolute", "backend": "scripted"}]),
+    config_case("juror-without-model", ["judge.jury.1.model' is missing"], name="fresh",
+                judge={"jury": [SCRIPTED, {"backend": "scripted"}]}),
+    config_case("juror-own-order", ["judge.jury.0.order", "a juror takes the jury's order"], name="fresh",
+                judge={"jury": [SCRIPTED | {"order": "sideways"}, SCRIPTED]}),
+    config_case("juror-own-random-order", ["judge.jury.1.order", "set it on the jury (judge.order)"], name="fresh",
+                judge={"jury": [SCRIPTED, SCRIPTED | {"order": "random"}]}),
+    config_case("juror-stop-when-decided", ["judge.jury.0.stop_when_decided", "a juror takes the jury's"],
+                name="fresh", judge={"jury": [SCRIPTED | {"stop_when_decided": {"threshold": 0.5}}, SCRIPTED]}),
+    config_case("juror-both-if-close", ["judge.jury.1.order"], name="fresh",
+                judge={"jury": [SCRIPTED, SCRIPTED | {"order": "both-if-close"}]}),
+    config_case("juror-own-require", ["judge.jury.0.require"], name="fresh",
+                judge={"jury": [SCRIPTED | {"require": {"max_flip_rate": 0.1}}, SCRIPTED]}),
+    config_case("juror-own-abstain", ["judge.jury.0.abstain"], name="fresh",
+                judge={"jury": [SCRIPTED | {"abstain": True}, SCRIPTED]}),
+    card_case("jury-with-adaptive-juror", {"jury.yaml": JURY_CARD}, "{root}/jury.yaml", "pandalm",
+              ["jury.1.stop_when_decided", "a juror takes the jury's"]),
+    # prices: NaN passed every budget check, negative prices gave negative costs
+    judge_case("nan-price", "kind: pairwise\nparser: lima-pairwise\nprices: {gpt-4o: {input: .nan, output: 1}}\n",
+               "{prompt} {answer_a} {answer_b}", ["judge.yaml", "key 'prices.gpt-4o.input'", "not a price"]),
+    judge_case("infinite-price", "kind: pairwise\nparser: lima-pairwise\nprices: {gpt-4o: {input: 1, output: .inf}}\n",
+               "{prompt} {answer_a} {answer_b}", ["key 'prices.gpt-4o.output'", "not a price"]),
+    judge_case("negative-price", "kind: pairwise\nparser: lima-pairwise\nprices: {gpt-4o: {input: -2, output: 1}}\n",
+               "{prompt} {answer_a} {answer_b}", ["key 'prices.gpt-4o.input'", "-2 is not a price"]),
+    # YAML aliases (billion laughs) and deep nesting: refused before they are built, the value never repeated whole
+    yaml_case("alias-bomb-name", bomb(), ["bad.yaml", "aliases", "refused"]),
+    yaml_case("alias-bomb-seed", bomb(), ["bad.yaml", "aliases", "refused"], key="seed"),
+    yaml_case("alias-bomb-require", bomb(), ["bad.yaml", "aliases"], key="judge.require.min_judge_kappa"),
+    yaml_case("alias-bomb-dry-run", bomb(), ["bad.yaml", "aliases"], key="models", extra=("--dry-run",)),
+    yaml_case("deep-name", deep(), ["bad.yaml", "line ", "nested deeper than 100 levels"]),
+    yaml_case("deep-block", "\n" + "".join("  " * (i + 1) + "- \n" for i in range(150)),
+              ["bad.yaml", "nested deeper than 100 levels"], key="judges"),
+    ("set-alias-bomb", {}, ("run", "{root}/c.yaml", "--set", "name=" + bomb(), "--no-progress"),
+     ["--set name", "aliases", "refused"], None),
+    ("set-deep", {}, ("run", "{root}/c.yaml", "--set", "seed=" + deep(), "--no-progress"),
+     ["--set seed", "nested deeper"], None),
+    ("set-not-yaml", {}, ("run", "{root}/c.yaml", "--set", "seed=[", "--no-progress"), ["--set seed", "not valid YAML"],
+     None),
+    judge_case("labels-alias-bomb", f"kind: rating\nparser: lima-absolute\nlabels: {bomb()}\n", "{prompt} {answer}",
+               ["judge.yaml", "aliases", "refused"]),
+    judge_case("deep-judge-yaml", f"kind: pairwise\nlabels: {deep()}\n", "{prompt} {answer_a} {answer_b}",
+               ["judge.yaml", "nested deeper"]),
+    rules_case("alias-bomb", f"rules: {bomb()}\n", ["rules.yaml", "aliases"]),
+    rules_case("deep", f"rules: {deep()}\n", ["rules.yaml", "nested deeper"]),
+    rules_case("too-large", "rules:\n" + "  - {model: mine, min_win_rate: 0.5}\n" * 140_000, ["rules.yaml", "refused"]),
+    prompts_case("deep-row", '{"id": "p1", "prompt": "a", "meta": ' + deep() + "}\n", ["line 1", "nested deeper"]),
+    prompts_case("deep-list", deep(), ["bad_prompts.json", "nested deeper"], suffix=".json"),
+    prompts_case("deep-in-string-is-text", '{"id": "p1", "prompt": "' + "[" * 500 + '"}\n' + deep(200) + "\n",
+                 ["line 2", "nested deeper"]),
+    answers_case("deep", '{"prompt_id": "p1", "answer": ' + deep() + "}\n", ["answers.jsonl", "line 1", "nested"]),
+    foreign_case("deep", "alpaca-eval", deep(), ["foreign.json", "nested deeper"]),
+    foreign_case("deep-row", "mt-bench-pair", '{"question_id": 1, "x": ' + deep() + "}\n",
+                 ["foreign.jsonl", "line 1", "nested deeper"]),
+    card_case("deep-judge-file", {"card.yaml": "judge: " + deep() + "\n"}, "{root}/card.yaml", "pandalm",
+              ["card.yaml", "nested deeper"]),
+    card_case("alias-judge-file", {"card.yaml": f"judge: {{name: lima-pairwise, x: {bomb()}}}\n"}, "{root}/card.yaml",
+              "pandalm", ["card.yaml", "aliases"]),
+    card_case("deep-gold-file", {"gold.json": deep(), "judge.yaml": yaml.safe_dump(SCRIPTED)}, "{root}/judge.yaml",
+              "{root}/gold.json",
+              ["gold.json", "nested deeper"]),
+    # import-answers into a new folder: ids are checked as in a benchmark file
+    answers_case("nan-id-new-folder", '{"prompt_id": NaN, "prompt": "Q?", "answer": "x"}\n',
+                 ["line 1", "field 'prompt_id'", "not an id"], target="results/fresh"),
+    answers_case("object-id-new-folder", '{"prompt_id": {"a": 1}, "prompt": "Q?", "answer": "x"}\n',
+                 ["line 1", "field 'prompt_id'", "not an id"], target="results/fresh"),
+    answers_case("empty-id-new-folder", '{"prompt_id": "", "prompt": "Q?", "answer": "x"}\n',
+                 ["line 1", "field 'prompt_id'", "not an id"], target="results/fresh"),
+    answers_case("float-id-new-folder", '{"prompt_id": 1.5, "answer": "x"}\n',
+                 ["line 1", "field 'prompt_id'", "not an id"], target="results/fresh"),
+    answers_case("mt-bench-nan-question", '{"question_id": NaN, "choices": [{"turns": ["x"]}]}\n',
+                 ["line 1", "field 'question_id'", "missing or not a int or str"], target="results/fresh"),
+    answers_case("mt-bench-empty-question", '{"question_id": " ", "choices": [{"turns": ["x"]}]}\n',
+                 ["line 1", "field 'question_id'", "not an id"], target="results/fresh"),
 ]
 
 
@@ -262,7 +376,7 @@ def test_bad_input_is_named_and_changes_nothing(site, case, capsys):
             continue
         path = site / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+        path.write_bytes(content if isinstance(content, bytes) else content.replace("{root}", str(site)).encode())
     if changes is not None:
         fill = {k: json.loads(json.dumps(v).replace("{root}", str(site))) for k, v in changes.items()}
         data = config(site, **fill)

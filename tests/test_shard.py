@@ -106,3 +106,26 @@ def test_bad_shards_are_named(tmp_path, shard, message):
     assert out.returncode != 0 and message in out.stderr, out.stderr
     assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_shards_of_different_splits_are_refused_and_a_missing_shard_is_said(tmp_path):
+    """1/2 with 2/3 covers the prompts unevenly (issue 25): refused before anything is written. One shard of a
+    split merges, and the merge says which shards the run still lacks."""
+    cfg = config(tmp_path, "d", benchmark={"name": "demo", "limit": 8})
+    for shard in ("1/2", "2/3"):
+        assert run_cli("run", str(cfg), "--shard", shard, "--no-progress").returncode == 0
+    half, third = tmp_path / "d" / "big-shard-1-of-2", tmp_path / "d" / "big-shard-2-of-3"
+    out = run_cli("merge", str(half), str(third), "--out", str(tmp_path / "m" / "big"))
+    assert out.returncode == 1 and out.stderr.startswith("error: ") and len(out.stderr.splitlines()) == 1
+    assert "a shard of 2" in out.stderr and "a shard of 3" in out.stderr and "same N" in out.stderr
+    assert not (tmp_path / "m").exists()
+    # A merged run (no shard of its own) that holds 1/2 cannot take 2/3 either.
+    assert run_cli("merge", str(half), "--out", str(tmp_path / "m" / "big")).returncode == 0
+    merged = tmp_path / "m" / "big"
+    before = {p.name: p.read_bytes() for p in merged.iterdir() if p.is_file()}
+    assert json.loads((merged / "shards.json").read_text()) == {"of": 2, "shards": [1]}
+    out = run_cli("merge", str(third), "--out", str(merged))
+    assert out.returncode == 1 and "a shard of 2" in out.stderr and "a shard of 3" in out.stderr, out.stderr
+    assert {p.name: p.read_bytes() for p in merged.iterdir() if p.is_file()} == before
+    out = run_cli("merge", str(half), "--out", str(tmp_path / "m2" / "big"))
+    assert out.returncode == 0 and "shard(s) 2/2 not among the folders" in out.stderr, out.stderr

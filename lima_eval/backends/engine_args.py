@@ -22,6 +22,7 @@ from typing import Any
 
 from lima_eval.config import Endpoint, ModelSpec
 from lima_eval.errors import ConfigError, MissingExtraError
+from lima_eval.inputs import shown
 from lima_eval.registry import suggest
 
 SIZES = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
@@ -56,11 +57,11 @@ def check_engine(engine: dict[str, Any], where: str, server: bool) -> None:
         if own:
             raise ConfigError(f"config key '{key(name)}': set by lima-eval from {own}; leave it out of `engine:`")
         if name in SIZES and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"config key '{key(name)}': expected a positive integer, got {value!r}")
+            raise ConfigError(f"config key '{key(name)}': expected a positive integer, got {shown(value)}")
         if name == "distributed_executor_backend":
             _check_executor(value, key(name))
         if name == "data_parallel_backend" and value not in DP_BACKENDS:
-            raise ConfigError(f"config key '{key(name)}': {value!r} is not one of {', '.join(DP_BACKENDS)}"
+            raise ConfigError(f"config key '{key(name)}': {shown(value)} is not one of {', '.join(DP_BACKENDS)}"
                               f"{suggest(str(value), list(DP_BACKENDS))}")
     if not server and engine.get("data_parallel_size", 1) > 1:
         raise ConfigError(
@@ -77,7 +78,7 @@ def _check_executor(value: Any, path: str) -> None:
                           "mp (one machine) or ray (several; docs/parallel.md)")
     custom = isinstance(value, str) and "." in value.strip(".")
     if value not in EXECUTORS and not custom:
-        raise ConfigError(f"config key '{path}': {value!r} is not one of {', '.join(EXECUTORS)} (or a custom "
+        raise ConfigError(f"config key '{path}': {shown(value)} is not one of {', '.join(EXECUTORS)} (or a custom "
                           f"executor as 'module.Class'){suggest(str(value), list(EXECUTORS))}")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint, identity_option
-from lima_eval.errors import BackendError, MissingExtraError, require
+from lima_eval.errors import BackendError, MissingExtraError, require, require_installed
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class HFBackend(Backend):
     options: HFOptions
     supports_prefill = True
     supports_logprobs = True
+
+    @classmethod
+    def preflight(cls, spec: Endpoint) -> None:
+        require_installed("hf", "torch", "transformers")  # before a run pays for any other model's answers
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)

@@ -7,6 +7,7 @@ returning one), then the judges shipped with lima-eval. `judge.name` may also be
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lima_eval.errors import JudgeDefinitionError, LimaEvalError, UnknownNameError
+from lima_eval.inputs import shown
 from lima_eval.records import content_id
 from lima_eval.registry import JUDGES, PARSERS, suggest
 from lima_eval.resources import data_dir
@@ -129,6 +131,10 @@ def _prices(table: dict[str, Any], path: Path, prefix: str = "") -> dict[str, di
         if not ok:
             raise JudgeDefinitionError(f"{path}, key '{prefix}{model}': give input and output as numbers "
                                        "(USD per 1M tokens)")
+        for k in ("input", "output"):  # NaN would pass every budget check (NaN > budget is False)
+            if not math.isfinite(p[k]) or p[k] < 0:
+                raise JudgeDefinitionError(f"{path}, key '{prefix}{model}.{k}': {shown(p[k])} is not a price "
+                                           "(a finite number >= 0, USD per 1M tokens)")
         out[str(model)] = {"input": float(p["input"]), "output": float(p["output"])}
     return out
 
@@ -186,10 +192,10 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
     """Read and check one judge folder; every problem names the file and the key."""
     cfg_path = folder / "judge.yaml"
     from lima_eval.errors import InputError
-    from lima_eval.inputs import read_text
+    from lima_eval.inputs import load_yaml, read_text
 
     try:
-        data: dict[str, Any] = yaml.safe_load(read_text(cfg_path)) or {}
+        data: dict[str, Any] = load_yaml(read_text(cfg_path), cfg_path) or {}
     except InputError as exc:
         raise JudgeDefinitionError(str(exc)) from None
     except yaml.YAMLError:

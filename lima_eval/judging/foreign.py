@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from lima_eval.benchmarks import IMPORTED
 from lima_eval.errors import InputError
-from lima_eval.inputs import json_rows
+from lima_eval.inputs import json_rows, shown
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, Generation, Judgment, Rating, content_id
 
@@ -51,10 +51,10 @@ def _need(row: Any, key: str, path: Path, line: int, kind: type | tuple[type, ..
         raise InputError(path, "missing", line=line, field=key)
     value = row[key]
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise InputError(path, f"expected {getattr(kind, '__name__', 'a value')}, got {value!r}"[:120], line=line,
+        raise InputError(path, f"expected {getattr(kind, '__name__', 'a value')}, got {shown(value)}"[:120], line=line,
                          field=key)
     if key in NAME_KEYS and (not str(value).strip() or any(ord(c) < 32 or ord(c) == 127 for c in str(value))):
-        raise InputError(path, f"not a name: {value!r} (empty, or a control character)"[:120], line=line, field=key)
+        raise InputError(path, f"not a name: {shown(value)} (empty, or a control character)"[:120], line=line, field=key)
     return value
 
 
@@ -107,8 +107,8 @@ class Context:
             return True
         first_line, first_label = self.seen[record_id]
         if first_label != label:
-            raise InputError(path, f"the same item as line {first_line} with another label ({first_label!r} there, "
-                                   f"{label!r} here)", line=line, field=field_name)
+            raise InputError(path, f"the same item as line {first_line} with another label ({shown(first_label)} there, "
+                                   f"{shown(label)} here)", line=line, field=field_name)
         self.duplicates += 1
         return False
 
@@ -133,7 +133,7 @@ def read_alpaca_eval(path: Path, ctx: Context) -> list[Judgment]:
         pref = row["preference"]
         if pref is not None and (isinstance(pref, bool) or not isinstance(pref, (int, float))
                                  or not (pref == 0 or 1 <= pref <= 2)):
-            raise InputError(path, f"expected 1, 2, 1.5, 0 or a number in [1, 2], got {pref!r}", line=n,
+            raise InputError(path, f"expected 1, 2, 1.5, 0 or a number in [1, 2], got {shown(pref)}", line=n,
                              field="preference")
         rid = content_id("alpaca-eval", annotator, instruction, g1, g2)
         if not ctx.first(rid, pref, path, n, "preference"):
@@ -234,7 +234,7 @@ def read_pandalm(path: Path, ctx: Context) -> list[Judgment]:
                 id=rid, prompt_id=idx, model_a=m1, model_b=m2, judge=judge,
                 generation_a=ga, generation_b=gb,
                 annotator=annotator, verdict=verdict,  # type: ignore[arg-type]
-                error=None if verdict else f"unparsed judge output ({row[key_name]!r})",
+                error=None if verdict else f"unparsed judge output ({shown(row[key_name])})",
                 error_kind=None if verdict else "parse"))
     return out
 
@@ -250,10 +250,10 @@ def read_mt_bench_single(path: Path, ctx: Context) -> list[Rating]:
         who, template = (judge[0], "-".join(judge[1:])) if isinstance(judge, list) else (judge, "")
         turn = _need(row, "turn", path, n, int)
         if turn not in (1, 2):
-            raise InputError(path, f"{turn!r} is not 1 or 2", line=n, field="turn")
+            raise InputError(path, f"{shown(turn)} is not 1 or 2", line=n, field="turn")
         score = _need(row, "score", path, n, (int, float))
         if isinstance(score, bool) or not (score == -1 or 1 <= score <= 10):
-            raise InputError(path, f"{score!r} is not a grade from 1 to 10 (or -1: unreadable)", line=n, field="score")
+            raise InputError(path, f"{shown(score)} is not a grade from 1 to 10 (or -1: unreadable)", line=n, field="score")
         rid = content_id("mt-bench-single", who, qid, turn, model)
         if not ctx.first(rid, score, path, n, "score"):
             continue

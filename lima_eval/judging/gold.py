@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
-from lima_eval.inputs import check_id, json_rows
+from lima_eval.inputs import check_id, json_rows, shown
 from lima_eval.resources import download
 
 PANDALM_URL = "https://raw.githubusercontent.com/WeOpenML/PandaLM/main/data/testset-v1.json"
@@ -155,14 +155,14 @@ def _mt_bench_items(rows: list[tuple[int, Any]], path: Path) -> list[GoldItem]:
             raise InputError(path, "expected a JSON object", line=line)
         turn = row.get("turn")
         if not isinstance(turn, int) or isinstance(turn, bool) or turn not in (1, 2):
-            raise InputError(path, f"{turn!r} is not 1 or 2", line=line, field="turn")
+            raise InputError(path, f"{shown(turn)} is not 1 or 2", line=line, field="turn")
         if turn != 1:
             continue
         for key in ("model_a", "model_b", "judge"):
             if not isinstance(row.get(key), str) or not row[key].strip():
                 raise InputError(path, "missing or not text", line=line, field=key)
         if row.get("winner") not in _MT_WINNER:
-            raise InputError(path, f"{row.get('winner')!r} is not one of {', '.join(_MT_WINNER)}", line=line,
+            raise InputError(path, f"{shown(row.get('winner'))} is not one of {', '.join(_MT_WINNER)}", line=line,
                              field="winner")
         qid = check_id(row.get("question_id"), path, line, "question_id")
         for key in ("conversation_a", "conversation_b"):

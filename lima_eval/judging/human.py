@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lima_eval.errors import HumanImportError, InputError
-from lima_eval.inputs import csv_rows
+from lima_eval.inputs import csv_rows, shown
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
@@ -95,7 +95,7 @@ def pair_label(pid: str, a: str, b: str, label: str, annotator: str, prompt_ids:
     if verdict not in VERDICTS:
         raise LabelError("label", f"'{label}' is not one of a, b, tie")
     if not annotator.strip() or any(ord(c) < 32 for c in annotator):
-        raise LabelError("annotator", f"{annotator!r} is not an annotator name")
+        raise LabelError("annotator", f"{shown(annotator)} is not an annotator name")
     return Judgment(id=human_id(pid, a, b, annotator), prompt_id=pid, model_a=a, model_b=b, judge=HUMAN,
                     verdict=verdict, annotator=annotator, comment=comment,  # type: ignore[arg-type]
                     shown_first=shown_first)  # type: ignore[arg-type]
@@ -114,7 +114,7 @@ def rating_label(pid: str, model: str, label: str, annotator: str, prompt_ids: s
     if scale is None:
         raise LabelError("label", f"'{label}' is not one of fail, pass, excellent, or 1-6")
     if not annotator.strip() or any(ord(c) < 32 for c in annotator):
-        raise LabelError("annotator", f"{annotator!r} is not an annotator name")
+        raise LabelError("annotator", f"{shown(annotator)} is not an annotator name")
     labels = ABSOLUTE if scale == "absolute" else LIKERT
     return Rating(id=content_id("human-rating", pid, model, annotator, scale), prompt_id=pid, model=model,
                   judge=HUMAN, label=value, scale=scale, score=float(labels.index(value) + 1), annotator=annotator,

@@ -7,6 +7,7 @@ from typing import Any
 
 from lima_eval.backends.base import Completion
 from lima_eval.config import JudgeSpec
+from lima_eval.inputs import shown
 from lima_eval.judging.definitions import JudgeDefinition
 from lima_eval.judging.logprobs import chosen_option, option_probs
 from lima_eval.judging.parsers import FIRST, NEITHER, get_parser
@@ -105,7 +106,7 @@ def read_option(definition: JudgeDefinition, raw: str, completion: Completion, u
     except Exception as exc:  # noqa: BLE001 - a plugin parser broken on one reply: a recorded parse error
         return None, None, f"parser '{definition.parser}' failed: {type(exc).__name__}: {exc}"[:300]
     if option is not None and option not in definition.options.values() and option not in definition.labels:
-        return None, None, f"parser '{definition.parser}' returned {option!r}, not one of the judge's options"
+        return None, None, f"parser '{definition.parser}' returned {shown(option)}, not one of the judge's options"
     return option, None, problem
 
 

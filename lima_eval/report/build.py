@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,7 @@ from lima_eval.report.summary import (
     safety_rows,
 )
 from lima_eval.run import Run
+from lima_eval.store import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -465,7 +468,10 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
         "notes": notes,
         "conclusions": _conclusions(rows),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from lima_eval.report.freshness import mark_current, mark_stale
+
+    mark_stale(store)
+    write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     _csv(out / "summary.csv", [csv_row(PAIRWISE, r) for r in rows])
     _csv(out / "bradley_terry.csv", numbers["bradley_terry"])
     _csv(out / "agreement.csv", numbers["agreement"])
@@ -481,10 +487,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
                 _ratings_markdown(numbers["ratings"], figures["ratings"]), _cards_markdown(cards),
                 _agreement_markdown(numbers["agreement"])]
     text = "\n".join(s.strip("\n") + "\n" for s in sections if s)
-    (out / "report.md").write_text(text, encoding="utf-8")
+    write_atomic(out / "report.md", text)
     write_html(out / "report.html", cfg, summary, figures, inp, prompts)
-    from lima_eval.report.freshness import mark_current
-
     mark_current(store, cfg)
     return out
 
@@ -493,18 +497,29 @@ def _has_numbers(summary_path: Path) -> bool:
     """Whether an existing summary.json reports any pairwise row or rating."""
     try:
         old = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(old, dict) and bool(old.get("rows") or old.get("ratings"))
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        if not rows:
-            return
+    f = io.StringIO(newline="")
+    if rows:
         w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
+    write_atomic(path, f.getvalue())
+
+
+def finite(value: Any) -> Any:
+    """summary.json's data with NaN and infinities as null: strict JSON readers refuse the bare tokens."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def _flat_rating(r: dict) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lima_eval.config import RunConfig, to_plain
 from lima_eval.records import content_id
-from lima_eval.store import RunStore
+from lima_eval.store import RunStore, write_atomic
 
 STAMP = ".inputs"  # in report/: the fingerprint of the inputs the report was built from
 
@@ -45,6 +45,14 @@ def report_is_current(store: RunStore, cfg: RunConfig) -> bool:
     return bool(stamp.get("inputs") == inputs_fingerprint(store, cfg))
 
 
+def mark_stale(store: RunStore) -> None:
+    """Forget which inputs the report was built from: called before any report file is rewritten, so a report
+    killed half-way is rebuilt by the next run instead of being taken as finished."""
+    (store.report_dir / STAMP).unlink(missing_ok=True)
+    for tmp in store.report_dir.glob(".*.tmp"):  # left by a report killed before its rename (one writer per run)
+        tmp.unlink(missing_ok=True)
+
+
 def mark_current(store: RunStore, cfg: RunConfig) -> None:
     """Record the inputs the report was just built from (written last, after every report file)."""
-    (store.report_dir / STAMP).write_text(json.dumps({"inputs": inputs_fingerprint(store, cfg)}))
+    write_atomic(store.report_dir / STAMP, json.dumps({"inputs": inputs_fingerprint(store, cfg)}))

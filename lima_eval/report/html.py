@@ -16,6 +16,7 @@ from lima_eval.config import RunConfig
 from lima_eval.records import Judgment, Prompt
 from lima_eval.report.columns import LC_CAVEAT, PAIRWISE, e, html_table, pct, shown, table
 from lima_eval.report.summary import Inputs
+from lima_eval.store import write_atomic
 
 MAX_BROWSER_PROMPTS = 2000
 # Said under every table with the pairwise columns (report and leaderboard, Markdown and HTML).
@@ -239,5 +240,4 @@ def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dic
         f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>'),
         browser,
     ]
-    path.write_text(page(f"lima-eval: {cfg.name}", body, SCRIPT), encoding="utf-8")
-    return path
+    return write_atomic(path, page(f"lima-eval: {cfg.name}", body, SCRIPT))

@@ -148,7 +148,7 @@ def judge_rows(root: Path) -> list[dict[str, Any]]:
     for path in sorted((Path(root) / "judge-cards").glob(f"*/{CARD}")):
         try:
             c = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             log.warning("judges leaderboard: skipping %s: %s", path, exc)
             continue
         vs, ceiling, pos, length = (c.get(k) or {} for k in ("vs_human_majority", "human_ceiling", "position", "length"))

@@ -3,8 +3,11 @@ excellent shares, Likert means with intervals, and the leaderboard chart."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
+
+from lima_eval.store import write_atomic
 
 COLOURS = {"win": "#4C9A6A", "tie": "#C9C9C9", "loss": "#C8553D"}
 
@@ -54,10 +57,7 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.legend(handles, ["Model wins", "Tie", "Baseline wins"], loc="lower center", ncol=3, fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return _write(plt, fig, path)
 
 
 RATING_COLOURS = ["#C8553D", "#E8B04B", "#4C9A6A", "#2E6F8E", "#6A4C93", "#8FB339"]
@@ -165,7 +165,13 @@ def _plain(ax: Any) -> None:
 
 def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    return _write(plt, fig, path)
+
+
+def _write(plt: Any, fig: Any, path: Path) -> Path:
+    """The figure as a PNG, written whole or not at all (a killed report leaves no torn image)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=150, format="png")
     plt.close(fig)
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, buf.getvalue())

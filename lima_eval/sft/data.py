@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
-from lima_eval.inputs import json_rows
+from lima_eval.inputs import json_rows, shown
 from lima_eval.sft.recipe import EOT
 
 IGNORE = -100
@@ -49,7 +49,7 @@ def _utterances(row: Any, path: object, line: int) -> list[str]:
         for i, m in enumerate(msgs):
             want = "user" if i % 2 == 0 else "assistant"
             if m.get("role") != want:
-                raise InputError(path, f"message {i} has role {m.get('role')!r}; expected {want!r} (turns must "
+                raise InputError(path, f"message {i} has role {shown(m.get('role'))}; expected {shown(want)} (turns must "
                                        "alternate, starting with the user)", line=line, field="messages")
             if not isinstance(m.get("content"), str):
                 raise InputError(path, f"message {i} has no text content", line=line, field="messages")
