@@ -29,21 +29,12 @@ import numpy as np
 
 from lima_eval.config import IMPORTED, BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, needs_model, to_plain
 from lima_eval.errors import ConfigError
+from lima_eval.judging.cards import CARD, CARD_MD, judge_identity
 from lima_eval.judging.gold import GoldItem, load_gold
 from lima_eval.records import Generation, Judgment, Prompt, content_id
 
 RESAMPLES = 1000
-CARD, CARD_MD = "judge_card.json", "judge_card.md"
 METRICS = ("tie_discounted", "with_ties", "without_ties", "kappa")
-
-
-def judge_identity(spec: JudgeSpec) -> str:
-    """What a card is a card of: the judge's definition and endpoint (not the run seed or the order setting), so a
-    run's report finds the cards of its judges."""
-    from lima_eval.judging.definitions import load_definition
-    from lima_eval.judging.items import identity
-
-    return content_id("judge-identity", identity(spec, 0), load_definition(spec.name).fingerprint)
 
 
 def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
@@ -88,20 +79,6 @@ def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
     return spec
 
 
-def find_cards(results: Path, spec: JudgeSpec) -> list[dict[str, Any]]:
-    """The cards of this judge under RESULTS/judge-cards/, largest gold set first (each with its `path`)."""
-    key = judge_identity(spec)
-    out = []
-    for path in sorted((Path(results) / "judge-cards").glob(f"*/{CARD}")):
-        try:
-            card = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
-        if isinstance(card, dict) and card.get("identity") == key:
-            out.append(card | {"path": str(path.parent / CARD_MD)})
-    return sorted(out, key=lambda c: -int(c.get("judged") or 0))
-
-
 def card_folder(results: Path, spec: JudgeSpec, gold_name: str) -> Path:
     """Where the card of this judge (its definition, endpoint identity) on this gold set lives."""
     from lima_eval.judging.items import judge_label
@@ -124,7 +101,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
     if repeats < 1:
         raise ConfigError(f"--repeats: {repeats} is out of range (must be >= 1)")
     definition = load_definition(spec.name)
-    if definition.is_rating:
+    if not definition.judge_kind.supports_cards:
         raise ConfigError(f"judge '{spec.name}' rates single answers; a card measures a pairwise judge")
     # A card always sees both orders (a jury keeps its own combine rule: that is what the card measures).
     spec = dataclasses.replace(spec, order="both", combine=spec.combine if spec.jury else "tie")

@@ -66,3 +66,6 @@ PARSERS = Registry("verdict parser", group="lima_eval.parsers")
 JUDGES = Registry("judge", group="lima_eval.judges")
 # Kinds of judges (pairwise, rating, ...): JudgeKind subclasses that a judge.yaml names with `kind:`.
 JUDGE_KINDS = Registry("judge kind", group="lima_eval.judge_kinds")
+# Report sections (lima_eval.report.sections.Section): a report's parts, each its numbers and their renderings.
+REPORT_SECTIONS = Registry("report section", group="lima_eval.report_sections")
+

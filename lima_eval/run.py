@@ -11,9 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lima_eval.benchmarks import load_prompts
 from lima_eval.config import Endpoint, RunConfig, from_resolved
-from lima_eval.errors import ConfigError
+from lima_eval.errors import ConfigError, MissingExtraError
 from lima_eval.records import Generation, Prompt, to_dict
+from lima_eval.registry import REPORT_SECTIONS
 from lima_eval.store import CONFIG, RunStore
 
 if TYPE_CHECKING:
@@ -39,8 +41,6 @@ class Run:
 
     @cached_property
     def prompts(self) -> list[Prompt]:
-        from lima_eval.benchmarks import load_prompts
-
         return load_prompts(self.config.benchmark)
 
     def generation_id(self, prompt: Prompt, spec: Endpoint, name: str, turn: int = 0) -> str:
@@ -49,8 +49,6 @@ class Run:
     def answers(self, generations: dict[str, Generation] | None = None) -> Answers:
         """(prompt id, model, turn) -> this config's answer, for every answer without an error (pass the
         store's generations to share one read)."""
-        from lima_eval.judging.stage import answers_on_disk
-
         gens = self.store.generations() if generations is None else generations
         return answers_on_disk(self.config, self.prompts, gens)
 
@@ -79,18 +77,28 @@ class Run:
         from what is on disk as `lima-eval report` computes them."""
         import pandas as pd
 
-        from lima_eval.report.build import gather, summarize
+        # The report sits above this module: its pairwise section is reached through the section registry, as
+        # any plugin's would be, not imported.
+        return pd.DataFrame(REPORT_SECTIONS.load("rows").of_run(self))
 
-        inp, _ = gather(self)
-        return pd.DataFrame(summarize(inp)["rows"])
+
+def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]) -> Answers:
+    """(prompt id, model, turn) -> this config's answer, for every answer without an error."""
+    out: dict[tuple[str, str, int], Generation] = {}
+    for spec in cfg.models:
+        ident = cfg.generation_identity(spec)
+        for p in prompts:
+            for t in range(len(p.user_turns)):
+                g = gens.get(Generation.make_id(p, spec.name, ident, t))
+                if g is not None and not g.error:
+                    out[(p.id, spec.name, t)] = g
+    return out
 
 
 def _frame(records: Any, **extra: list[Any]) -> pd.DataFrame:
     try:
         import pandas as pd
     except ImportError as exc:
-        from lima_eval.errors import MissingExtraError
-
         raise MissingExtraError("pandas") from exc
     rows = [to_dict(r) for r in records]
     frame = pd.DataFrame(rows)
@@ -99,4 +107,4 @@ def _frame(records: Any, **extra: list[Any]) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["Answers", "Run"]
+__all__ = ["Answers", "Run", "answers_on_disk"]

@@ -39,6 +39,10 @@ class JudgeKind:
     optional: ClassVar[frozenset[str]] = frozenset()
     record_type: ClassVar[type[Judgment | Rating]]
     needs_labels: ClassVar[bool] = False  # a scale of labels in judge.yaml (`labels:`)
+    # What the kind supports: a judge card against people's pairwise labels (lima-eval judge-card), and the
+    # ordering and adaptive rules of pairs (order: both-if-close, stop_when_decided).
+    supports_cards: ClassVar[bool] = False
+    orders_pairs: ClassVar[bool] = False
 
     @property
     def gives_ratings(self) -> bool:
@@ -73,6 +77,7 @@ class Pairwise(JudgeKind):
     """Two models' answers to one prompt, shown in a recorded order; the reply names the better one (or neither)."""
 
     name = "pairwise"
+    supports_cards = orders_pairs = True
     placeholders = frozenset({"prompt", "answer_a", "answer_b"})
     optional = frozenset({"reference"})
     record_type = Judgment

@@ -13,7 +13,8 @@ from lima_eval.judging.definitions import JudgeDefinition, load_definition
 from lima_eval.judging.items import identity, judge_label
 from lima_eval.judging.kinds import Answers, Item
 from lima_eval.progress import StageCounts, bar, header
-from lima_eval.records import Generation, Judgment, Prompt, Rating
+from lima_eval.records import Judgment, Prompt, Rating
+from lima_eval.run import answers_on_disk
 from lima_eval.store import RunStore
 
 SAVE_EVERY, SAVE_SECONDS = 256, 2.0  # streaming backends: save after this many results or seconds
@@ -24,19 +25,6 @@ class Plan:
     definition: JudgeDefinition
     items: list[Item]
     skipped: int  # prompts (or pairs) where an answer the judge needs is missing
-
-
-def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Generation]) -> Answers:
-    """(prompt id, model, turn) -> this config's answer, for every answer without an error."""
-    out: dict[tuple[str, str, int], Generation] = {}
-    for spec in cfg.models:
-        ident = cfg.generation_identity(spec)
-        for p in prompts:
-            for t in range(len(p.user_turns)):
-                g = gens.get(Generation.make_id(p, spec.name, ident, t))
-                if g is not None and not g.error:
-                    out[(p.id, spec.name, t)] = g
-    return out
 
 
 def plan(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore,

@@ -14,7 +14,7 @@ from typing import Any
 
 from lima_eval.config import RunConfig
 from lima_eval.records import Judgment, Prompt
-from lima_eval.report.columns import LC_CAVEAT, PAIRWISE, e, html_table, pct, shown, table
+from lima_eval.report.columns import LC_CAVEAT, e
 from lima_eval.report.summary import Inputs
 from lima_eval.store import write_atomic
 
@@ -99,51 +99,6 @@ def img(path: Path | None, alt: str) -> str:
     return f'<p><img alt="{e(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def _sections(summary: dict[str, Any], figures: dict[str, Path | None]) -> list[str]:
-    out = ["<h2>Win / tie / loss</h2>", img(figures.get("win_tie_loss"), "win / tie / loss per judge"),
-           html_table(shown(PAIRWISE), summary["rows"]),
-           ('<p class="note">Win rate counts a tie as half a win; equal or better is win + tie; prefers longer is the '
-            f'share of decisive verdicts that went to the longer answer. {e(INTERVALS)}</p>')]
-    if summary["bradley_terry"]:
-        out += ["<h2>Bradley-Terry ratings</h2>",
-                table(["judge", "model", "rating", "95% interval", "P(beats anchor)"],
-                       [[r["judge"], r["model"] + (" (anchor)" if r["model"] == r["anchor"] else ""),
-                         *rating_ci(r), "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"]
-                        for r in summary["bradley_terry"]])]
-    ratings = summary["ratings"]
-    if ratings:
-        out += ["<h2>Absolute ratings</h2>", img(figures.get("ratings"), "rating shares")]
-        for scale in dict.fromkeys(r["scale"] for r in ratings):
-            mine = [r for r in ratings if r["scale"] == scale]
-            labels = mine[0]["labels"]
-            out.append(table(["judge", "model", "subset", "n"] + [f"{k} %" for k in labels] + ["mean [95%]", "errors"],
-                              [[r["judge"], r["model"], r["subset"], r["n"]]
-                               + [pct(r["shares"].get(k, {}).get("share")) for k in labels]
-                               + [mean_ci(r), r["errors"]] for r in mine]))
-    if summary["judges"]:
-        out += ["<h2>Judges</h2>", table(
-            ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",
-             "kappa vs humans [ceiling]", "tokens in / out", "cost (USD)"],
-            [[c["judge"], c["order"], c["records"], c["errors"], c["failed_calls"],
-              pct(c.get("position_consistency")), pct(c.get("first_position_win_rate")), human_kappa(c),
-              f"{c['prompt_tokens']:,} / {c['completion_tokens']:,}",
-              "-" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in summary["judges"]])]
-    if summary["agreement"]:
-        out += ["<h2>Judge agreement</h2>", table(
-            ["judge A", "judge B", "n", "tie-discounted %", "with ties %", "without ties %", "Cohen's kappa",
-             "longer-answer floor vs A / B %"],
-            [[r["judge_a"], r["judge_b"], r["n"], pct(r["tie_discounted"]), pct(r["with_ties"]),
-              pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
-              f"{pct(r.get('longer_answer_vs_a'))} / {pct(r.get('longer_answer_vs_b'))}"]
-             for r in summary["agreement"]])]
-    if summary.get("conclusions"):
-        out += ["<h2>What the numbers say</h2><ul>"] + [f"<li>{e(c.replace('`', ''))}</li>"
-                                                        for c in summary["conclusions"]] + ["</ul>"]
-    if summary["notes"]:
-        out += ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in summary["notes"]] + ["</ul>"]
-    return out
-
-
 VERDICT_CLASS = {"win": "v-win", "loss": "v-loss", "tie": "v-tie"}
 
 
@@ -225,8 +180,9 @@ def page(title: str, body: list[str], script: str | None = None) -> str:
         f"<script>{script}</script>" if script is not None else "", "</body></html>"])
 
 
-def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dict[str, Path | None], inp: Inputs,
+def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], sections: list[str], inp: Inputs,
                prompts: list[Prompt]) -> Path:
+    """The page: the sections' HTML (rendered by each report section from its data) and the answer browser."""
     browser, pairs = _browser(inp, prompts)
     options = '<option value="">all pairs</option>' + "".join(
         f'<option value="{e(p)}">{e(p.replace("|", " vs "))}</option>' for p in pairs)
@@ -234,7 +190,7 @@ def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], figures: dic
         f"<h1>lima-eval report: {e(cfg.name)}</h1>",
         (f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
         f'{e(summary["created_at"])}.</p>'),
-        *_sections(summary, figures),
+        *sections,
         "<h2>Answers</h2>",
         ('<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '
         f'<select id="pair">{options}</select> <span id="shown" class="note"></span></div>'),

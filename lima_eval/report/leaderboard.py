@@ -142,7 +142,7 @@ def judge_rows(root: Path) -> list[dict[str, Any]]:
     """One flat row per judge card under ROOT/judge-cards/ (lima-eval judge-card), best kappa first."""
     import json
 
-    from lima_eval.judge_card import CARD
+    from lima_eval.judging.cards import CARD
 
     rows = []
     for path in sorted((Path(root) / "judge-cards").glob(f"*/{CARD}")):

@@ -1,0 +1,106 @@
+"""The report's notes: what a reader must know before trusting a number, gathered from every section (each
+says its own: a judge's position bias, contamination, an adaptive stop...) and from the run itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lima_eval.config import RunConfig
+from lima_eval.report.columns import e, md
+from lima_eval.report.sections import Context, Section
+from lima_eval.sft.train import DONE
+
+
+class Notes(Section):
+    key, title, rank, place = "notes", "Notes", 190, 12
+
+    def compute(self, ctx: Context) -> list[str]:
+        cfg, _ = ctx.run
+        said: list[tuple[int, str]] = [(10, n) for n in [_weak_judge_note(cfg)] if n]
+        caps = sorted({m.sampling.max_new_tokens for m in cfg.models if not m.imported})
+        if caps and caps[0] < 512:
+            said.append((11, f"Answers were capped at {', '.join(map(str, caps))} new tokens (LIMA used 2,048)."))
+        if cfg.sft is not None:
+            steps = _sft_steps(cfg)
+            if steps is not None and steps < 100:
+                said.append((12, (f"The SFT stage ran {steps} optimiser step(s) on `{cfg.sft.base}`: that "
+                                 "demonstrates the path, not LIMA's result (LIMA: 1,000 examples x 15 epochs, GPU "
+                                 "work).")))
+        rows, adaptive = ctx.data.get("rows") or [], ctx.data.get("adaptive") or []
+        missing = sum(r["missing"] or 0 for r in rows)
+        by_design = sum(r["prompts"] - r["prompts_judged"] for r in adaptive if r["decision"])
+        if missing > by_design:
+            said.append((30, f"{missing - by_design} prompt(s) have no judgment for their pair (an answer failed or "
+                             "was not judged yet); see the missing column. Rerun `lima-eval run` to fill them."
+                             + (f" {by_design} more were left unjudged by stop_when_decided, as planned."
+                                if by_design else "")))
+        errors = sum(r["errors"] for r in rows) + sum(r["errors"] for r in ctx.data.get("ratings") or []
+                                                      if r["subset"] == "all")
+        abstained = sum(c["jury"]["abstained_pairs"] for c in ctx.data.get("judges") or [] if c.get("jury"))
+        if errors > abstained:
+            said.append((40, (f"{errors - abstained} judgment(s) have no readable verdict; they are counted as errors, "
+                             "not ties.")))
+        for section in ctx.shared.get("sections", []):
+            if section.key in ctx.data and section is not self:
+                said += section.notes(ctx.data[section.key], ctx)
+        return [n for _, n in sorted(said, key=lambda x: x[0])]
+
+    def markdown(self, data: list[str], ctx: Context) -> str:
+        return "\n".join(["## Notes", ""] + [f"- {md(n)}" for n in data]) + "\n" if data else ""
+
+    def html(self, data: list[str], ctx: Context) -> list[str]:
+        return ["<h2>Notes</h2><ul>"] + [f"<li>{e(n)}</li>" for n in data] + ["</ul>"] if data else []
+
+
+class Conclusions(Section):
+    key, title, rank, place = "conclusions", "What the numbers say", 200, 11
+
+    def compute(self, ctx: Context) -> list[str]:
+        return _conclusions(ctx.data.get("rows") or [])
+
+    def markdown(self, data: list[str], ctx: Context) -> str:
+        return "\n".join(["## What the numbers say", ""] + [f"- {md(c)}" for c in data]) + "\n" if data else ""
+
+    def html(self, data: list[str], ctx: Context) -> list[str]:
+        if not data:
+            return []
+        return ["<h2>What the numbers say</h2><ul>"] + [f"<li>{e(c.replace('`', ''))}</li>" for c in data] + ["</ul>"]
+
+
+def _sft_steps(cfg: RunConfig) -> int | None:
+    path = Path(cfg.sft.out) / DONE if cfg.sft is not None else None
+    return json.loads(path.read_text()).get("steps") if path is not None and path.exists() else None
+
+
+def _weak_judge_note(cfg: RunConfig) -> str | None:
+    if cfg.judge.backend == "hf" and cfg.judge.model.startswith("embedded:"):
+        return (
+            f"The judge here is `{cfg.judge.model}`, a tiny local model: a smoke-test judge whose verdicts say "
+            "little about quality. For real numbers point the judge at a strong model, e.g. "
+            "`--set judge.backend=openai --set judge.model=gpt-4o` (key in OPENAI_API_KEY), or any "
+            "OpenAI-compatible server with `--set judge.base_url=http://HOST:PORT/v1`."
+        )
+    return None
+
+
+def _conclusions(rows: list[dict]) -> list[str]:
+    """One line per row: a clear difference (the win rate's interval excludes one half) or none."""
+    out = []
+    for r in rows:
+        lo, hi = r.get("win_rate_ci_low"), r.get("win_rate_ci_high")
+        who = f"`{r['model']}` vs `{r['baseline']}` ({r['judge']})"
+        if lo is None or hi is None:
+            out.append(f"{who}: too few prompts to tell (n = {r['n']}).")
+        elif lo > 0.5:
+            out.append(f"{who}: `{r['model']}` is preferred (win rate {100 * r['win_rate']:.1f}%, 95% interval "
+                       f"{100 * lo:.1f} - {100 * hi:.1f}).")
+        elif hi < 0.5:
+            out.append(f"{who}: `{r['baseline']}` is preferred (win rate {100 * r['win_rate']:.1f}%, 95% interval "
+                       f"{100 * lo:.1f} - {100 * hi:.1f}).")
+        else:
+            out.append(f"{who}: no clear difference (the 95% interval of the win rate, {100 * lo:.1f} - "
+                       f"{100 * hi:.1f}, contains 50%).")
+    return out
+
+
