@@ -66,3 +66,6 @@ PARSERS = Registry("verdict parser", group="lima_eval.parsers")
 JUDGES = Registry("judge", group="lima_eval.judges")
 # Kinds of judges (pairwise, rating, ...): JudgeKind subclasses that a judge.yaml names with `kind:`.
 JUDGE_KINDS = Registry("judge kind", group="lima_eval.judge_kinds")
+# Kinds of `lima-eval check` rules: CheckRule subclasses (lima_eval.check_rules), named by their key in a
+# rules file (min_win_rate, max_drop, ...).
+CHECK_RULES = Registry("check rule", group="lima_eval.check_rules")
