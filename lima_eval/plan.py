@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lima_eval.check_rules.intervals import rate
 from lima_eval.inputs import shown
 
 DEFAULT_SD = 0.5
@@ -74,7 +75,7 @@ def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Pat
 
 def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]:
     """(largest per-row score sd, largest paired-difference sd, separability) of a pilot run."""
-    from lima_eval.check import _rate, load_run
+    from lima_eval.check import load_run
     from lima_eval.errors import CheckInputError, ConfigError
 
     try:
@@ -93,7 +94,7 @@ def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]
     for (model, base, judge), v in rows.items():
         by_group.setdefault((base, judge), []).append(model)
         scores = np.array(list(v.values()))
-        _, lo, hi = _rate(scores, np.ones_like(scores), False, level)
+        _, lo, hi = rate(scores, np.ones_like(scores), False, level)
         intervals[(model, base, judge)] = (lo, hi)
     for (base, judge), models in by_group.items():
         pairs = list(combinations(models, 2))

@@ -68,4 +68,6 @@ JUDGES = Registry("judge", group="lima_eval.judges")
 JUDGE_KINDS = Registry("judge kind", group="lima_eval.judge_kinds")
 # Report sections (lima_eval.report.sections.Section): a report's parts, each its numbers and their renderings.
 REPORT_SECTIONS = Registry("report section", group="lima_eval.report_sections")
-
+# Kinds of `lima-eval check` rules: CheckRule subclasses (lima_eval.check_rules), named by their key in a
+# rules file (min_win_rate, max_drop, ...).
+CHECK_RULES = Registry("check rule", group="lima_eval.check_rules")
