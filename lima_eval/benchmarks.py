@@ -1,4 +1,9 @@
-"""Prompt sets by name (definitions in benchmarks/<name>/benchmark.yaml), local JSONL/CSV files, HF datasets."""
+"""Prompt sets by name (definitions in benchmarks/<name>/benchmark.yaml), local JSONL/CSV files, HF datasets.
+
+A plugin adds named sets through the entry point group `lima_eval.benchmarks`: its target is a folder holding a
+benchmark.yaml (and the data its `file:` names), or a function returning one; a plugin's name takes precedence
+over a shipped set of the same name, as a plugin judge does.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from lima_eval.config import BenchmarkSpec
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError, UnknownNameError
 from lima_eval.inputs import check_id, csv_rows, json_rows
 from lima_eval.records import Prompt
-from lima_eval.registry import suggest
+from lima_eval.registry import BENCHMARKS, suggest
 from lima_eval.resources import data_dir
 
 ID_FIELDS = ("id", "prompt_id", "question_id", "lima_test_index")
@@ -21,9 +26,14 @@ TEXT_FIELDS = ("prompt", "instruction", "question", "text", "conversations", "tu
 
 
 def available() -> dict[str, Path]:
-    """Registered benchmark names -> their definition folder."""
-    root = data_dir("benchmarks")
-    return {p.parent.name: p.parent for p in sorted(root.glob("*/benchmark.yaml"))}
+    """Registered benchmark names (plugins', then the shipped ones) -> their definition folder."""
+    found: dict[str, Path] = {}
+    for name in BENCHMARKS.names():
+        target = BENCHMARKS.load(name)
+        found[name] = Path(target() if callable(target) else target)
+    for p in sorted(data_dir("benchmarks").glob("*/benchmark.yaml")):
+        found.setdefault(p.parent.name, p.parent)
+    return found
 
 
 def definition(name: str) -> dict[str, Any]:
@@ -33,7 +43,11 @@ def definition(name: str) -> dict[str, Any]:
             f"unknown benchmark '{name}'{suggest(name, list(folders))}; known: {', '.join(folders)}"
             " (or give benchmark.path to a JSONL/CSV file)"
         )
-    data = yaml.safe_load((folders[name] / "benchmark.yaml").read_text(encoding="utf-8")) or {}
+    path = folders[name] / "benchmark.yaml"
+    if not path.is_file():
+        raise LimaEvalError(f"benchmark '{name}': {path} not found (a plugin's target must be a folder holding "
+                            "benchmark.yaml, or a function returning one)")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     data["_folder"] = folders[name]
     return data
 

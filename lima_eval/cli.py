@@ -12,6 +12,24 @@ from typing import Any
 import click
 
 from lima_eval.errors import LimaEvalError
+from lima_eval.judging.formats import names as format_names
+
+
+class FormatChoice(click.Choice[str]):
+    """A --format option's choices: one family's import formats, built-ins and plugins (judging/formats.py),
+    read from the registry when click first needs them (parsing or the command's --help), not at import."""
+
+    def __init__(self, family: str, *extra: str):
+        self.family, self.extra = family, extra
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (*self.extra, *format_names(self.family))
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        """Choice.__init__ sets the choices; these come from the registry instead."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -333,7 +351,7 @@ def backends_cmd() -> None:
 @cli.command("import-judgments")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["alpaca-eval", "mt-bench-pair", "pandalm", "mt-bench-single"]), required=True)
+@click.option("--format", "fmt", type=FormatChoice("judgments"), required=True)
 def import_judgments_cmd(run_dir: Path, file: Path, fmt: str) -> None:
     """Add a foreign judgment file (AlpacaEval annotations.json, MT-bench pairwise JSONL, PandaLM test set) to
     RUN_DIR (created if new) and rebuild its report."""
@@ -357,8 +375,7 @@ def import_judgments_cmd(run_dir: Path, file: Path, fmt: str) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("answers_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", required=True, help="The run's model (backend: imported) these answers belong to.")
-@click.option("--format", "fmt", type=click.Choice(["auto", "alpaca-eval", "mt-bench", "jsonl"]), default="auto",
-              show_default=True)
+@click.option("--format", "fmt", type=FormatChoice("answers", "auto"), default="auto", show_default=True)
 def import_answers_cmd(run_dir: Path, answers_file: Path, model: str, fmt: str) -> None:
     """Turn existing answers (AlpacaEval, MT-bench or plain JSONL) into Generations of MODEL."""
     from lima_eval.answers import import_answers

@@ -71,3 +71,9 @@ REPORT_SECTIONS = Registry("report section", group="lima_eval.report_sections")
 # Kinds of `lima-eval check` rules: CheckRule subclasses (lima_eval.check_rules), named by their key in a
 # rules file (min_win_rate, max_drop, ...).
 CHECK_RULES = Registry("check rule", group="lima_eval.check_rules")
+# Kinds of imported files (lima_eval.judging.formats.ImportFormat): answers, judgments, gold sets and human labels,
+# each named `<family>.<name>` (answers.alpaca-eval, judgments.pandalm, ...).
+IMPORT_FORMATS = Registry("import format", group="lima_eval.import_formats")
+# Prompt sets beyond the shipped benchmarks/ folders: a plugin's target is a folder holding benchmark.yaml (and
+# its data), or a function returning one.
+BENCHMARKS = Registry("benchmark", group="lima_eval.benchmarks")

@@ -4,7 +4,8 @@ A gold set is named (`pandalm`: PandaLM's 999-item test set with three annotator
 GitHub home into the cache; `mt-bench-human`: MT-bench's expert votes on the Hugging Face hub), or a path: a file
 in PandaLM's format or in the schema of MT-bench's human judgments (FastChat's human_judgments.json), or a
 lima-eval run folder that holds human pairwise labels (`lima-eval import-human`), so a
-team can rate a judge against its own people.
+team can rate a judge against its own people. Each is a GoldFormat class in the import format registry
+(judging/formats.py, `gold.<name>`): it recognises its files, reads them, and fetches its named set if it has one.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
 from lima_eval.inputs import check_id, json_rows, shown
+from lima_eval.judging.formats import ImportFormat, detect, formats, get
 from lima_eval.resources import download
+from lima_eval.run import Run
 
 PANDALM_URL = "https://raw.githubusercontent.com/WeOpenML/PandaLM/main/data/testset-v1.json"
 MT_BENCH_HUMAN = "lmsys/mt_bench_human_judgments"
@@ -45,19 +48,90 @@ class GoldItem:
         return counts[0][0]
 
 
+class GoldFormat(ImportFormat):
+    """A kind of gold set (`lima-eval judge-card --gold`): `read` turns a file's JSON rows (a folder: none) into
+    GoldItems; `detect` sees the path and the first row; a format with a set of its own (`source`) fetches it
+    when the set is named."""
+
+    family: ClassVar[str] = "gold"
+    source: ClassVar[str | None] = None  # where its named set comes from (--gold NAME); None: files only
+
+    def read(self, path: Path, rows: list[tuple[int, Any]]) -> list[GoldItem]:
+        raise NotImplementedError
+
+    def set_name(self, path: Path) -> str:
+        """The name a judge card gives the set read from `path`."""
+        return path.stem
+
+    def fetch(self) -> list[GoldItem]:
+        """The items of its named set (downloaded once into the cache)."""
+        raise LimaEvalError(f"gold format '{self.name}' has no set of its own; give a file or a run folder")
+
+
+class RunFolderGold(GoldFormat):
+    """A lima-eval run folder holding human pairwise labels (lima-eval import-human)."""
+
+    name = "run"
+    rank = 10
+
+    def detect(self, path: Path, first: Any) -> bool:
+        return path.is_dir()
+
+    def read(self, path: Path, rows: list[tuple[int, Any]]) -> list[GoldItem]:
+        return _from_run(path)
+
+    def set_name(self, path: Path) -> str:
+        return f"run:{path.name}"
+
+
+class MTBenchHumanGold(GoldFormat):
+    """MT-bench's human judgments (rows with conversation_a), as FastChat's human_judgments.json or the hub's."""
+
+    name = "mt-bench-human"
+    rank = 20
+    source = MT_BENCH_HUMAN
+
+    def detect(self, path: Path, first: Any) -> bool:
+        return isinstance(first, dict) and "conversation_a" in first
+
+    def read(self, path: Path, rows: list[tuple[int, Any]]) -> list[GoldItem]:
+        return _mt_bench_items(rows, path)
+
+    def fetch(self) -> list[GoldItem]:
+        return _from_mt_bench_hub()
+
+
+class PandaLMGold(GoldFormat):
+    """PandaLM's test set format (annotator1..3, cmp_key, instruction, response1/2); the files' catch-all."""
+
+    name = "pandalm"
+    rank = 1000
+    source = PANDALM_URL
+
+    def detect(self, path: Path, first: Any) -> bool:
+        return not path.is_dir()
+
+    def read(self, path: Path, rows: list[tuple[int, Any]]) -> list[GoldItem]:
+        return _from_pandalm(path, rows)
+
+    def fetch(self) -> list[GoldItem]:
+        return _from_pandalm(download(PANDALM_URL, "gold", "pandalm-testset-v1.json"))
+
+
 def load_gold(source: str, limit: int | None = None) -> tuple[str, list[GoldItem]]:
-    """(a name for the set, its items) from a gold set name, a PandaLM-format file or a run folder."""
+    """(a name for the set, its items) from a gold set name, a gold file or a run folder."""
     path = Path(source)
-    if path.is_dir():
-        items, name = _from_run(path), f"run:{path.name}"
-    elif path.exists():
-        items, name = _from_file(path), path.stem
-    elif source == "pandalm":
-        items, name = _from_pandalm(download(PANDALM_URL, "gold", "pandalm-testset-v1.json")), "pandalm"
-    elif source == "mt-bench-human":
-        items, name = _from_mt_bench_hub(), "mt-bench-human"
+    named = [f.name for f in formats("gold", GoldFormat) if f.source]
+    if path.exists():
+        rows = [] if path.is_dir() else json_rows(path)
+        found = detect("gold", path, rows[0][1] if rows else None, GoldFormat)
+        if found is None:
+            raise LimaEvalError(f"--gold: no gold format recognises {source}")
+        items, name = found.read(path, rows), found.set_name(path)
+    elif source in named:
+        items, name = get("gold", source, GoldFormat).fetch(), source
     else:
-        raise LimaEvalError(f"--gold: '{source}' is neither a gold set (pandalm, mt-bench-human), a file nor a run "
+        raise LimaEvalError(f"--gold: '{source}' is neither a gold set ({', '.join(named)}), a file nor a run "
                             "folder")
     items = [i for i in items if i.model_a != i.model_b and i.labels]
     if limit is not None:
@@ -65,14 +139,6 @@ def load_gold(source: str, limit: int | None = None) -> tuple[str, list[GoldItem
     if not items:
         raise LimaEvalError(f"--gold {source}: no human-labelled pairwise items")
     return name, items
-
-
-def _from_file(path: Path) -> list[GoldItem]:
-    """A gold file: MT-bench's human judgments (rows with conversation_a) or PandaLM's test set format."""
-    rows = json_rows(path)
-    if rows and isinstance(rows[0][1], dict) and "conversation_a" in rows[0][1]:
-        return _mt_bench_items(rows, path)
-    return _from_pandalm(path, rows)
 
 
 def _from_pandalm(path: Path, rows: list[tuple[int, Any]] | None = None) -> list[GoldItem]:
@@ -108,8 +174,6 @@ def _from_pandalm(path: Path, rows: list[tuple[int, Any]] | None = None) -> list
 
 def _from_run(folder: Path) -> list[GoldItem]:
     """The human pairwise labels of a lima-eval run, with the answers they compared."""
-    from lima_eval.run import Run
-
     run = Run(folder)
     texts = {p.id: p.text for p in run.prompts}
     gens = run.store.generations()

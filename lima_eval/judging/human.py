@@ -2,7 +2,9 @@
 
 Pairwise: prompt_id, model_a, model_b, label (a|b|tie), annotator[, comment] -> Judgments.
 Ratings:  prompt_id, model, label (fail|pass|excellent or 1-6), annotator[, comment] -> Ratings.
-The header says which: a `model` column (and no model_a) means ratings.
+The header says which: a `model` column (and no model_a) means ratings. Each is a HumanFormat class in the import
+format registry (judging/formats.py, `human.<name>`), detected by the header in rank order (pairwise, the catch-all,
+last): a plugin's CSV layout is recognised the same way.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from lima_eval.errors import HumanImportError, InputError
 from lima_eval.inputs import csv_rows, shown
+from lima_eval.judging.formats import ImportFormat, detect
 from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
+from lima_eval.run import Run
+from lima_eval.store import RunStore
 
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
 RATING_REQUIRED = ("prompt_id", "model", "label", "annotator")
@@ -39,10 +45,6 @@ def open_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
     """(rows with the line each starts on, header) of a UTF-8 CSV (BOM allowed), strictly read (inputs.csv_rows)."""
     header, rows = csv_rows(Path(path))
     return rows, header
-
-
-def is_ratings(header: list[str]) -> bool:
-    return "model" in header and "model_a" not in header
 
 
 def _check_header(path: Path, header: list[str], required: tuple[str, ...]) -> None:
@@ -203,32 +205,84 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str], exist
     return out, problems, already
 
 
+class HumanFormat(ImportFormat):
+    """A kind of labels CSV (`lima-eval import-human`), recognised by its header (`detect` sees it as a list of
+    column names): `read` checks every row against the run's prompts and models and `existing` labels; the
+    records go to the run's human labels through `append`."""
+
+    family: ClassVar[str] = "human"
+
+    def existing(self, store: RunStore) -> dict[str, Any]:
+        """The labels of this kind the run already holds, by id."""
+        raise NotImplementedError
+
+    def read(self, path: Path, prompt_ids: set[str], models: set[str], existing: dict[str, Any],
+             unlabelled: list[int]) -> tuple[list[Any], list[str], int]:
+        """(new records, problems by line, rows already imported); rows not labelled yet go to `unlabelled`."""
+        raise NotImplementedError
+
+    def append(self, store: RunStore, records: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class PairwiseLabels(HumanFormat):
+    """prompt_id, model_a, model_b, label (a|b|tie), annotator[, comment] -> Judgments; the catch-all."""
+
+    name = "pairwise"
+    rank = 1000
+
+    def detect(self, path: Path, first: Any) -> bool:
+        return True
+
+    def existing(self, store: RunStore) -> dict[str, Any]:
+        return store.judgments(human=True)
+
+    def read(self, path: Path, prompt_ids: set[str], models: set[str], existing: dict[str, Any],
+             unlabelled: list[int]) -> tuple[list[Any], list[str], int]:
+        return read_labels(path, prompt_ids, models, existing, unlabelled)
+
+    def append(self, store: RunStore, records: list[Any]) -> None:
+        store.append_judgments(records, human=True)
+
+
+class RatingLabels(HumanFormat):
+    """prompt_id, model, label (fail|pass|excellent or 1-6), annotator[, comment] -> Ratings."""
+
+    name = "ratings"
+    rank = 10
+
+    def detect(self, path: Path, first: Any) -> bool:
+        return "model" in first and "model_a" not in first
+
+    def existing(self, store: RunStore) -> dict[str, Any]:
+        return store.ratings(human=True)
+
+    def read(self, path: Path, prompt_ids: set[str], models: set[str], existing: dict[str, Any],
+             unlabelled: list[int]) -> tuple[list[Any], list[str], int]:
+        return read_rating_labels(path, prompt_ids, models, existing, unlabelled)
+
+    def append(self, store: RunStore, records: list[Any]) -> None:
+        store.append_ratings(records, human=True)
+
+
 @writes_run
 def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:
     """Validate the CSV against the run's prompts and models and append the labels to the run."""
-    from lima_eval.run import Run
-
     run = Run(run_dir)
     store = run.store
     prompt_ids = {p.id for p in run.prompts}
     models = {m.name for m in run.config.models}
     _, header = open_csv(Path(path))
+    kind = detect("human", Path(path), header, HumanFormat)
+    if kind is None:
+        raise InputError(Path(path), "no labels format recognises this header", line=1)
     unlabelled: list[int] = []
-    records: list[Judgment] | list[Rating]
-    if is_ratings(header):
-        records, problems, already = read_rating_labels(Path(path), prompt_ids, models, store.ratings(human=True),
-                                                        unlabelled)
-    else:
-        records, problems, already = read_labels(Path(path), prompt_ids, models, store.judgments(human=True),
-                                                 unlabelled)
+    records, problems, already = kind.read(Path(path), prompt_ids, models, kind.existing(store), unlabelled)
     if problems and not skip_bad_rows:
         raise HumanImportError(Path(path), problems)
     if unlabelled and not records and not already and not problems:
         raise InputError(Path(path), f"no row has a label yet ({len(unlabelled)} rows with an empty label and "
                                      "annotator: a human queue still to be filled in)", line=unlabelled[0],
                          field="label")
-    if is_ratings(header):
-        store.append_ratings(records, human=True)  # type: ignore[arg-type]
-    else:
-        store.append_judgments(records, human=True)  # type: ignore[arg-type]
+    kind.append(store, records)
     return ImportResult(imported=len(records), already=already, skipped=problems, unlabelled=len(unlabelled))
