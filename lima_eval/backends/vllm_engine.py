@@ -16,24 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
-from lima_eval.backends.engine_args import check_engine, check_installed, cpu_binding, world_size
+from lima_eval.backends.engine_args import (
+    check_engine,
+    check_installed,
+    cpu_binding,
+    cuda_available,
+    world_size,
+)
 from lima_eval.backends.render import PromptRenderer, end_token_ids
 from lima_eval.config import Endpoint, backend_options, identity_option
 from lima_eval.errors import BackendError, MissingExtraError
 
 log = logging.getLogger(__name__)
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def cuda_device_count() -> int:
-    import torch
-
-    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def cpu_env_defaults(env: Any, ranks: int = 1) -> None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lima_eval.backends.engine_args import check_engine, check_installed, world_size
+from lima_eval.backends.engine_args import check_engine, check_installed, cuda_available, world_size
 from lima_eval.backends.openai_api import OpenAIBackend, OpenAIOptions
-from lima_eval.backends.vllm_engine import cpu_env_defaults, cuda_available, engine_kwargs
+from lima_eval.backends.vllm_engine import cpu_env_defaults, engine_kwargs
 from lima_eval.config import Endpoint, backend_options, identity_option
 from lima_eval.errors import BackendError
 
