@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from lima_eval.errors import ConfigError
+from lima_eval.families import guess
 from lima_eval.inputs import shown
 from lima_eval.registry import suggest
 from lima_eval.sft.recipe import SFTConfig
@@ -126,6 +127,14 @@ class ModelSpec(Endpoint):
     """A model whose answers are evaluated (or used as a baseline)."""
 
     name: str = ""
+
+
+def family_of(spec: Endpoint) -> str:
+    """An endpoint's family (docs/families.md): its `family:` key, else guessed from its model id, else (a model)
+    from its name."""
+    if spec.family:
+        return spec.family.strip().lower()
+    return guess(spec.model) or (guess(spec.name) if isinstance(spec, ModelSpec) else "")
 
 
 @dataclass
@@ -556,8 +565,6 @@ def with_sft(cfg: RunConfig) -> RunConfig:
     spec = cfg.model(cfg.sft.name)
     spec.backend, spec.model, spec.revision = "hf", cfg.sft.out, recipe_hash(cfg.sft)
     if not spec.family:  # a fine-tune is of its base model's family
-        from lima_eval.families import guess
-
         spec.family = guess(cfg.sft.base) or guess(spec.name)
     return cfg
 

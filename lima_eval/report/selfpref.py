@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lima_eval.config import RunConfig
-from lima_eval.families import family_of
+from lima_eval.config import RunConfig, family_of
 from lima_eval.records import Judgment
 
 
