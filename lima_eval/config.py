@@ -16,8 +16,8 @@ import yaml
 from lima_eval.errors import ConfigError
 from lima_eval.families import guess
 from lima_eval.inputs import shown
+from lima_eval.recipe import SFTConfig, recipe_hash
 from lima_eval.registry import suggest
-from lima_eval.sft.recipe import SFTConfig
 
 
 @dataclass
@@ -551,8 +551,6 @@ def with_sft(cfg: RunConfig) -> RunConfig:
     is left as it was."""
     if cfg.sft is None:
         return cfg
-    from lima_eval.sft.train import recipe_hash
-
     if not cfg.sft.base:
         raise ConfigError("config key 'sft.base' is missing (the pre-trained model to fine-tune)")
     cfg = copy.deepcopy(cfg)

@@ -22,8 +22,8 @@ from lima_eval.config import (
     validate,
 )
 from lima_eval.errors import LimaEvalError
+from lima_eval.recipe import SFTConfig
 from lima_eval.records import Judgment
-from lima_eval.sft.recipe import SFTConfig
 
 
 def epoch_models(cfg: SFTConfig) -> dict[int, Path]:

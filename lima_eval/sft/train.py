@@ -16,21 +16,13 @@ from typing import Any
 import yaml
 
 from lima_eval.errors import ConfigError, LimaEvalError, require
-from lima_eval.records import content_id
+from lima_eval.recipe import EOT, SFTConfig, lr_at, recipe_hash, resolve_dropout
 from lima_eval.sft.data import CHAT_TEMPLATE, IGNORE, load_conversations, render
-from lima_eval.sft.recipe import EOT, SFTConfig, lr_at, resolve_dropout
 
 log = logging.getLogger(__name__)
 
 DONE = "lima_sft.json"  # written last: its presence (with the same recipe hash) means the model is complete
 
-
-# Settings that change where or how the result is kept, not the trained weights: not part of the recipe hash.
-NOT_RECIPE = ("out", "checkpoints", "save_dtype")
-
-
-def recipe_hash(cfg: SFTConfig) -> str:
-    return content_id("sft", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RECIPE})
 
 
 def is_complete(cfg: SFTConfig) -> bool:
