@@ -27,6 +27,13 @@ IMPORTED = "imported_judgments.jsonl"  # foreign judgment files (lima-eval impor
 IMPORTED_RATINGS = "imported_ratings.jsonl"  # foreign grades (MT-bench single-answer grading)
 CONFIG = "config.yaml"
 WITHDRAWN = "withdrawn"  # error_kind of a person's label taken back (the labelling app's undo): not a label
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a leading quote;
+    numbers stay numbers. Model and judge names come from users' configs and files (every CSV a run writes)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:

@@ -27,12 +27,13 @@ from typing import Any
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
 from lima_eval.judging.asking import answers_on_disk, one_judge_stage, plan
+from lima_eval.judging.counting import records_cost
 from lima_eval.judging.definitions import load_definition, paid_price
 from lima_eval.judging.items import PairItem, judge_label
 from lima_eval.judging.kinds import Answers
 from lima_eval.progress import StageCounts, header
 from lima_eval.records import VERDICTS, Judgment, Prompt
-from lima_eval.store import RunStore
+from lima_eval.store import RunStore, csv_safe
 
 RULES = ("majority", "mean-probability")
 QUEUE_DIR = "human-queue"
@@ -152,8 +153,6 @@ def verdict(item: PairItem, spec: JudgeSpec, label: str, votes: list[tuple[str, 
             prices: Sequence[dict[str, float] | None] = ()) -> Judgment:
     """The jury's Judgment of one item from its jurors' Judgments of it (None: not asked yet). Its usage is the
     jurors' together, with their cost in USD where every juror's price is known."""
-    from lima_eval.report.metrics import records_cost
-
     usage: dict[str, Any] = {}
     for _, j in votes:
         for k, v in (j.usage if j else {}).items():
@@ -193,8 +192,6 @@ def write_queue(store: RunStore, spec: JudgeSpec, abstained: list[Judgment]) -> 
     """Add the pairs the jury abstained on to its human queue, one row per pair with an empty label and
     annotator, leaving every row already in the file as it is (people may be filling it in); pairs people have
     labelled already are left out. Returns how many rows were added."""
-    from lima_eval.report.columns import csv_safe
-
     if not abstained:
         return 0
     path = queue_path(store.root, spec)
