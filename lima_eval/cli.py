@@ -111,7 +111,7 @@ def sft(base: str, data: str, out: str, overrides: tuple[str, ...], select_on: s
         return
     click.echo(f"model: {path}")
     if select_on:
-        from lima_eval.sft.select import select_checkpoint
+        from lima_eval.selection import select_checkpoint
 
         best = select_checkpoint(cfg, Path(select_on), judge_name, judge_overrides, show_progress=not no_progress)
         click.echo(f"best checkpoint: {best}")
