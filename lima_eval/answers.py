@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lima_eval.config import IMPORTED
+from lima_eval.config import IMPORTED, from_resolved, to_plain
 from lima_eval.errors import ConfigError, InputError
 from lima_eval.inputs import check_id, json_rows
+from lima_eval.judging.foreign import text_key
 from lima_eval.lock import writes_run
-from lima_eval.records import Generation, Prompt
+from lima_eval.records import Generation, Prompt, content_id
+from lima_eval.run import Run
+from lima_eval.store import CONFIG, RunStore, append_jsonl, read_jsonl
 
 
 @dataclass
@@ -46,11 +49,6 @@ def _imports_run(run_dir: Path, rows: list[tuple[int, Any]], fmt: str, path: Pat
     """For a new folder or a run made by imports (benchmark `imported`): its config with `model` among its
     imported models, its prompts grown by the file's new prompt texts, and the rows to add to RUN/prompts.jsonl.
     None for a real run (its prompts and models are its config's). Nothing is written here."""
-    from lima_eval.config import from_resolved
-    from lima_eval.judging.foreign import text_key
-    from lima_eval.records import content_id
-    from lima_eval.store import CONFIG, RunStore, read_jsonl
-
     store = RunStore(run_dir)
     data = store.read_config() if (store.root / CONFIG).exists() else None
     if data is not None and (data.get("benchmark") or {}).get("name") != IMPORTED:
@@ -107,11 +105,6 @@ def _answers(fmt: str, row: Any, path: Path, line: int) -> tuple[str | None, str
 
 @writes_run
 def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> AnswerImport:
-    from lima_eval.config import to_plain
-    from lima_eval.judging.foreign import text_key
-    from lima_eval.run import Run
-    from lima_eval.store import append_jsonl
-
     real = Run(run_dir) if _is_real_run(Path(run_dir)) else None
     if real is not None:
         real.config.model(model)  # a real run: an unknown model is named before the file is read
@@ -172,8 +165,6 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = "auto") -> 
 
 def _is_real_run(run_dir: Path) -> bool:
     """Whether run_dir holds a run config whose prompts are a benchmark's (not one made by imports)."""
-    from lima_eval.store import CONFIG, RunStore
-
     if not (run_dir / CONFIG).exists():
         return False
     data = RunStore(run_dir).read_config()

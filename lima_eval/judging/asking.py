@@ -12,11 +12,14 @@ from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, open_backend
 from lima_eval.config import JudgeSpec, RunConfig
+from lima_eval.judging.adaptive import is_close, judge_pair, prompt_order, prompt_scores
+from lima_eval.judging.cache import JudgeCache, cache_key, default_path
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
-from lima_eval.judging.items import identity, judge_label
+from lima_eval.judging.items import identity, judge_label, shown_first
 from lima_eval.judging.kinds import Answers, Item
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Generation, Judgment, Prompt, Rating
+from lima_eval.registry import BACKENDS
 from lima_eval.store import RunStore
 
 SAVE_EVERY, SAVE_SECONDS = 256, 2.0  # streaming backends: save after this many results or seconds
@@ -104,8 +107,6 @@ class Asking:
         if self.spec.order != "both-if-close" or self.definition.is_rating:  # a rating has no order
             self.ask(self.needed(items))
             return
-        from lima_eval.judging.adaptive import is_close
-        from lima_eval.judging.items import shown_first
 
         def key(i: Item, first: str) -> tuple:
             return i.prompt.id, tuple(g.id for g in i.a), tuple(g.id for g in i.b), first  # type: ignore[union-attr]
@@ -120,8 +121,6 @@ class Asking:
 
     def ask(self, todo: list[Item]) -> None:
         if todo and self.use_cache and self.cache is None:
-            from lima_eval.judging.cache import JudgeCache, default_path
-
             self.cache = JudgeCache(self.spec.cache_path or default_path())
         step = len(todo) if _backend_class(self.spec).whole_stage else 4096
         for start in range(0, len(todo), max(1, step)):
@@ -129,8 +128,6 @@ class Asking:
             msgs = [self.definition.messages(i, self.prefill) for i in block]
             rest: list[tuple[Item, Messages, str]] = [(i, m, "") for i, m in zip(block, msgs)]
             if self.cache is not None:
-                from lima_eval.judging.cache import cache_key
-
                 rest = [(i, m, cache_key(self.ident, m, self.want)) for i, m, _ in rest]
                 hits = self.cache.get_many([k for _, _, k in rest])
                 self.counts.cache_hits += len(hits)
@@ -173,8 +170,6 @@ class Asking:
 def until_decided(asking: Asking, items: list[Item], n_prompts: int) -> None:
     """stop_when_decided: each (model, baseline) pair's prompts in a seeded random order, `step` a round, until
     its always-valid interval clears the threshold or its prompts run out (lima_eval/judging/adaptive.py)."""
-    from lima_eval.judging.adaptive import judge_pair, prompt_order, prompt_scores
-
     rule = asking.spec.stop_when_decided
     assert rule is not None
     pairs: dict[tuple[str, str], dict[str, list[Item]]] = {}
@@ -236,8 +231,6 @@ def ask(backend: Backend, requests: Batch, want: LogprobRequest | None,
 
 
 def _backend_class(spec: JudgeSpec) -> type[Backend]:
-    from lima_eval.registry import BACKENDS
-
     cls: type[Backend] = BACKENDS.load(spec.backend)
     return cls
 

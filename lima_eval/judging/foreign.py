@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lima_eval.benchmarks import IMPORTED
+from lima_eval.config import BenchmarkSpec, ModelSpec, RunConfig, to_plain
 from lima_eval.errors import InputError
 from lima_eval.inputs import json_rows, shown
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, Generation, Judgment, Rating, content_id
+from lima_eval.run import Run
+from lima_eval.store import RunStore, append_jsonl, read_jsonl
 
 
 @dataclass
@@ -274,8 +277,6 @@ READERS: dict[str, Callable[[Path, Context], list[Any]]] = {
 @writes_run
 def import_judgments(run_dir: Path, path: Path, fmt: str) -> ForeignResult:
     """Validate the whole file, then append the judgments that are not in the run yet."""
-    from lima_eval.store import RunStore
-
     store = RunStore(Path(run_dir))
     if fmt == "mt-bench-single":
         return _import_ratings(store, Path(path), fmt)
@@ -324,12 +325,8 @@ def _prompt_ids(store: Any) -> tuple[dict[str, str], bool]:
     """(text_key(prompt text) -> prompt id, whether the prompts are fixed). A real run's prompts are its
     benchmark's (fixed); a run made by imports has the texts earlier imports wrote to RUN/prompts.jsonl, and
     grows with new ones, so a second file in another row order files every row under the same prompt."""
-    from lima_eval.store import read_jsonl
-
     if not (store.root / "config.yaml").exists():
         return {}, False
-    from lima_eval.run import Run
-
     run = Run(store.root)
     if run.config.benchmark.name == IMPORTED:
         rows = read_jsonl(store.root / "prompts.jsonl")
@@ -340,15 +337,10 @@ def _prompt_ids(store: Any) -> tuple[dict[str, str], bool]:
 def _ensure_config(store: Any, records: list[Any], fmt: str, texts: dict[str, str]) -> None:
     """A run made by imports gets a config naming the imported models (the report needs models and baselines)
     and, when the file had them, the prompt texts in RUN/prompts.jsonl (for the answer browser)."""
-    from lima_eval.config import to_plain
-    from lima_eval.store import append_jsonl, read_jsonl
-
     path = store.root / "config.yaml"
     data = store.read_config() if path.exists() else None
     if data is not None and (data.get("benchmark") or {}).get("name") != IMPORTED:
         return  # a real run: its config stays as it is; the report adds the imported pairs
-    from lima_eval.config import BenchmarkSpec, ModelSpec, RunConfig
-
     old = data or {}
     names = [m["name"] for m in old.get("models", [])]
     baselines = list(old.get("baselines", []))

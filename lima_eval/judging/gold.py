@@ -18,6 +18,7 @@ from typing import Any
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
 from lima_eval.inputs import check_id, json_rows, shown
 from lima_eval.resources import download
+from lima_eval.run import Run
 
 PANDALM_URL = "https://raw.githubusercontent.com/WeOpenML/PandaLM/main/data/testset-v1.json"
 MT_BENCH_HUMAN = "lmsys/mt_bench_human_judgments"
@@ -108,8 +109,6 @@ def _from_pandalm(path: Path, rows: list[tuple[int, Any]] | None = None) -> list
 
 def _from_run(folder: Path) -> list[GoldItem]:
     """The human pairwise labels of a lima-eval run, with the answers they compared."""
-    from lima_eval.run import Run
-
     run = Run(folder)
     texts = {p.id: p.text for p in run.prompts}
     gens = run.store.generations()

@@ -17,6 +17,7 @@ from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
+from lima_eval.run import Run
 
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
 RATING_REQUIRED = ("prompt_id", "model", "label", "annotator")
@@ -206,8 +207,6 @@ def read_rating_labels(path: Path, prompt_ids: set[str], models: set[str], exist
 @writes_run
 def import_human(run_dir: Path, path: Path, skip_bad_rows: bool = False) -> ImportResult:
     """Validate the CSV against the run's prompts and models and append the labels to the run."""
-    from lima_eval.run import Run
-
     run = Run(run_dir)
     store = run.store
     prompt_ids = {p.id for p in run.prompts}
