@@ -18,12 +18,13 @@ from lima_eval.judging.jury import check_jurors
 from lima_eval.judging.stage import answers_on_disk, judge_stage
 from lima_eval.lock import RunLock
 from lima_eval.progress import StageCounts, bar, header
+from lima_eval.recipe import is_complete
 from lima_eval.records import Generation, Prompt
 from lima_eval.registry import BACKENDS
 from lima_eval.report.build import build_report
 from lima_eval.report.freshness import report_is_current
 from lima_eval.sft.data import load_conversations
-from lima_eval.sft.train import is_complete, train
+from lima_eval.sft.train import train
 from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)

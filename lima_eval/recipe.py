@@ -1,4 +1,5 @@
-"""LIMA's fine-tuning recipe as a typed config, its hash, and the two schedules it defines (learning rate, dropout).
+"""LIMA's fine-tuning recipe as a typed config, its hash (and whether a finished model of it is on disk), and the
+two schedules it defines (learning rate, dropout).
 
 Plain data below the run config, which embeds it as the `sft:` section; lima_eval/sft/ trains it.
 """
@@ -6,7 +7,9 @@ Plain data below the run config, which embeds it as the `sft:` section; lima_eva
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lima_eval.records import content_id
 
@@ -55,6 +58,18 @@ NOT_RECIPE = ("out", "checkpoints", "save_dtype")
 
 def recipe_hash(cfg: SFTConfig) -> str:
     return content_id("sft", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RECIPE})
+
+
+DONE = "lima_sft.json"  # written last: its presence (with the same recipe hash) means the model is complete
+
+
+def is_complete(cfg: SFTConfig) -> bool:
+    """Whether cfg.out holds the finished model of this recipe: read from one small file, no torch import."""
+    path = Path(cfg.out) / DONE
+    try:
+        return bool(json.loads(path.read_text()).get("recipe_hash") == recipe_hash(cfg))
+    except (OSError, ValueError):
+        return False
 
 
 def lr_at(step: int, total_steps: int, start: float, end: float) -> float:

@@ -17,22 +17,10 @@ import yaml
 
 from lima_eval.embedded import resolve
 from lima_eval.errors import ConfigError, LimaEvalError, MissingExtraError, require
-from lima_eval.recipe import EOT, SFTConfig, lr_at, recipe_hash, resolve_dropout
+from lima_eval.recipe import DONE, EOT, SFTConfig, is_complete, lr_at, recipe_hash, resolve_dropout
 from lima_eval.sft.data import CHAT_TEMPLATE, IGNORE, load_conversations, render
 
 log = logging.getLogger(__name__)
-
-DONE = "lima_sft.json"  # written last: its presence (with the same recipe hash) means the model is complete
-
-
-
-def is_complete(cfg: SFTConfig) -> bool:
-    """Whether cfg.out holds the finished model of this recipe: read from one small file, no torch import."""
-    path = Path(cfg.out) / DONE
-    try:
-        return bool(json.loads(path.read_text()).get("recipe_hash") == recipe_hash(cfg))
-    except (OSError, ValueError):
-        return False
 
 
 def add_eot(tokenizer: Any, model: Any) -> int:
