@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig
+from lima_eval.judging.asking import Asking, answers_on_disk, plan
 from lima_eval.judging.cache import JudgeCache, cache_key, default_path
 from lima_eval.judging.definitions import price_factor, price_in, shared_prices
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import jurors
-from lima_eval.judging.stage import Asking, answers_on_disk, plan
 from lima_eval.records import Generation, Prompt
 from lima_eval.store import RunStore
 
