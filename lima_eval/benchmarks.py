@@ -14,12 +14,12 @@ from typing import Any
 
 import yaml
 
-from lima_eval.config import BenchmarkSpec
+from lima_eval.config import BenchmarkSpec, shard_of
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError, UnknownNameError
 from lima_eval.inputs import check_id, csv_rows, json_rows
-from lima_eval.records import Prompt
+from lima_eval.records import Prompt, content_id
 from lima_eval.registry import BENCHMARKS, suggest
-from lima_eval.resources import data_dir
+from lima_eval.resources import data_dir, download
 
 ID_FIELDS = ("id", "prompt_id", "question_id", "lima_test_index")
 TEXT_FIELDS = ("prompt", "instruction", "question", "text", "conversations", "turns")
@@ -69,8 +69,6 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
         if d.get("file"):
             prompts = load_prompt_file(d["_folder"] / d["file"], **shape)
         elif d.get("url"):  # a public file, downloaded once into the cache
-            from lima_eval.resources import download
-
             name = f"{spec.name}{Path(str(d['url'])).suffix or '.json'}"
             prompts = load_prompt_file(download(str(d["url"]), "benchmarks", name), id_field=d.get("id_field"),
                                        **shape)
@@ -83,9 +81,6 @@ def load_prompts(spec: BenchmarkSpec) -> list[Prompt]:
     if spec.limit is not None:  # before the shard: the shards together are the limited run
         prompts = prompts[: spec.limit]
     if spec.shard:
-        from lima_eval.config import shard_of
-        from lima_eval.records import content_id
-
         i, n = shard_of(spec.shard, "benchmark.shard")  # a stable hash of the id picks each machine's share
         prompts = [p for p in prompts if int(content_id("shard", p.id), 16) % n == i - 1]
         if not prompts:
@@ -209,8 +204,6 @@ def with_references(prompts: list[Prompt], spec: BenchmarkSpec) -> list[Prompt]:
         if not url:
             raise LimaEvalError(f"benchmark.references: 'default' needs a benchmark with a references_url; "
                                 f"'{spec.name}' has none")
-        from lima_eval.resources import download
-
         path = download(str(url), "benchmarks", f"{spec.name}-references.jsonl")
     else:
         path = Path(source)

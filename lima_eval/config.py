@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
-from lima_eval.errors import ConfigError
-from lima_eval.inputs import shown
-from lima_eval.registry import suggest
-from lima_eval.sft.recipe import SFTConfig
+from lima_eval.errors import ConfigError, InputError, UnknownNameError
+from lima_eval.families import guess
+from lima_eval.inputs import load_yaml, read_text, shown
+from lima_eval.recipe import SFTConfig, recipe_hash
+from lima_eval.registry import BACKENDS, suggest
+from lima_eval.resources import default_config_path
 
 
 @dataclass
@@ -70,8 +72,6 @@ class Endpoint:
 
     def identity(self) -> dict[str, Any]:
         """What defines the output (goes into record ids); not transport details such as timeouts."""
-        from lima_eval.registry import BACKENDS
-
         opts_cls = getattr(BACKENDS.load(self.backend), "Options", None)
         marked = [f.name for f in dataclasses.fields(opts_cls) if f.metadata.get("identity")] if opts_cls else []
         defaults = opts_cls() if opts_cls else None
@@ -98,9 +98,6 @@ def identity_option(default: Any) -> Any:
 
 def backend_options(spec: Endpoint, where: str = "") -> Any:
     """spec.options checked against its backend's Options dataclass (strict; keys named by config path)."""
-    from lima_eval.errors import UnknownNameError
-    from lima_eval.registry import BACKENDS
-
     try:
         opts_cls = getattr(BACKENDS.load(spec.backend), "Options", None)
     except UnknownNameError as exc:
@@ -126,6 +123,14 @@ class ModelSpec(Endpoint):
     """A model whose answers are evaluated (or used as a baseline)."""
 
     name: str = ""
+
+
+def family_of(spec: Endpoint) -> str:
+    """An endpoint's family (docs/families.md): its `family:` key, else guessed from its model id, else (a model)
+    from its name."""
+    if spec.family:
+        return spec.family.strip().lower()
+    return guess(spec.model) or (guess(spec.name) if isinstance(spec, ModelSpec) else "")
 
 
 @dataclass
@@ -442,9 +447,6 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> list[tuple[str, Any]]
 
 def _override_value(key: str, raw: str) -> Any:
     """The YAML value of one --set (hostile structure refused as in a file)."""
-    from lima_eval.errors import InputError
-    from lima_eval.inputs import load_yaml
-
     if not raw.strip():
         return ""
     try:
@@ -458,12 +460,7 @@ def _override_value(key: str, raw: str) -> Any:
 def load_config(path: Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a YAML config (or the built-in quickstart when path is None) and apply --set overrides."""
     if path is None:
-        from lima_eval.resources import default_config_path
-
         path = default_config_path()
-    from lima_eval.errors import InputError
-    from lima_eval.inputs import load_yaml, read_text
-
     try:
         text = read_text(path)
     except InputError as exc:
@@ -530,8 +527,6 @@ _LEGACY_KEYS = ("dtype", "device", "batch_size", "max_batch_tokens", "base_url",
 
 
 def _drop_legacy_keys(spec: Endpoint) -> None:
-    from lima_eval.registry import BACKENDS
-
     opts_cls = getattr(BACKENDS.load(spec.backend), "Options", None)
     known = {f.name for f in dataclasses.fields(opts_cls)} if opts_cls else set()
     spec.options = {k: v for k, v in spec.options.items() if k in known or k not in _LEGACY_KEYS}
@@ -542,8 +537,6 @@ def with_sft(cfg: RunConfig) -> RunConfig:
     is left as it was."""
     if cfg.sft is None:
         return cfg
-    from lima_eval.sft.train import recipe_hash
-
     if not cfg.sft.base:
         raise ConfigError("config key 'sft.base' is missing (the pre-trained model to fine-tune)")
     cfg = copy.deepcopy(cfg)
@@ -556,8 +549,6 @@ def with_sft(cfg: RunConfig) -> RunConfig:
     spec = cfg.model(cfg.sft.name)
     spec.backend, spec.model, spec.revision = "hf", cfg.sft.out, recipe_hash(cfg.sft)
     if not spec.family:  # a fine-tune is of its base model's family
-        from lima_eval.families import guess
-
         spec.family = guess(cfg.sft.base) or guess(spec.name)
     return cfg
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lima_eval.inputs import json_rows
 from lima_eval.records import Prompt
+from lima_eval.sft.data import load_conversations
 
 _SPLIT = re.compile(r"[^0-9a-z]+")
 
@@ -75,12 +77,8 @@ def _strings(value: Any) -> Iterable[str]:
 
 def training_texts(source: str) -> list[str]:
     """Training text of an SFT data source ('demo', a hub name or a file) or of any JSON / JSONL file."""
-    from lima_eval.inputs import json_rows
-
     path = Path(source)
     if source == "demo" or (not path.exists() and "/" in source and not source.endswith((".json", ".jsonl"))):
-        from lima_eval.sft.data import load_conversations
-
         return [t for conv in load_conversations(source) for t in conv]
     return [s for _, row in json_rows(path) for s in _strings(row)]
 

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError, require
+from lima_eval.progress import Steps
 from lima_eval.registry import suggest
+from lima_eval.resources import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,6 @@ MARKER, FORMAT = "lima_eval_embedded.json", 2
 
 
 def cache_root() -> Path:
-    from lima_eval.resources import cache_dir
-
     return cache_dir() / "models"
 
 
@@ -51,8 +51,6 @@ def resolve(model: str) -> str:
     log.debug("converting embedded model %s into %s (once)", name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    from lima_eval.progress import Steps
-
     converter, steps = CONVERTERS[name]
     try:
         # Shown where lima-eval talks (the CLI sets its logger to INFO); quiet for library callers.

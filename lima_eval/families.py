@@ -2,13 +2,12 @@
 
 A model's or judge's `family:` in the config wins; left out, it is guessed from the model id (its last path part,
 then its organisation, then, for a model, its name in the run), by the prefixes below. Unknown: "" (no warning).
+Pure text matching, below the config: `config.family_of` applies it to a model or judge section.
 """
 
 from __future__ import annotations
 
 import re
-
-from lima_eval.config import Endpoint, ModelSpec
 
 # family -> patterns matched at the start of a lower-cased id part. More specific lines come first (EleutherAI's
 # gpt-j before OpenAI's gpt). Fine-tunes named after their base's line (vicuna, zephyr...) count as that line.
@@ -45,10 +44,3 @@ def guess(model_id: str) -> str:
             if pattern.match(part):
                 return name
     return ""
-
-
-def family_of(spec: Endpoint) -> str:
-    """An endpoint's family: its `family:` key, else guessed from its model id, else (a model) from its name."""
-    if spec.family:
-        return spec.family.strip().lower()
-    return guess(spec.model) or (guess(spec.name) if isinstance(spec, ModelSpec) else "")

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig
+from lima_eval.judging.asking import Asking, answers_on_disk, plan
+from lima_eval.judging.cache import JudgeCache, cache_key, default_path
+from lima_eval.judging.definitions import price_factor, price_in, shared_prices
+from lima_eval.judging.items import judge_label
+from lima_eval.judging.jury import jurors
 from lima_eval.records import Generation, Prompt
+from lima_eval.store import RunStore
 
 CHARS_PER_TOKEN = 4
 BATCH_DISCOUNT = 0.5
@@ -63,10 +69,6 @@ def _tokens(text: str) -> int:
 def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> list[StageForecast]:
     """Every stage of `run` for this config, as it stands on disk now (use_cache=False: as `run --no-cache`,
     which asks the judge again instead of taking cached replies)."""
-    from lima_eval.judging.definitions import price_factor, price_in, shared_prices
-    from lima_eval.judging.stage import answers_on_disk
-    from lima_eval.store import RunStore
-
     store = RunStore(cfg.run_dir)
     gens = store.generations() if cfg.run_dir.exists() else {}
     prices = shared_prices()
@@ -88,8 +90,6 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
                 f.tokens_out += spec.sampling.max_new_tokens
         out.append(f)
     answers = answers_on_disk(cfg, prompts, gens)
-    from lima_eval.judging.jury import jurors
-
     for judge in cfg.all_judges():
         for member in (jurors(judge) if judge.jury else [judge]):
             out.append(_judge_forecast(cfg, member, prompts, store, answers, use_cache))
@@ -98,10 +98,6 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
 
 def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Any, answers: Any,
                     use_cache: bool = True) -> StageForecast:
-    from lima_eval.judging.definitions import price_factor
-    from lima_eval.judging.items import judge_label
-    from lima_eval.judging.stage import Asking, plan
-
     p = plan(cfg, spec, prompts, store, answers)
     definition, skipped = p.definition, p.skipped
     adaptive = spec.order == "both-if-close" or spec.stop_when_decided is not None
@@ -114,8 +110,6 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     f.on_disk = len(p.items) - len(todo)
     msgs = [definition.messages(i, asking.prefill) for i in todo]
     if asking.use_cache and todo:
-        from lima_eval.judging.cache import JudgeCache, cache_key, default_path
-
         path = spec.cache_path or default_path()
         if Path(path).exists():  # a dry run creates no cache file
             keys = [cache_key(asking.ident, m, asking.want) for m in msgs]

@@ -12,8 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lima_eval.config import from_resolved, shard_of, to_plain
 from lima_eval.errors import ConfigError, InputError
-from lima_eval.store import read_jsonl
+from lima_eval.inputs import load_json, read_text
+from lima_eval.lock import RunLock
+from lima_eval.store import RunStore, append_jsonl, read_jsonl, write_atomic
 
 FILES = ("generations.jsonl", "judgments.jsonl", "ratings.jsonl", "human_judgments.jsonl", "human_ratings.jsonl",
          "imported_judgments.jsonl", "imported_ratings.jsonl")
@@ -22,8 +25,6 @@ SHARDS = "shards.json"  # in a merged run: the split (N) and the shards i merged
 
 
 def _config(run: Path) -> dict[str, Any]:
-    from lima_eval.store import RunStore
-
     data = RunStore(run).read_config()
     data = json.loads(json.dumps(data))
     data.pop("name", None)
@@ -35,9 +36,6 @@ def _config(run: Path) -> dict[str, Any]:
 def missing_shards(runs: list[Path]) -> tuple[int, list[int]]:
     """(N, the shards i/N none of `runs` holds) for shard folders of one split; (0, []) when none is a shard. Shards
     of different splits (1/2 with 2/3) cover the prompts unevenly and are refused."""
-    from lima_eval.config import shard_of
-    from lima_eval.store import RunStore
-
     split: dict[int, list[Path]] = {}
     held: set[int] = set()
     for r in runs:
@@ -61,8 +59,6 @@ def missing_shards(runs: list[Path]) -> tuple[int, list[int]]:
 
 
 def _merged_from(path: Path) -> tuple[int, list[int]]:
-    from lima_eval.inputs import load_json, read_text
-
     data = load_json(read_text(path), path)
     ok = isinstance(data, dict) and isinstance(data.get("of"), int) and isinstance(data.get("shards"), list)
     if not ok or not all(isinstance(i, int) and 1 <= i <= data["of"] for i in data["shards"]):
@@ -86,10 +82,6 @@ def _same(x: dict[str, Any], y: dict[str, Any]) -> bool:
 
 def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
     """Merge `runs` into `out`; returns the records per file in the merged run."""
-    from lima_eval.config import from_resolved
-    from lima_eval.lock import RunLock
-    from lima_eval.store import RunStore, append_jsonl, write_atomic
-
     if not runs:
         raise ConfigError("merge: name at least one run folder")
     sources = list(runs) + ([out] if (out / "config.yaml").exists() else [])
@@ -113,8 +105,6 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
     cfg = from_resolved(base | {"name": out.name, "output_dir": str(out.parent)}, str(sources[0] / "config.yaml"))
     with RunLock(out):
         store = RunStore(out)
-        from lima_eval.config import to_plain
-
         store.write_config(to_plain(cfg))
         if n:
             write_atomic(out / SHARDS, json.dumps({"of": n, "shards": [i for i in range(1, n + 1) if i not in missing]}))

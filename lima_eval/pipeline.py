@@ -10,9 +10,21 @@ from pathlib import Path
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
 from lima_eval.config import RunConfig, needs_model, to_plain
-from lima_eval.errors import ConfigError
+from lima_eval.contamination import check_run, training_texts
+from lima_eval.errors import BudgetError, ConfigError
+from lima_eval.forecast import forecast
+from lima_eval.judging.definitions import load_definition
+from lima_eval.judging.jury import check_jurors
+from lima_eval.judging.stage import answers_on_disk, judge_stage
+from lima_eval.lock import RunLock
 from lima_eval.progress import StageCounts, bar, header
+from lima_eval.recipe import is_complete
 from lima_eval.records import Generation, Prompt
+from lima_eval.registry import BACKENDS
+from lima_eval.report.build import build_report
+from lima_eval.report.freshness import report_is_current
+from lima_eval.sft.data import load_conversations
+from lima_eval.sft.train import train
 from lima_eval.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -102,8 +114,6 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
 def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True,
               use_cache: bool = True) -> tuple[StageCounts, int]:
     """Every judge of the config in turn (the pairwise `judge`, then `judges`)."""
-    from lima_eval.judging.stage import answers_on_disk, judge_stage
-
     total, skipped = StageCounts(), 0
     answers = answers_on_disk(cfg, prompts, store.generations())  # judging writes no answers: read them once
     for spec in cfg.all_judges():
@@ -116,8 +126,6 @@ def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool
 def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True, wait: bool = False) -> RunResult:
     """Run every stage for `cfg`; safe to interrupt and call again. The run folder's lock is held throughout (a
     second writer is refused, or waits with wait=True)."""
-    from lima_eval.lock import RunLock
-
     def waiting(holder: str) -> None:  # said even with --no-progress: a silent wait looks like a hang
         print(f"run: {cfg.run_dir} is being written by {holder}; waiting for it to finish", file=sys.stderr,
               flush=True)
@@ -131,9 +139,6 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
     """Check what a run needs before it writes or pays for anything: the run folder's place, the prompts, every
     judge definition (template, kind and parser), every backend's own checks (an API key's variable), and the
     SFT data. Returns the prompts. Raises a LimaEvalError naming the file, line and field."""
-    from lima_eval.judging.definitions import load_definition
-    from lima_eval.registry import BACKENDS
-
     for parent in [cfg.run_dir, *cfg.run_dir.parents]:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"config key 'output_dir': {parent} is a file, not a folder")
@@ -144,21 +149,14 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
             raise ConfigError(f"config key '{'judge' if i == 0 else f'judges.{i - 1}'}.stop_when_decided': judge "
                               f"'{judge.name}' rates answers; stopping applies to pairwise win rates")
         if judge.jury:
-            from lima_eval.judging.jury import check_jurors
-
             check_jurors(judge, "judge" if i == 0 else f"judges.{i - 1}")
     for endpoint in [*cfg.models, *(m for j in cfg.all_judges() for m in (j.jury or [j]))]:
         if not endpoint.imported:
             BACKENDS.load(endpoint.backend).preflight(endpoint)
     if cfg.contamination.data:
-        from lima_eval.contamination import training_texts
-
         for source in cfg.contamination.data:
             training_texts(source)
     if cfg.sft is not None:
-        from lima_eval.sft.data import load_conversations
-        from lima_eval.sft.train import is_complete
-
         local = cfg.sft.data == "demo" or Path(cfg.sft.data).exists() or cfg.sft.data.endswith(".jsonl")
         if local and not is_complete(cfg.sft):
             load_conversations(cfg.sft.data, cfg.sft.max_examples)
@@ -178,13 +176,9 @@ def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: 
     result.generations = generate_stage(cfg, prompts, store, show_progress)
     _within_budget(cfg, prompts, "judge", spent, "the answers (generation is complete)", use_cache)
     result.judgments, result.skipped_pairs = judge_all(cfg, prompts, store, show_progress, use_cache)
-    from lima_eval.report.freshness import report_is_current
-
     if report_is_current(store, cfg):
         header(f"report: {store.report_dir} is up to date (nothing changed since it was written)", show_progress)
     else:
-        from lima_eval.report.build import build_report
-
         header(f"report: writing {store.report_dir}", show_progress)
         build_report(store.root, cfg=cfg, prompts=prompts)
     return result
@@ -193,9 +187,6 @@ def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: 
 def warn_contamination(cfg: RunConfig) -> dict | None:
     """Before training: say (even with --no-progress: training on the test set is news) which benchmark prompts
     appear in the training data. Returns the check (None without training data)."""
-    from lima_eval.benchmarks import load_prompts
-    from lima_eval.contamination import check_run
-
     found = check_run(cfg, load_prompts(cfg.benchmark))
     if found and found["contaminated"]:
         ids = ", ".join(h["prompt_id"] for h in found["hits"][:10]) + (" ..." if found["contaminated"] > 10 else "")
@@ -211,9 +202,6 @@ def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: flo
     saying what is done and what budget would let a rerun finish. Estimates are the dry run's (upper bounds)."""
     if cfg.budget_usd is None:
         return spent
-    from lima_eval.errors import BudgetError
-    from lima_eval.forecast import forecast
-
     stages = forecast(cfg, prompts, use_cache)
     mine = [s for s in stages if s.stage.startswith(stage)]
     cost = sum(s.cost or 0.0 for s in mine)
@@ -231,8 +219,6 @@ def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: flo
 
 def sft_stage(cfg: RunConfig, show: bool = True) -> None:
     """Fine-tune the run's SFT model unless the finished model of this recipe is already on disk."""
-    from lima_eval.sft.train import is_complete, train
-
     sft = cfg.sft
     assert sft is not None
     length = f"{sft.max_steps} optimiser steps" if sft.max_steps else f"{sft.epochs} epochs"

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from lima_eval.check import load_run
 from lima_eval.check_rules.intervals import rate
+from lima_eval.errors import CheckInputError, ConfigError
 from lima_eval.inputs import shown
 
 DEFAULT_SD = 0.5
@@ -54,8 +56,6 @@ class Plan:
 
 
 def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Path | None = None) -> Plan:
-    from lima_eval.errors import ConfigError
-
     if not 0 < effect < 0.5:
         raise ConfigError(f"--effect: {shown(effect)} is out of range (a win-rate difference above 0 and below 0.5)")
     if not 0 < power < 1:
@@ -75,9 +75,6 @@ def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Pat
 
 def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]:
     """(largest per-row score sd, largest paired-difference sd, separability) of a pilot run."""
-    from lima_eval.check import load_run
-    from lima_eval.errors import CheckInputError, ConfigError
-
     try:
         run = load_run(path)
     except CheckInputError as exc:

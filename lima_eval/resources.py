@@ -1,9 +1,12 @@
-"""Where the shipped data lives: the repo's benchmarks/ and judges/ (checkout) or lima_eval/_data (wheel)."""
+"""Where lima-eval's files live: the shipped data (the repo's benchmarks/ and judges/ in a checkout,
+lima_eval/_data in a wheel) and the cache folder (converted models, downloads, judge replies)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from lima_eval.errors import LimaEvalError
 
 _PKG = Path(__file__).resolve().parent
 
@@ -25,11 +28,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LIMA_EVAL_CACHE") or Path.home() / ".cache" / "lima-eval")
 
 
+def judge_cache_path() -> Path:
+    """The judge-reply cache's default file: $LIMA_EVAL_JUDGE_CACHE, else judge-cache.sqlite in the cache folder
+    (the openai-batch backend keeps its batch journals beside it when it has no run folder)."""
+    explicit = os.environ.get("LIMA_EVAL_JUDGE_CACHE")
+    return Path(explicit) if explicit else cache_dir() / "judge-cache.sqlite"
+
+
 def download(url: str, folder: str, name: str) -> Path:
     """A public file, fetched once into the cache (CACHE/folder/name) and read from there afterwards."""
-    import urllib.request
-
-    from lima_eval.errors import LimaEvalError
+    import urllib.request  # stdlib, but slow to import (http, ssl): only when something is downloaded
 
     target = cache_dir() / folder / name
     if target.exists():

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from lima_eval.errors import StoreError
+from lima_eval.errors import InputError, StoreError
+from lima_eval.inputs import load_yaml, read_text
 from lima_eval.records import Generation, Judgment, Rating, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ IMPORTED = "imported_judgments.jsonl"  # foreign judgment files (lima-eval impor
 IMPORTED_RATINGS = "imported_ratings.jsonl"  # foreign grades (MT-bench single-answer grading)
 CONFIG = "config.yaml"
 WITHDRAWN = "withdrawn"  # error_kind of a person's label taken back (the labelling app's undo): not a label
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a leading quote;
+    numbers stay numbers. Model and judge names come from users' configs and files (every CSV a run writes)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
@@ -145,9 +153,6 @@ class RunStore:
         path = self.root / CONFIG
         if not path.exists():
             raise StoreError(f"{self.root}: not a lima-eval run directory (no {CONFIG})")
-        from lima_eval.errors import InputError
-        from lima_eval.inputs import load_yaml, read_text
-
         try:
             data = load_yaml(read_text(path), path)
         except InputError as exc:

@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lima_eval.recipe import SFTConfig
 from lima_eval.sft.data import load_conversations
-from lima_eval.sft.recipe import SFTConfig
 from perf.shapes import build_1b
 
 
@@ -65,8 +65,8 @@ def run_stage(cfg: SFTConfig, warmup: int) -> float:
 
 def run_plain(cfg: SFTConfig, steps: int, warmup: int) -> float:
     """The same work by hand: micro-batches, accumulation, clipping, AdamW, LIMA's schedule."""
+    from lima_eval.recipe import lr_at
     from lima_eval.sft.dropout import ResidualDropout
-    from lima_eval.sft.recipe import lr_at
     from lima_eval.sft.train import Collator, add_eot, build_examples, load_for_training
 
     cuda = torch.cuda.is_available()

@@ -27,7 +27,7 @@ from lima_eval.report.columns import (
 )
 from lima_eval.report.stats import RATES, rate_values
 from lima_eval.run import Run
-from lima_eval.sft.select import epoch_row
+from lima_eval.selection import epoch_row
 
 # The model's share of each verdict against the baseline, one prompt each (AlpacaEval's preference - 1):
 # wins, ties, losses, a continuous preference and an unreadable verdict (None).

@@ -6,8 +6,8 @@ from conftest import write_config
 
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
+from lima_eval.selection import select_checkpoint
 from lima_eval.sft.recipe import SFTConfig
-from lima_eval.sft.select import select_checkpoint
 from lima_eval.sft.train import train
 from lima_eval.store import RunStore
 

@@ -115,7 +115,7 @@ def test_bad_engine_stops_the_run_before_anything_is_written(tmp_path, capsys, b
 
 @needs_vllm
 def test_more_workers_than_gpus_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("lima_eval.backends.vllm_engine.cuda_device_count", lambda: 8)
+    monkeypatch.setattr("lima_eval.backends.engine_args.cuda_device_count", lambda: 8)
     path = run_config(tmp_path, {"tensor_parallel_size": 4, "pipeline_parallel_size": 4})
     assert cli("run", path, "--no-progress") != 0
     err = capsys.readouterr().err.strip()

@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Any
 
 from lima_eval.annotate.session import Session
+from lima_eval.annotate.stats import export_csv, status
+from lima_eval.errors import ConfigError
 
 STATIC = ("annotate.js", "admin.js", "annotate.css")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -177,15 +179,11 @@ def make_app(session: Session) -> Any:
     async def admin_status(request: Request) -> Response:
         if person(request, admin=True) is None:
             return denied()
-        from lima_eval.annotate.stats import status
-
         return secure(JSONResponse(status(session)))
 
     async def export(request: Request) -> Response:
         if person(request, admin=True) is None:
             return denied()
-        from lima_eval.annotate.stats import export_csv
-
         resp = Response(export_csv(session), media_type="text/csv; charset=utf-8")
         resp.headers["Content-Disposition"] = 'attachment; filename="human_labels.csv"'
         return secure(resp)
@@ -212,8 +210,6 @@ def make_app(session: Session) -> Any:
 def listen(host: str, port: int) -> Any:
     """A listening socket on host:port (port 0: a free one); a ConfigError naming them when that fails."""
     import socket
-
-    from lima_eval.errors import ConfigError
 
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]

@@ -5,22 +5,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from lima_eval.annotate.app import listen, serve
 from lima_eval.annotate.session import FOLDER, SESSION, Session, read_tokens
 from lima_eval.errors import ConfigError, require
+from lima_eval.lock import RunLock
+from lima_eval.run import Run
 
 
 def start(run_dir: Path, task: str | None, annotators: int | None, tokens_file: Path | None, overlap: int | None,
           queue: Path | None, gold: Path | None, seed: int, host: str, port: int) -> None:
-    from lima_eval.lock import RunLock
-    from lima_eval.run import Run
-
     require("annotate", "starlette", "uvicorn")
     Run(run_dir)  # a readable run, before anything is written
     if annotators is not None and tokens_file is not None:
         raise ConfigError("--annotators and --tokens: give one of them")
     people = read_tokens(tokens_file) if tokens_file is not None else None
-    from lima_eval.annotate.app import listen, serve
-
     sock = listen(host, port)  # the address is checked before anything is written
     exists = (run_dir / FOLDER / SESSION).exists()
     given = [f"--{k}" for k, v in (("task", task), ("annotators", annotators), ("tokens", tokens_file),

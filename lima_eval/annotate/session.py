@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.errors import ConfigError, InputError, StoreError
+from lima_eval.inputs import csv_rows, read_text
+from lima_eval.judging.human import LabelError, _unquoted, human_id, pair_label, rating_label
 from lima_eval.records import Judgment, Rating, content_id, from_dict
-from lima_eval.store import HUMAN, HUMAN_RATINGS, WITHDRAWN, append_jsonl, read_jsonl
+from lima_eval.run import Run
+from lima_eval.store import HUMAN, HUMAN_RATINGS, WITHDRAWN, RunStore, append_jsonl, read_jsonl
 
 FOLDER, SESSION, TOKENS, EVENTS = "annotate", "session.json", "tokens.json", "events.jsonl"
 TASKS = ("pairwise", "absolute")
@@ -65,8 +68,6 @@ def _hash(token: str) -> str:
 
 def read_tokens(path: Path) -> list[tuple[str, str]]:
     """NAME,TOKEN per line (a first line `annotator,token` is a header); names and tokens checked."""
-    from lima_eval.inputs import read_text
-
     out: list[tuple[str, str]] = []
     for n, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or (n == 1 and line.replace(" ", "").lower() == "annotator,token"):
@@ -114,8 +115,6 @@ class Session:
     def create(cls, run_dir: Path, task: str = "pairwise", annotators: list[tuple[str, str]] | None = None,
                overlap: int = 1, queue: Path | None = None, gold: Path | None = None, seed: int = 0) -> Session:
         """Freeze the item list and the queues, make the tokens (unless given), and write the session."""
-        from lima_eval.run import Run
-
         if task not in TASKS:
             raise ConfigError(f"--task: '{task}' is not one of {', '.join(TASKS)}")
         run = Run(run_dir)
@@ -231,8 +230,6 @@ class Session:
         """Read the run once (prompts, answers, names) and the actions from events.jsonl; a label acknowledged
         but missing from the human store (a crash between the two writes) is written there again, and an
         undone one still there is withdrawn again (unless what is there now is not the session's)."""
-        from lima_eval.run import Run
-
         run = Run(self.run_dir)
         self._prompts = {p.id: p for p in run.prompts}
         self._answers = run.answers()
@@ -406,8 +403,6 @@ class Session:
 
     def _record(self, annotator: str, key: str, value: str, shown_first: str | None) -> Judgment | Rating:
         """The record the importer would make of this label (its checks, its id)."""
-        from lima_eval.judging.human import pair_label, rating_label
-
         item = self.items[key]
         pids, models = set(self._prompts), self._models
         if len(item.models) == 2:
@@ -416,8 +411,6 @@ class Session:
         return rating_label(item.prompt_id, item.models[0], value, annotator, pids, models, "labelling app")
 
     def _record_id(self, annotator: str, key: str) -> str:
-        from lima_eval.judging.human import human_id
-
         item = self.items[key]
         if len(item.models) == 2:
             return human_id(item.prompt_id, item.models[0], item.models[1], annotator)
@@ -474,8 +467,6 @@ class Session:
         return self.run_dir / (HUMAN if self.task == "pairwise" else HUMAN_RATINGS)
 
     def _human(self) -> dict[str, Any]:
-        from lima_eval.store import RunStore
-
         store = RunStore(self.run_dir)
         return store.judgments(human=True) if self.task == "pairwise" else store.ratings(human=True)
 
@@ -491,9 +482,6 @@ class Session:
 
 def _queue_pairs(path: Path, prompts: dict[str, Any], models: set[str]) -> list[tuple[str, tuple[str, ...]]]:
     """The pairs of a human queue (import-human's pairwise columns; labels may be empty), checked by line."""
-    from lima_eval.inputs import csv_rows
-    from lima_eval.judging.human import _unquoted
-
     header, rows = csv_rows(path)
     missing = [c for c in ("prompt_id", "model_a", "model_b") if c not in header]
     if missing:
@@ -518,9 +506,6 @@ def _queue_pairs(path: Path, prompts: dict[str, Any], models: set[str]) -> list[
 
 def _gold_items(path: Path, task: str, prompts: dict[str, Any], models: set[str], answered: Any) -> list[Item]:
     """Gold items: pairs (or answers) with the label they must get, in import-human's CSV format."""
-    from lima_eval.inputs import csv_rows
-    from lima_eval.judging.human import LabelError, pair_label, rating_label
-
     header, rows = csv_rows(path)
     need = ("prompt_id", "model_a", "model_b", "label") if task == "pairwise" else ("prompt_id", "model", "label")
     missing = [c for c in need if c not in header]

@@ -12,6 +12,14 @@ from typing import Any
 import numpy as np
 
 from lima_eval.annotate.session import SKIP_REASONS, Session
+from lima_eval.errors import LimaEvalError
+from lima_eval.judge_card import fleiss_kappa
+from lima_eval.records import HUMAN
+from lima_eval.report.build import gather
+from lima_eval.report.columns import csv_safe
+from lima_eval.report.stats import agreement
+from lima_eval.report.summary import judge_agreement
+from lima_eval.run import Run
 
 _CODE = {"a": 1, "tie": 0, "b": -1, "fail": -1, "pass": 0, "excellent": 1}
 
@@ -21,9 +29,6 @@ def _r(x: Any) -> Any:
 
 
 def status(session: Session) -> dict[str, Any]:
-    from lima_eval.judge_card import fleiss_kappa
-    from lima_eval.report.stats import agreement
-
     gold = {k for k, i in session.items.items() if i.gold is not None}
     people = []
     for name, queue in session.queues.items():
@@ -68,12 +73,6 @@ def _judges_vs_people(session: Session) -> list[dict[str, Any]]:
     """The report's agreement rows between the run's model judges and people (empty for ratings)."""
     if session.task != "pairwise":
         return []
-    from lima_eval.errors import LimaEvalError
-    from lima_eval.records import HUMAN
-    from lima_eval.report.build import gather
-    from lima_eval.report.summary import judge_agreement
-    from lima_eval.run import Run
-
     try:
         inp, _ = gather(Run(session.run_dir))
     except LimaEvalError:
@@ -84,8 +83,6 @@ def _judges_vs_people(session: Session) -> list[dict[str, Any]]:
 
 def export_csv(session: Session) -> str:
     """Every live label in import-human's format (formula-safe cells)."""
-    from lima_eval.report.columns import csv_safe
-
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     pairwise = session.task == "pairwise"

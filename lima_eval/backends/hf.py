@@ -11,6 +11,7 @@ import numpy as np
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
 from lima_eval.config import Endpoint, identity_option
+from lima_eval.embedded import resolve
 from lima_eval.errors import BackendError, MissingExtraError, require, require_installed
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,6 @@ class HFBackend(Backend):
         require("hf", "torch", "transformers")
         import torch
         from transformers import AutoTokenizer
-
-        from lima_eval.embedded import resolve
 
         self._torch = torch
         path = resolve(spec.model)

@@ -34,6 +34,7 @@ from lima_eval.config import Endpoint, backend_options
 from lima_eval.errors import BackendError, ConfigError, InputError, MissingExtraError
 from lima_eval.inputs import load_json
 from lima_eval.records import content_id
+from lima_eval.resources import judge_cache_path
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,7 @@ class OpenAIBatchBackend(Backend):
         return max(1, self.options.max_requests)
 
     def journal(self) -> Journal:
-        from lima_eval.judging.cache import default_path
-
-        root = self.work_dir if self.work_dir is not None else default_path().parent
+        root = self.work_dir if self.work_dir is not None else judge_cache_path().parent
         return Journal(Path(root) / "batches")
 
     def client(self) -> Any:

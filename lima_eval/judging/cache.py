@@ -9,7 +9,6 @@ concurrent writers from several processes safe.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import Any
 from lima_eval.backends.base import Completion, LogprobRequest, Messages
 from lima_eval.errors import StoreError
 from lima_eval.records import content_id
-from lima_eval.resources import cache_dir
+from lima_eval.resources import judge_cache_path
 
 
 def default_path() -> Path:
     """$LIMA_EVAL_JUDGE_CACHE, else judge-cache.sqlite in the lima-eval cache folder."""
-    explicit = os.environ.get("LIMA_EVAL_JUDGE_CACHE")
-    return Path(explicit) if explicit else cache_dir() / "judge-cache.sqlite"
+    return judge_cache_path()
 
 
 def cache_key(identity: dict[str, Any], messages: Messages, logprobs: LogprobRequest | None) -> str:

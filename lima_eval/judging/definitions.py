@@ -3,10 +3,15 @@
 Where judges come from, first match wins: folders on $LIMA_EVAL_JUDGES_PATH, ./judges in the working
 directory, plugins (entry point group `lima_eval.judges`, whose target is a folder path or a function
 returning one), then the judges shipped with lima-eval. `judge.name` may also be a folder path.
+
+A judge.yaml names its kind (`kind: pairwise`); the interface a kind implements (JudgeKind) and the lookup by
+name are here, so a definition is checked against its kind without importing the built-in kinds (kinds.py),
+which build on the items (items.py) that build on definitions.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -14,18 +19,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
-from lima_eval.errors import JudgeDefinitionError, LimaEvalError, UnknownNameError
-from lima_eval.inputs import shown
-from lima_eval.records import content_id
-from lima_eval.registry import JUDGES, PARSERS, suggest
+from lima_eval.errors import InputError, JudgeDefinitionError, LimaEvalError, UnknownNameError
+from lima_eval.inputs import load_yaml, read_text, shown
+from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
+from lima_eval.registry import BACKENDS, JUDGE_KINDS, JUDGES, PARSERS, suggest
 from lima_eval.resources import data_dir
 
 if TYPE_CHECKING:
-    from lima_eval.judging.kinds import JudgeKind
+    from lima_eval.backends.base import Completion
+    from lima_eval.config import JudgeSpec, RunConfig
+    from lima_eval.store import RunStore
+
+Answers = dict[tuple[str, str, int], Generation]  # (prompt id, model, turn) -> the answer on disk
 
 
 def placeholder_pattern(names: Iterable[str]) -> re.Pattern[str]:
@@ -57,8 +66,6 @@ class JudgeDefinition:
     @cached_property
     def judge_kind(self) -> JudgeKind:
         """The kind's behaviour (items, records, store file)."""
-        from lima_eval.judging.kinds import get_kind
-
         return get_kind(self.kind)
 
     @property
@@ -101,10 +108,73 @@ class JudgeDefinition:
         return price_in(self.prices, model)
 
 
+class JudgeKind:
+    """What every kind declares. Subclasses (the built-ins in kinds.py, plugins' through entry points) set the
+    class attributes and implement the methods."""
+
+    name: ClassVar[str] = ""
+    placeholders: ClassVar[frozenset[str]] = frozenset()  # the template must use all of these
+    # ... and may use these too: a prompt's reference answer (reference-guided judges); a judge whose template
+    # uses one is asked only about prompts that have a reference (the rest are skipped, and counted).
+    optional: ClassVar[frozenset[str]] = frozenset()
+    record_type: ClassVar[type[Judgment | Rating]]
+    needs_labels: ClassVar[bool] = False  # a scale of labels in judge.yaml (`labels:`)
+    # What the kind supports: a judge card against people's pairwise labels (lima-eval judge-card), and the
+    # ordering and adaptive rules of pairs (order: both-if-close, stop_when_decided).
+    supports_cards: ClassVar[bool] = False
+    orders_pairs: ClassVar[bool] = False
+
+    @property
+    def gives_ratings(self) -> bool:
+        return self.record_type is Rating
+
+    def default_options(self, labels: tuple[str, ...]) -> dict[str, str]:
+        """The token that answers each option (logprob verdicts), when judge.yaml gives no `options:`."""
+        return {label: label for label in labels}
+
+    def plan(self, cfg: RunConfig, spec: JudgeSpec, definition: JudgeDefinition, ident: dict[str, Any],
+             prompts: list[Prompt], answers: Answers) -> tuple[list[Any], int]:
+        """The items to ask about and how many were skipped for a missing answer."""
+        raise NotImplementedError
+
+    def values(self, item: Any) -> dict[str, str]:
+        """The placeholder values of one item."""
+        raise NotImplementedError
+
+    def to_record(self, item: Any, definition: JudgeDefinition, label: str, completion: Completion, prefix: str,
+                  use_logprobs: bool, cached: bool) -> Judgment | Rating:
+        raise NotImplementedError
+
+    def on_disk(self, store: RunStore) -> dict[str, Any]:
+        """This kind's records already in the run folder, by id."""
+        return store.ratings() if self.gives_ratings else store.judgments()
+
+    def append(self, store: RunStore, records: Iterable[Any]) -> int:
+        return store.append_ratings(records) if self.gives_ratings else store.append_judgments(records)
+
+
+@functools.cache
+def get_kind(name: str) -> JudgeKind:
+    """The kind named in a judge.yaml (an instance of its registered class)."""
+    cls = JUDGE_KINDS.load(name)
+    if not (isinstance(cls, type) and issubclass(cls, JudgeKind)):
+        raise UnknownNameError(f"judge kind '{name}' ({JUDGE_KINDS.target(name)}) is not a JudgeKind subclass")
+    return cls()
+
+
+def all_placeholders() -> frozenset[str]:
+    """Every placeholder some kind fills (a template that uses another kind's is named as wrong)."""
+    out: frozenset[str] = frozenset()
+    for name in JUDGE_KINDS.names():
+        try:
+            out |= get_kind(name).placeholders | get_kind(name).optional
+        except (ImportError, UnknownNameError):
+            continue  # a broken plugin kind is reported when a judge names it
+    return out
+
+
 def price_factor(backend: str) -> float:
     """The share of the synchronous price `backend` pays (the Batch API's 0.5 for openai-batch)."""
-    from lima_eval.registry import BACKENDS
-
     return float(getattr(BACKENDS.load(backend), "price_factor", 1.0))
 
 
@@ -191,9 +261,6 @@ def load_definition(name: str) -> JudgeDefinition:
 def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefinition:
     """Read and check one judge folder; every problem names the file and the key."""
     cfg_path = folder / "judge.yaml"
-    from lima_eval.errors import InputError
-    from lima_eval.inputs import load_yaml, read_text
-
     try:
         data: dict[str, Any] = load_yaml(read_text(cfg_path), cfg_path) or {}
     except InputError as exc:
@@ -202,9 +269,6 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
         raise JudgeDefinitionError(f"{cfg_path}: not valid YAML") from None
     if not isinstance(data, dict):
         raise JudgeDefinitionError(f"{cfg_path}: expected a mapping of keys (kind, parser, ...)")
-    from lima_eval.judging.kinds import all_placeholders, get_kind
-    from lima_eval.registry import JUDGE_KINDS
-
     kind = str(data.get("kind", "pairwise"))
     if kind not in JUDGE_KINDS.names():
         raise JudgeDefinitionError(f"{cfg_path}, key 'kind': '{kind}' is not one of "

@@ -8,7 +8,7 @@ from typing import Any
 from lima_eval.backends.base import Completion
 from lima_eval.config import JudgeSpec
 from lima_eval.inputs import shown
-from lima_eval.judging.definitions import JudgeDefinition
+from lima_eval.judging.definitions import JudgeDefinition, load_definition
 from lima_eval.judging.logprobs import chosen_option, option_probs
 from lima_eval.judging.parsers import FIRST, NEITHER, get_parser
 from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
@@ -65,8 +65,6 @@ def identity(spec: JudgeSpec, seed: int) -> dict:
     """What makes a judge's verdicts what they are (part of every judgment id). A jury's: its jurors' (each with
     its definition's fingerprint) and how it combines them."""
     if spec.jury:
-        from lima_eval.judging.definitions import load_definition
-
         jurors = [identity(m, seed) | {"definition": load_definition(m.name).fingerprint} for m in spec.jury]
         return {"jury": jurors, "rule": spec.jury_rule, "seed": seed} | (
             {"abstain_below": spec.abstain_below} if spec.abstain else {})

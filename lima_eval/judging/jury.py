@@ -26,11 +26,14 @@ from typing import Any
 
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
+from lima_eval.judging.asking import answers_on_disk, one_judge_stage, plan
+from lima_eval.judging.counting import records_cost
+from lima_eval.judging.definitions import load_definition, paid_price
 from lima_eval.judging.items import PairItem, judge_label
 from lima_eval.judging.kinds import Answers
 from lima_eval.progress import StageCounts, header
 from lima_eval.records import VERDICTS, Judgment, Prompt
-from lima_eval.store import RunStore
+from lima_eval.store import RunStore, csv_safe
 
 RULES = ("majority", "mean-probability")
 QUEUE_DIR = "human-queue"
@@ -97,8 +100,6 @@ def _names(spec: JudgeSpec) -> list[str]:
 
 def check_jurors(spec: JudgeSpec, where: str = "judge") -> None:
     """Every juror's definition is of one pairwise kind (their verdicts must be about the same items)."""
-    from lima_eval.judging.definitions import load_definition
-
     kinds = [load_definition(m.name).kind for m in spec.jury]
     for k, m in enumerate(spec.jury):
         if load_definition(m.name).is_rating:
@@ -117,22 +118,18 @@ def jury_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Ru
                use_cache: bool = True, answers: Answers | None = None) -> tuple[StageCounts, int]:
     """Run every juror (each through the ordinary judge stage), then derive the jury's verdicts that are not on
     disk yet, and add the items it abstained on to its human queue."""
-    from lima_eval.judging.stage import answers_on_disk, judge_stage, plan
-
     check_jurors(spec)
     if answers is None:
         answers = answers_on_disk(cfg, prompts, store.generations())
     total = StageCounts()
     for m in jurors(spec):
-        counts, _ = judge_stage(cfg, m, prompts, store, show, use_cache, answers)
+        counts, _ = one_judge_stage(cfg, m, prompts, store, show, use_cache, answers)  # a juror is no jury
         total.add(counts)
     p = plan(cfg, spec, prompts, store, answers)
     label, names = judge_label(spec), _names(spec)
     done = store.judgments()
     todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
     total.cached += len(p.items) - len(todo)
-    from lima_eval.judging.definitions import load_definition, paid_price
-
     prices = [paid_price(load_definition(m.name).price(m.model), m.backend) for m in spec.jury]
     per_juror = []
     for m in jurors(spec):
@@ -156,8 +153,6 @@ def verdict(item: PairItem, spec: JudgeSpec, label: str, votes: list[tuple[str, 
             prices: Sequence[dict[str, float] | None] = ()) -> Judgment:
     """The jury's Judgment of one item from its jurors' Judgments of it (None: not asked yet). Its usage is the
     jurors' together, with their cost in USD where every juror's price is known."""
-    from lima_eval.report.metrics import records_cost
-
     usage: dict[str, Any] = {}
     for _, j in votes:
         for k, v in (j.usage if j else {}).items():
@@ -197,8 +192,6 @@ def write_queue(store: RunStore, spec: JudgeSpec, abstained: list[Judgment]) -> 
     """Add the pairs the jury abstained on to its human queue, one row per pair with an empty label and
     annotator, leaving every row already in the file as it is (people may be filling it in); pairs people have
     labelled already are left out. Returns how many rows were added."""
-    from lima_eval.report.columns import csv_safe
-
     if not abstained:
         return 0
     path = queue_path(store.root, spec)

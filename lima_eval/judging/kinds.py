@@ -8,69 +8,26 @@ one of these classes (or of JudgeKind) and an entry point.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lima_eval.errors import UnknownNameError
+from lima_eval.errors import ConfigError
+from lima_eval.judging.definitions import Answers, JudgeDefinition, JudgeKind, all_placeholders, get_kind
 from lima_eval.judging.items import PairItem, RatingItem, pair_items, rating_item, to_judgment, to_rating
-from lima_eval.records import Generation, Judgment, Prompt, Rating
-from lima_eval.registry import JUDGE_KINDS
+from lima_eval.judging.parsers import parse_checklist
+from lima_eval.records import Judgment, Prompt, Rating
 
 if TYPE_CHECKING:
     from lima_eval.backends.base import Completion
     from lima_eval.config import JudgeSpec, RunConfig
-    from lima_eval.judging.definitions import JudgeDefinition
-    from lima_eval.store import RunStore
+
+# JudgeKind, the interface every kind implements, and the lookup by name live in definitions.py beside the
+# judge.yaml that names a kind; they are re-exported here, where plugins subclass the built-in kinds.
+__all__ = ["PAIRWISE_OPTIONS", "Answers", "Checklist", "Item", "JudgeKind", "Pairwise", "PairwiseMultiturn",
+           "Rated", "RatedMultiturn", "all_placeholders", "get_kind"]
 
 Item = PairItem | RatingItem
-Answers = dict[tuple[str, str, int], Generation]  # (prompt id, model, turn) -> the answer on disk
 # Pairwise options in terms of the order shown: the first answer, the second one, or neither.
 PAIRWISE_OPTIONS = {"A": "first", "B": "second", "neither": "neither"}
-
-
-class JudgeKind:
-    """What every kind declares. Subclasses set the class attributes and implement the methods."""
-
-    name: ClassVar[str] = ""
-    placeholders: ClassVar[frozenset[str]] = frozenset()  # the template must use all of these
-    # ... and may use these too: a prompt's reference answer (reference-guided judges); a judge whose template
-    # uses one is asked only about prompts that have a reference (the rest are skipped, and counted).
-    optional: ClassVar[frozenset[str]] = frozenset()
-    record_type: ClassVar[type[Judgment | Rating]]
-    needs_labels: ClassVar[bool] = False  # a scale of labels in judge.yaml (`labels:`)
-    # What the kind supports: a judge card against people's pairwise labels (lima-eval judge-card), and the
-    # ordering and adaptive rules of pairs (order: both-if-close, stop_when_decided).
-    supports_cards: ClassVar[bool] = False
-    orders_pairs: ClassVar[bool] = False
-
-    @property
-    def gives_ratings(self) -> bool:
-        return self.record_type is Rating
-
-    def default_options(self, labels: tuple[str, ...]) -> dict[str, str]:
-        """The token that answers each option (logprob verdicts), when judge.yaml gives no `options:`."""
-        return {label: label for label in labels}
-
-    def plan(self, cfg: RunConfig, spec: JudgeSpec, definition: JudgeDefinition, ident: dict[str, Any],
-             prompts: list[Prompt], answers: Answers) -> tuple[list[Item], int]:
-        """The items to ask about and how many were skipped for a missing answer."""
-        raise NotImplementedError
-
-    def values(self, item: Any) -> dict[str, str]:
-        """The placeholder values of one item."""
-        raise NotImplementedError
-
-    def to_record(self, item: Any, definition: JudgeDefinition, label: str, completion: Completion, prefix: str,
-                  use_logprobs: bool, cached: bool) -> Judgment | Rating:
-        raise NotImplementedError
-
-    def on_disk(self, store: RunStore) -> dict[str, Any]:
-        """This kind's records already in the run folder, by id."""
-        return store.ratings() if self.gives_ratings else store.judgments()
-
-    def append(self, store: RunStore, records: Iterable[Any]) -> int:
-        return store.append_ratings(records) if self.gives_ratings else store.append_judgments(records)
 
 
 class Pairwise(JudgeKind):
@@ -88,8 +45,6 @@ class Pairwise(JudgeKind):
 
     def plan(self, cfg: RunConfig, spec: JudgeSpec, definition: JudgeDefinition, ident: dict[str, Any],
              prompts: list[Prompt], answers: Answers) -> tuple[list[Item], int]:
-        from lima_eval.errors import ConfigError
-
         usable = [p for p in prompts if len(p.user_turns) >= self.turns]
         if prompts and not usable:
             raise ConfigError(f"judge '{definition.name}' compares {self.turns}-turn conversations; benchmark "
@@ -151,8 +106,6 @@ class Rated(JudgeKind):
 
     def plan(self, cfg: RunConfig, spec: JudgeSpec, definition: JudgeDefinition, ident: dict[str, Any],
              prompts: list[Prompt], answers: Answers) -> tuple[list[Item], int]:
-        from lima_eval.errors import ConfigError
-
         t = self.turn
         usable = [p for p in prompts if len(p.user_turns) > t]
         if prompts and not usable:
@@ -215,8 +168,6 @@ class Checklist(Rated):
 
     def to_record(self, item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion,
                   prefix: str, use_logprobs: bool, cached: bool) -> Rating:
-        from lima_eval.judging.parsers import parse_checklist
-
         raw = "" if completion.error else prefix + completion.text
         base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label,
                                 "scale": definition.scale or "checklist", "generation": item.gen.id, "raw": raw,
@@ -229,23 +180,3 @@ class Checklist(Rated):
         met = sum(marks)
         return Rating(label=f"{met}/{len(marks)}", score=round(met / len(marks), 6),
                       criteria=dict(zip(item.prompt.checklist, marks)), **base)
-
-
-@functools.cache
-def get_kind(name: str) -> JudgeKind:
-    """The kind named in a judge.yaml (an instance of its registered class)."""
-    cls = JUDGE_KINDS.load(name)
-    if not (isinstance(cls, type) and issubclass(cls, JudgeKind)):
-        raise UnknownNameError(f"judge kind '{name}' ({JUDGE_KINDS.target(name)}) is not a JudgeKind subclass")
-    return cls()
-
-
-def all_placeholders() -> frozenset[str]:
-    """Every placeholder some kind fills (a template that uses another kind's is named as wrong)."""
-    out: frozenset[str] = frozenset()
-    for name in JUDGE_KINDS.names():
-        try:
-            out |= get_kind(name).placeholders | get_kind(name).optional
-        except (ImportError, UnknownNameError):
-            continue  # a broken plugin kind is reported when a judge names it
-    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from lima_eval.registry import PARSERS
+
 # A verdict in terms of the order shown to the judge: the first answer, the second one, or neither.
 FIRST, SECOND, NEITHER = "first", "second", "neither"
 
@@ -147,7 +149,5 @@ Parser = Callable[[str], tuple[str | None, str | None]]
 def get_parser(name: str) -> Parser:
     """A verdict parser by name, from the one registry: the built-ins and plugins' (entry point group
     `lima_eval.parsers`, a function text -> (option or None, problem or None)) alike."""
-    from lima_eval.registry import PARSERS
-
     parser: Parser = PARSERS.load(name)
     return parser

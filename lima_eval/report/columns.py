@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lima_eval.store import csv_safe
+
 
 def e(x: Any) -> str:
     return html.escape("" if x is None else str(x), quote=True)
@@ -156,15 +158,6 @@ def html_table(columns: Sequence[Column], rows: Iterable[dict]) -> str:
 
 def csv_fields(columns: Sequence[Column]) -> list[str]:
     return [f for c in columns for f in c.fields]
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> Any:
-    """A text cell a spreadsheet would read as a formula (=, +, -, @, tab, CR first) gets a leading quote;
-    numbers stay numbers. Model and judge names come from users' configs and files."""
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def csv_row(columns: Sequence[Column], row: dict) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lima_eval import __version__
 from lima_eval.config import RunConfig, to_plain
 from lima_eval.records import content_id
 from lima_eval.store import RunStore, write_atomic
@@ -16,8 +17,6 @@ STAMP = ".inputs"  # in report/: the fingerprint of the inputs the report was bu
 def inputs_fingerprint(store: RunStore, cfg: RunConfig) -> str:
     """The resolved config, every record file of the run (size and modification time), the SFT model's
     completion record and the lima-eval version: what a report is computed from."""
-    from lima_eval import __version__
-
     files = sorted(p for p in store.root.glob("*.jsonl"))
     if cfg.sft is not None and cfg.sft.out:
         files.append(Path(cfg.sft.out) / "lima_sft.json")

@@ -8,14 +8,25 @@ they come from and the judge's cost in that run.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lima_eval.errors import LimaEvalError
+from lima_eval.judging.cards import CARD
+from lima_eval.judging.foreign import text_key
+from lima_eval.report.build import gather, judge_cards, mt_bench_markdown, summarize_with_table
 from lima_eval.report.columns import (
+    COUNT,
     LEADERBOARD,
+    NUMBER,
+    TEXT,
+    Column,
+    Kind,
     csv_fields,
     csv_row,
     csv_safe,
@@ -24,6 +35,10 @@ from lima_eval.report.columns import (
     shown,
 )
 from lima_eval.report.columns import md as esc
+from lima_eval.report.html import INTERVALS, e, figure_rows, img, page
+from lima_eval.report.lc import ModelData, fill, row_data
+from lima_eval.report.plots import judges_figure, leaderboard_figure
+from lima_eval.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +52,6 @@ def run_dirs(root: Path) -> list[Path]:
 
 def collect(root: Path, mt_bench: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every run's pairwise rows (and, into `mt_bench` when given, its MT-bench score rows)."""
-    import numpy as np
-
-    from lima_eval.judging.foreign import text_key
-    from lima_eval.report.build import gather, judge_cards, summarize_with_table
-    from lima_eval.report.lc import ModelData, fill, row_data
-    from lima_eval.run import Run
-
     runs = run_dirs(Path(root))
     if not runs:
         raise LimaEvalError(f"{root}: no run directories (folders with a config.yaml) found")
@@ -87,9 +95,6 @@ def _slug(text: str) -> str:
 
 
 def write_leaderboard(root: Path, out: Path | None = None) -> Path:
-    from lima_eval.report.html import INTERVALS, e, figure_rows, img, page
-    from lima_eval.report.plots import leaderboard_figure
-
     scores: list[dict[str, Any]] = []
     rows = collect(Path(root), scores)
     out = Path(out) if out is not None else Path(root) / "leaderboard"
@@ -118,8 +123,6 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
         md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "", markdown_table(columns, g), ""]
         html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, g)]
     if scores:
-        from lima_eval.report.build import mt_bench_markdown
-
         scores.sort(key=lambda r: (r["judge"], -(r["overall"]["score"] or 0)))
         section = mt_bench_markdown(scores, with_run=True)
         md += [section]
@@ -140,10 +143,6 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
 
 def judge_rows(root: Path) -> list[dict[str, Any]]:
     """One flat row per judge card under ROOT/judge-cards/ (lima-eval judge-card), best kappa first."""
-    import json
-
-    from lima_eval.judging.cards import CARD
-
     rows = []
     for path in sorted((Path(root) / "judge-cards").glob(f"*/{CARD}")):
         try:
@@ -170,10 +169,6 @@ def judge_rows(root: Path) -> list[dict[str, Any]]:
 
 def write_judges_board(root: Path, out: Path | None = None) -> Path:
     """`lima-eval leaderboard --judges RESULTS`: every judge card side by side (CSV, Markdown, HTML, PNG)."""
-    from lima_eval.report.columns import COUNT, NUMBER, TEXT, Column
-    from lima_eval.report.html import e, img, page
-    from lima_eval.report.plots import judges_figure
-
     rows = judge_rows(Path(root))
     if not rows:
         raise LimaEvalError(f"{root}: no judge cards in {Path(root) / 'judge-cards'} (make one with lima-eval "
@@ -210,6 +205,4 @@ def write_judges_board(root: Path, out: Path | None = None) -> Path:
 
 
 def _kind(cell: Any) -> Any:
-    from lima_eval.report.columns import Kind
-
     return Kind("custom", cell)

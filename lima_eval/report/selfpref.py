@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from lima_eval.config import RunConfig
-from lima_eval.families import family_of
+from lima_eval.config import RunConfig, family_of
+from lima_eval.judging.items import judge_label
 from lima_eval.records import Judgment
+from lima_eval.report.stats import clustered_rates
 
 
 def _shares(judgments: Sequence[Judgment], judge: str, own: str, other: str) -> dict[str, list[float]]:
@@ -33,8 +34,6 @@ def _shares(judgments: Sequence[Judgment], judge: str, own: str, other: str) -> 
 
 def _rate(shares: dict[str, list[float]], prompts: Sequence[str]) -> dict[str, Any]:
     """The mean share over the given prompts' verdicts, with the report's interval over prompts."""
-    from lima_eval.report.stats import clustered_rates
-
     sums = np.array([[sum(shares[p])] for p in prompts], dtype=np.float64).reshape(-1, 1)
     counts = np.array([[len(shares[p])] for p in prompts], dtype=np.float64).reshape(-1, 1)
     values = [v for p in prompts for v in shares[p]]
@@ -80,8 +79,6 @@ def self_preference(cfg: RunConfig, judgments: Sequence[Judgment], labels: dict[
 
 
 def _label(spec: Any) -> str:
-    from lima_eval.judging.items import judge_label
-
     return judge_label(spec)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lima_eval.config import build_section, parse_overrides
-from lima_eval.sft.recipe import SFTConfig
+from lima_eval.recipe import SFTConfig
 
 
 def sft_config_from(base: str, data: str, out: str, overrides: tuple[str, ...] | list[str]) -> SFTConfig:

@@ -12,7 +12,7 @@ from typing import Any
 
 from lima_eval.errors import InputError, LimaEvalError, MissingExtraError
 from lima_eval.inputs import json_rows, shown
-from lima_eval.sft.recipe import EOT
+from lima_eval.recipe import EOT
 
 IGNORE = -100
 DEMO = Path(__file__).with_name("demo.jsonl")

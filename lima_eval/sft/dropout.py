@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lima_eval.errors import LimaEvalError
-from lima_eval.sft.recipe import dropout_schedule
+from lima_eval.recipe import dropout_schedule
 
 
 def decoder_layers(model: Any) -> nn.ModuleList:

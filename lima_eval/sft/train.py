@@ -15,31 +15,12 @@ from typing import Any
 
 import yaml
 
-from lima_eval.errors import ConfigError, LimaEvalError, require
-from lima_eval.records import content_id
+from lima_eval.embedded import resolve
+from lima_eval.errors import ConfigError, LimaEvalError, MissingExtraError, require
+from lima_eval.recipe import DONE, EOT, SFTConfig, is_complete, lr_at, recipe_hash, resolve_dropout
 from lima_eval.sft.data import CHAT_TEMPLATE, IGNORE, load_conversations, render
-from lima_eval.sft.recipe import EOT, SFTConfig, lr_at, resolve_dropout
 
 log = logging.getLogger(__name__)
-
-DONE = "lima_sft.json"  # written last: its presence (with the same recipe hash) means the model is complete
-
-
-# Settings that change where or how the result is kept, not the trained weights: not part of the recipe hash.
-NOT_RECIPE = ("out", "checkpoints", "save_dtype")
-
-
-def recipe_hash(cfg: SFTConfig) -> str:
-    return content_id("sft", {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_RECIPE})
-
-
-def is_complete(cfg: SFTConfig) -> bool:
-    """Whether cfg.out holds the finished model of this recipe: read from one small file, no torch import."""
-    path = Path(cfg.out) / DONE
-    try:
-        return bool(json.loads(path.read_text()).get("recipe_hash") == recipe_hash(cfg))
-    except (OSError, ValueError):
-        return False
 
 
 def add_eot(tokenizer: Any, model: Any) -> int:
@@ -174,8 +155,6 @@ def load_for_training(cfg: SFTConfig) -> tuple[Any, Any, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from lima_eval.embedded import resolve
-
     path = resolve(cfg.base)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -198,7 +177,7 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
-    from lima_eval.sft.dropout import ResidualDropout
+    from lima_eval.sft.dropout import ResidualDropout  # imports torch at module level
 
     save_dtype = _save_dtype(cfg)  # a bad save_dtype is an error now, not after the training it would waste
     tokenizer, model, p_top = load_for_training(cfg)
@@ -255,8 +234,6 @@ def _save_dtype(cfg: SFTConfig) -> Any:
 
     name = cfg.save_dtype
     if name == "auto":
-        from lima_eval.embedded import resolve
-
         try:
             data = json.loads((Path(resolve(cfg.base)) / "config.json").read_text())
         except (OSError, ValueError):  # a hub id: transformers has it cached; its dtype is not needed here
@@ -301,8 +278,6 @@ def _with_lora(cfg: SFTConfig, model: Any, eot_id: int) -> Any:
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as exc:
-        from lima_eval.errors import MissingExtraError
-
         raise MissingExtraError("peft", extra="sft") from exc
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
                       target_modules="all-linear", trainable_token_indices=[eot_id])

@@ -20,7 +20,7 @@ from lima_eval.registry import REPORT_SECTIONS
 from lima_eval.store import RunStore
 
 if TYPE_CHECKING:
-    from lima_eval.report.build import JudgeRecords
+    from lima_eval.report.gather import JudgeRecords
     from lima_eval.report.summary import Inputs
 
 

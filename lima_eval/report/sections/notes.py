@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from lima_eval.config import RunConfig
+from lima_eval.recipe import DONE
 from lima_eval.report.columns import e, md
 from lima_eval.report.sections import Context, Section
-from lima_eval.sft.train import DONE
 
 
 class Notes(Section):

@@ -3,6 +3,8 @@
 Every kept epoch model answers the dev prompts; the judge compares every pair of epochs (round robin, order
 randomised as usual); an epoch's score is its mean result over its comparisons (win 1, tie 0.5, loss 0).
 The table goes to OUT/checkpoint_selection.{csv,md} and the choice to OUT/selection.json.
+
+A command above sft/ (it runs the pipeline and reads the report's statistics), after `lima-eval sft` trains.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import csv
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lima_eval.config import (
     BenchmarkSpec,
@@ -22,8 +26,12 @@ from lima_eval.config import (
     validate,
 )
 from lima_eval.errors import LimaEvalError
+from lima_eval.judging.counting import combine_orders
+from lima_eval.pipeline import run
+from lima_eval.recipe import SFTConfig
 from lima_eval.records import Judgment
-from lima_eval.sft.recipe import SFTConfig
+from lima_eval.report.stats import rate_values
+from lima_eval.store import RunStore
 
 
 def epoch_models(cfg: SFTConfig) -> dict[int, Path]:
@@ -35,10 +43,6 @@ def epoch_models(cfg: SFTConfig) -> dict[int, Path]:
 def epoch_row(judgments: list[Judgment], epoch: int) -> dict[str, Any]:
     """An epoch's win / tie / loss / errors over its comparisons, and its score: the report's discrete win rate
     (win 1, tie 0.5, loss 0)."""
-    import numpy as np
-
-    from lima_eval.report.stats import rate_values
-
     name = f"epoch-{epoch}"
     mine = [j for j in judgments if name in (j.model_a, j.model_b)]
     res = [j.outcome(name) for j in mine]
@@ -53,9 +57,6 @@ def epoch_row(judgments: list[Judgment], epoch: int) -> dict[str, Any]:
 
 def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_overrides: tuple[str, ...] | list[str],
                       show_progress: bool = True) -> Path:
-    from lima_eval.pipeline import run
-    from lima_eval.store import RunStore
-
     epochs = epoch_models(cfg)
     if len(epochs) < 2:
         raise LimaEvalError(f"checkpoint selection needs at least two kept epoch models in {Path(cfg.out) / 'epochs'} "
@@ -74,8 +75,6 @@ def select_checkpoint(cfg: SFTConfig, dev_prompts: Path, judge_name: str, judge_
     run(run_cfg, show_progress=show_progress)
     judgments = list(RunStore(run_cfg.run_dir).judgments().values())
     if run_cfg.judge.two_orders:  # one result per pair, as in the report
-        from lima_eval.report.metrics import combine_orders
-
         judgments = combine_orders(judgments, run_cfg.judge.order_rule)
     rows = [epoch_row(judgments, e) for e in epochs]
     scored = [r for r in rows if r["n"]]
