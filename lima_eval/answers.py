@@ -203,7 +203,7 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = AUTO) -> An
     by_text: dict[str, list[Prompt]] = {}  # a text may be several prompts' (Just-Eval repeats a few): in order
     for p in prompts:
         by_text.setdefault(text_key(p.text), []).append(p)
-    ident = cfg.generation_identity(spec)
+    generation_id = cfg.generation_ids(spec)
     existing = store.generations()
     result, records, seen = AnswerImport(), [], set()
     for a in answers:
@@ -221,7 +221,7 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = AUTO) -> An
             raise InputError(path, f"a second answer for prompt '{prompt.id}'", line=line)
         seen.add(prompt.id)
         for turn, answer in enumerate(a.turns[: len(prompt.user_turns)]):
-            gid = Generation.make_id(prompt, model, ident, turn)
+            gid = generation_id(prompt, turn)
             if gid in existing and existing[gid].text == answer and not existing[gid].error:
                 result.already += 1
                 continue

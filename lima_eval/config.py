@@ -7,6 +7,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from lima_eval.errors import ConfigError, InputError, UnknownNameError
 from lima_eval.families import guess
 from lima_eval.inputs import load_yaml, read_text, shown
 from lima_eval.recipe import SFTConfig, recipe_hash
+from lima_eval.records import Generation, Prompt
 from lima_eval.registry import BACKENDS, suggest
 from lima_eval.resources import default_config_path
 
@@ -262,6 +264,18 @@ class RunConfig:
         """What makes a model's answers what they are: its endpoint identity and the run seed (in every
         generation id; the one recipe every stage uses)."""
         return spec.identity() | {"seed": self.seed}
+
+    def generation_ids(self, spec: Endpoint, name: str | None = None) -> Callable[[Prompt, int], str]:
+        """The id of a model's answer to a prompt's turn: the one generation-id recipe of every stage (generation,
+        judging, imports, the dry run, judge cards). `name` is the model's (default: the spec's own); its
+        identity is computed once, for all prompts."""
+        ident = self.generation_identity(spec)
+        model = name if name is not None else str(getattr(spec, "name", ""))
+
+        def generation_id(prompt: Prompt, turn: int = 0) -> str:
+            return Generation.make_id(prompt, model, ident, turn)
+
+        return generation_id
 
     def pairs(self) -> list[tuple[str, str]]:
         """(model under test, baseline) for every model that is not a baseline, against every baseline."""
@@ -588,6 +602,8 @@ def validate(cfg: RunConfig) -> None:
 
 
 ORDERS = ("both", "random", "both-if-close")
+# Bounds on a judge's quality: a judge section's `require:` and `lima-eval check` rules take the same keys.
+JUDGE_BOUNDS = ("min_judge_kappa", "max_position_bias", "max_flip_rate")
 
 
 def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
@@ -609,7 +625,7 @@ def validate_judge(j: JudgeSpec, where: str = "judge") -> None:
     if j.combine and j.combine not in rules:
         raise ConfigError(f"config key '{where}.combine': '{j.combine}' is not one of {', '.join(rules)}"
                           + (" (a jury combines its jurors' verdicts)" if j.jury else ""))
-    bounds = ["min_judge_kappa", "max_position_bias", "max_flip_rate"]
+    bounds = list(JUDGE_BOUNDS)
     for bound, limit in j.require.items():
         if bound not in bounds:
             raise ConfigError(f"config key '{where}.require.{bound}': not one of {', '.join(bounds)}"

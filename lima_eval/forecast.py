@@ -20,7 +20,7 @@ from lima_eval.judging.cache import JudgeCache, cache_key, default_path
 from lima_eval.judging.definitions import price_factor, price_in, shared_prices
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import jurors
-from lima_eval.records import Generation, Prompt
+from lima_eval.records import Prompt
 from lima_eval.store import RunStore
 
 CHARS_PER_TOKEN = 4
@@ -76,12 +76,12 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
     for spec in cfg.models:
         if spec.imported:
             continue
-        ident = cfg.generation_identity(spec)
+        gid = cfg.generation_ids(spec)
         f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model), factor=price_factor(spec.backend))
         for p in prompts:
             for t, text in enumerate(p.user_turns):
                 f.requests += 1
-                g = gens.get(Generation.make_id(p, spec.name, ident, t))
+                g = gens.get(gid(p, t))
                 if g is not None and not g.error:
                     f.on_disk += 1
                     continue

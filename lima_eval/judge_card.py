@@ -27,11 +27,35 @@ from typing import Any
 
 import numpy as np
 
-from lima_eval.config import IMPORTED, BenchmarkSpec, JudgeSpec, ModelSpec, RunConfig, needs_model, to_plain
-from lima_eval.errors import ConfigError
+from lima_eval.config import (
+    IMPORTED,
+    BenchmarkSpec,
+    JudgeSpec,
+    ModelSpec,
+    RunConfig,
+    _line_of,
+    _set_path,
+    build_section,
+    needs_model,
+    parse_overrides,
+    to_plain,
+    validate_judge,
+)
+from lima_eval.errors import ConfigError, InputError
+from lima_eval.inputs import load_yaml, read_text
 from lima_eval.judging.cards import CARD, CARD_MD, judge_identity
+from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.gold import GoldItem, load_gold
+from lima_eval.judging.items import judge_label
+from lima_eval.judging.jury import check_jurors
+from lima_eval.judging.stage import judge_stage, plan
+from lima_eval.lock import RunLock
 from lima_eval.records import Generation, Judgment, Prompt, content_id
+from lima_eval.registry import BACKENDS
+from lima_eval.report.columns import md
+from lima_eval.report.metrics import combine_orders, records_cost, usage_totals
+from lima_eval.report.stats import agreement
+from lima_eval.store import RunStore, append_jsonl, read_jsonl
 
 RESAMPLES = 1000
 METRICS = ("tie_discounted", "with_ties", "without_ties", "kappa")
@@ -42,9 +66,6 @@ def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
     section or a run config (its `judge:`, e.g. RUN/config.yaml), --set keys applied on top. Checked strictly."""
     import yaml
 
-    from lima_eval.config import _line_of, build_section, parse_overrides, validate_judge
-    from lima_eval.errors import InputError
-    from lima_eval.inputs import load_yaml, read_text
 
     path = Path(judge)
     data: Any = {"name": judge}
@@ -65,7 +86,6 @@ def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
     try:
         section = dict(data)
         for key, value in parse_overrides(list(overrides)):
-            from lima_eval.config import _set_path
 
             _set_path(section, key, value)
         spec = build_section(JudgeSpec, section, "judge")
@@ -81,8 +101,6 @@ def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
 
 def card_folder(results: Path, spec: JudgeSpec, gold_name: str) -> Path:
     """Where the card of this judge (its definition, endpoint identity) on this gold set lives."""
-    from lima_eval.judging.items import judge_label
-
     key = content_id("judge-card", judge_identity(spec), gold_name)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{judge_label(spec)}-{gold_name}").strip("_")
     return Path(results) / "judge-cards" / f"{slug}-{key[:10]}"
@@ -91,13 +109,6 @@ def card_folder(results: Path, spec: JudgeSpec, gold_name: str) -> Path:
 def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = None, repeats: int = 1,
               show: bool = True, use_cache: bool = True) -> Path:
     """Judge the gold set (both orders, `repeats` seeds), write the card; returns the card's folder."""
-    from lima_eval.judging.definitions import load_definition, paid_price
-    from lima_eval.judging.items import judge_label
-    from lima_eval.judging.stage import judge_stage, plan
-    from lima_eval.lock import RunLock
-    from lima_eval.registry import BACKENDS
-    from lima_eval.store import RunStore, append_jsonl, read_jsonl
-
     if repeats < 1:
         raise ConfigError(f"--repeats: {repeats} is out of range (must be >= 1)")
     definition = load_definition(spec.name)
@@ -106,7 +117,6 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
     # A card always sees both orders (a jury keeps its own combine rule: that is what the card measures).
     spec = dataclasses.replace(spec, order="both", combine=spec.combine if spec.jury else "tie")
     if spec.jury:
-        from lima_eval.judging.jury import check_jurors
 
         check_jurors(spec)
     for endpoint in spec.jury or [spec]:
@@ -134,7 +144,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             new = []
             for item in items:
                 for model, text in ((item.model_a, item.answer_a), (item.model_b, item.answer_b)):
-                    gid = Generation.make_id(by_id[item.id], model, cfg_k.generation_identity(cfg_k.model(model)))
+                    gid = cfg_k.generation_ids(cfg_k.model(model))(by_id[item.id], 0)
                     if gid not in have:
                         new.append(Generation(id=gid, prompt_id=item.id, model=model, text=text, backend=IMPORTED,
                                               finish_reason="imported"))
@@ -145,7 +155,7 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
             judged = store.judgments()
             per_repeat.append([judged[i] for i in wanted if i in judged])
         wall = time.monotonic() - started
-        card = compute_card(items, per_repeat, price=None if spec.jury else paid_price(definition.price(spec.model), spec.backend))
+        card = compute_card(items, per_repeat, price=None if spec.jury else judge_price(spec))
         card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
                  "model": "+".join(m.model for m in spec.jury) if spec.jury else spec.model,
                  "backend": "jury" if spec.jury else spec.backend,
@@ -169,7 +179,6 @@ def _majority(votes: Sequence[int]) -> int:
 def combined_verdicts(items: dict[str, GoldItem], judgments: list[Judgment]) -> dict[str, int | None]:
     """Per gold item, the judge's verdict over both orders (they must agree, else a tie), as +1 (model_a's answer
     better) / 0 / -1, or None where a reply could not be read."""
-    from lima_eval.report.metrics import combine_orders
 
     out: dict[str, int | None] = {}
     for j in combine_orders(judgments, "tie"):
@@ -183,8 +192,6 @@ def combined_verdicts(items: dict[str, GoldItem], judgments: list[Judgment]) -> 
 
 def _with_interval(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, Any]:
     """agreement(x, y) with a 95% percentile bootstrap interval over items for each figure."""
-    from lima_eval.report.stats import agreement
-
     point = agreement(x, y)
     out: dict[str, Any] = {"n": len(x)}
     if not len(x):
@@ -232,9 +239,6 @@ def fleiss_kappa(table: np.ndarray) -> float | None:
 def compute_card(items: list[GoldItem], per_repeat: list[list[Judgment]],
                  price: dict[str, float] | None = None) -> dict[str, Any]:
     """Every figure of a card, from the gold items and the judge's judgments of each repeat."""
-    from lima_eval.report.metrics import records_cost, usage_totals
-    from lima_eval.report.stats import agreement
-
     gold = {i.id: i for i in items}
     first = combined_verdicts(gold, per_repeat[0])
     read = [i for i in items if first.get(i.id) is not None]
@@ -335,7 +339,6 @@ def _share_text(d: dict[str, Any] | None) -> str:
 
 
 def card_markdown(card: dict[str, Any]) -> str:
-    from lima_eval.report.columns import md
 
     v, c, f = card["vs_human_majority"], card["human_ceiling"], card["floors"]
     rows = [("tie-discounted accuracy (LIMA)", "tie_discounted"), ("agreement with ties (MT-bench)", "with_ties"),

@@ -58,8 +58,8 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
     on_disk = store.generations()
     n_turns = max(len(p.user_turns) for p in prompts)
     for spec in cfg.models:
-        ident = cfg.generation_identity(spec)
-        ids = {(p.id, t): Generation.make_id(p, spec.name, ident, t) for p in prompts for t in range(len(p.user_turns))}
+        id_of = cfg.generation_ids(spec)
+        ids = {(p.id, t): id_of(p, t) for p in prompts for t in range(len(p.user_turns))}
         total = len(ids)
         cached = sum(1 for gid in ids.values() if gid in on_disk and not on_disk[gid].error)
         counts.cached += cached

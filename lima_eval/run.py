@@ -44,7 +44,8 @@ class Run:
         return load_prompts(self.config.benchmark)
 
     def generation_id(self, prompt: Prompt, spec: Endpoint, name: str, turn: int = 0) -> str:
-        return Generation.make_id(prompt, name, self.config.generation_identity(spec), turn)
+        """The id of model `name`'s answer to a prompt's turn in this run (RunConfig.generation_ids)."""
+        return self.config.generation_ids(spec, name)(prompt, turn)
 
     def answers(self, generations: dict[str, Generation] | None = None) -> Answers:
         """(prompt id, model, turn) -> this config's answer, for every answer without an error (pass the
@@ -86,10 +87,10 @@ def answers_on_disk(cfg: RunConfig, prompts: list[Prompt], gens: dict[str, Gener
     """(prompt id, model, turn) -> this config's answer, for every answer without an error."""
     out: dict[tuple[str, str, int], Generation] = {}
     for spec in cfg.models:
-        ident = cfg.generation_identity(spec)
+        gid = cfg.generation_ids(spec)
         for p in prompts:
             for t in range(len(p.user_turns)):
-                g = gens.get(Generation.make_id(p, spec.name, ident, t))
+                g = gens.get(gid(p, t))
                 if g is not None and not g.error:
                     out[(p.id, spec.name, t)] = g
     return out

@@ -184,6 +184,12 @@ def paid_price(price: dict[str, float] | None, backend: str) -> dict[str, float]
     return None if price is None else {k: v * factor for k, v in price.items()}
 
 
+def judge_price(spec: JudgeSpec) -> dict[str, float] | None:
+    """What a judge (not a jury: its jurors each have their own) pays per 1M input / output tokens: the one price
+    lookup of the report, juries and judge cards (its definition's table, at its backend's share)."""
+    return paid_price(load_definition(spec.name).price(spec.model), spec.backend)
+
+
 def price_in(table: dict[str, dict[str, float]], model: str) -> dict[str, float] | None:
     """USD per 1M input / output tokens for `model`: an exact entry, else the longest matching prefix."""
     if model in table:

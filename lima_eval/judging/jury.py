@@ -28,7 +28,7 @@ from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.errors import ConfigError
 from lima_eval.judging.asking import answers_on_disk, one_judge_stage, plan
 from lima_eval.judging.counting import records_cost
-from lima_eval.judging.definitions import load_definition, paid_price
+from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.items import PairItem, judge_label
 from lima_eval.judging.kinds import Answers
 from lima_eval.progress import StageCounts, header
@@ -130,7 +130,7 @@ def jury_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: Ru
     done = store.judgments()
     todo = [i for i in p.items if i.id not in done or done[i.id].error_kind == "call"]
     total.cached += len(p.items) - len(todo)
-    prices = [paid_price(load_definition(m.name).price(m.model), m.backend) for m in spec.jury]
+    prices = [judge_price(m) for m in spec.jury]
     per_juror = []
     for m in jurors(spec):
         mine = plan(cfg, m, prompts, store, answers).items

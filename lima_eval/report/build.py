@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lima_eval.config import RunConfig
+from lima_eval.config import JUDGE_BOUNDS, RunConfig
 from lima_eval.errors import ConfigError, LimaEvalError
 from lima_eval.lock import writes_run
 from lima_eval.records import Prompt
@@ -22,7 +22,7 @@ from lima_eval.report.freshness import mark_current, mark_stale
 from lima_eval.report.gather import JudgeRecords, gather
 from lima_eval.report.html import write_html
 from lima_eval.report.sections import Context, sections, summarize, summarize_with_context
-from lima_eval.report.sections.judges import JUDGE_BOUNDS, judge_cards, judge_quality
+from lima_eval.report.sections.judges import judge_cards, judge_quality
 from lima_eval.report.sections.mt_bench import mt_bench_markdown
 from lima_eval.report.stats import LEVEL
 from lima_eval.report.summary import Inputs

@@ -13,7 +13,7 @@ import numpy as np
 
 from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.judging.cards import find_cards
-from lima_eval.judging.definitions import load_definition, paid_price
+from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import queue_path
 from lima_eval.records import Judgment
@@ -167,8 +167,6 @@ def human_card(results: Path | None, spec: JudgeSpec) -> dict[str, Any] | None:
             "flip_rate": flips.get("share"), "flip_rate_ci": flips.get("ci"), "path": c.get("path")}
 
 
-# Bounds on a judge's quality: `lima-eval check` rules and a run config's `judge.require:` take the same keys.
-JUDGE_BOUNDS = ("min_judge_kappa", "max_position_bias", "max_flip_rate")
 
 
 def judge_quality(card: dict[str, Any], bound: str, level: float = LEVEL) -> tuple[float, float, float, int] | str:
@@ -230,8 +228,7 @@ def judge_cards(groups: list[JudgeRecords], results: Path | None = None,
         if not records:
             continue
         pin, pout = usage_totals(records)
-        cost = records_cost(records, None if g.spec.jury else paid_price(g.definition.price(g.spec.model),
-                                                                          g.spec.backend))
+        cost = records_cost(records, None if g.spec.jury else judge_price(g.spec))
         card: dict[str, Any] = {
             "judge": g.label, "definition": g.definition.name, "kind": g.definition.kind, "order": g.spec.order,
             "combine": g.spec.order_rule if g.spec.two_orders else None, "logprobs": g.spec.logprobs,
