@@ -127,7 +127,8 @@ def _prompt_from_row(row: dict[str, Any], index: int, path: Path, line: int, id_
     if text_key in ("turns", "prompt") and isinstance(value, list) and len(value) > 1:
         turns = tuple(str(t) for t in value)  # user turns of a multi-turn prompt (MT-bench)
     ref = row.get("reference")
-    if ref is not None and not (isinstance(ref, str) or (isinstance(ref, list) and all(isinstance(x, str) for x in ref))):
+    if ref is not None and not (isinstance(ref, str)
+                                or (isinstance(ref, list) and all(isinstance(x, str) for x in ref))):
         raise InputError(path, "expected a reference answer (text) or one per turn (a list of texts)", line=line,
                          field="reference")
     reference = (ref,) if isinstance(ref, str) else tuple(ref or ())
@@ -215,7 +216,8 @@ def with_references(prompts: list[Prompt], spec: BenchmarkSpec) -> list[Prompt]:
         pid = check_id(row.get(key), path, line, key)
         if "choices" in row:
             choices = row["choices"]
-            turns = choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+            turns = (choices[0].get("turns") if isinstance(choices, list) and choices and isinstance(choices[0], dict)
+                     else None)
             if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
                 raise InputError(path, "expected choices[0].turns as a list of texts", line=line, field="choices")
             refs[pid] = tuple(turns)

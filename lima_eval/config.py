@@ -48,7 +48,8 @@ class Endpoint:
     have options lima-eval has never heard of.
     """
 
-    backend: str = "hf"  # hf | vllm | vllm-server | openai | scripted | imported (answers from import-answers) | plugins
+    # hf | vllm | vllm-server | openai | scripted | imported (answers from import-answers) | plugins
+    backend: str = "hf"
     model: str = ""  # local path, Hugging Face id, "embedded:NAME", or an API model name
     sampling: Sampling = field(default_factory=Sampling)
     prompt_format: str = "auto"  # auto (chat template if the tokenizer has one) | chat | plain
@@ -110,7 +111,8 @@ def backend_options(spec: Endpoint, where: str = "") -> Any:
             shared = [f.name for f in dataclasses.fields(Endpoint) if f.name != "options"]
             path = f"{where}.{key}" if where else str(key)
             hint = suggest(str(key), known + shared) or (
-                f" (backend '{spec.backend}' has {'options ' + ', '.join(known) if known else 'no options of its own'})")
+                f" (backend '{spec.backend}' has "
+                f"{'options ' + ', '.join(known) if known else 'no options of its own'})")
             raise ConfigError(f"unknown config key '{path}'{hint}")
     if opts_cls is None:
         return None
@@ -174,7 +176,8 @@ class JudgeSpec(Endpoint):
     # are combined per `combine`; the jury is one judge in the report, its card and `check` (docs/juries.md).
     jury: list[JudgeSpec] = field(default_factory=list)
     abstain: bool = False  # a jury without a clear verdict gives none (the item goes to the human queue)
-    abstain_below: float = 0.5  # ... clear: the winning verdict's share of the votes (or mean probability) is above this
+    # ... clear: the winning verdict's share of the votes (or mean probability) is above this
+    abstain_below: float = 0.5
     # Judges decode greedily and briefly unless the config says otherwise.
     sampling: Sampling = field(
         default_factory=lambda: Sampling(temperature=0.0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=256)

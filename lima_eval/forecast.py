@@ -77,7 +77,8 @@ def forecast(cfg: RunConfig, prompts: list[Prompt], use_cache: bool = True) -> l
         if spec.imported:
             continue
         gid = cfg.generation_ids(spec)
-        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model), factor=price_factor(spec.backend))
+        f = StageForecast(f"generate {spec.name}", price=price_in(prices, spec.model),
+                          factor=price_factor(spec.backend))
         for p in prompts:
             for t, text in enumerate(p.user_turns):
                 f.requests += 1
@@ -101,8 +102,8 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     p = plan(cfg, spec, prompts, store, answers)
     definition, skipped = p.definition, p.skipped
     adaptive = spec.order == "both-if-close" or spec.stop_when_decided is not None
-    f = StageForecast(f"judge {judge_label(spec)}{' (at most)' if adaptive else ''}", price=definition.price(spec.model),
-                      factor=price_factor(spec.backend))
+    f = StageForecast(f"judge {judge_label(spec)}{' (at most)' if adaptive else ''}",
+                      price=definition.price(spec.model), factor=price_factor(spec.backend))
     # The stage's own view: what is on disk, the messages as sent (prefilled or not), the cache keys.
     asking = Asking(cfg, spec, definition, store, use_cache)
     todo = asking.needed(p.items)

@@ -293,7 +293,8 @@ def compute_card(items: list[GoldItem], per_repeat: list[list[Judgment]],
     consistent = np.array([o["a"].verdict == o["b"].verdict for o in paired], dtype=float)
     decisive = [j for o in orders.values() for j in o.values() if j.verdict in ("a", "b")]
     card["position"] = {"consistency": _share(consistent),
-                        "first_shown_wins": _share(np.array([j.verdict == j.shown_first for j in decisive], dtype=float))}
+                        "first_shown_wins": _share(np.array([j.verdict == j.shown_first for j in decisive],
+                                                            dtype=float))}
     # Length: decisive verdicts between answers of different lengths.
     pick = (x != 0) & (longer != 0)
     human_pick = (y != 0) & (longer != 0)
@@ -350,18 +351,22 @@ def card_markdown(card: dict[str, Any]) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     for name, key in rows:
         pct = key != "kappa"
-        lines.append(f"| {name} | {_ci(v, key, pct)} | {_fmt(c.get(key), pct)} | {_fmt(f['always_model_a'].get(key), pct)} | "
+        lines.append(f"| {name} | {_ci(v, key, pct)} | {_fmt(c.get(key), pct)} | "
+                     f"{_fmt(f['always_model_a'].get(key), pct)} | "
                      f"{_fmt(f['always_longer'].get(key), pct)} | {_fmt(f['random'].get(key), pct)} |")
     st = card["stability"]
     lines += ["", "| bias and stability | value |", "|---|---:|",
               f"| position consistency (both orders agree) | {_share_text(card['position']['consistency'])} |",
               f"| decisive verdicts for the answer shown first | {_share_text(card['position']['first_shown_wins'])} |",
-              f"| decisive verdicts for the longer answer (judge) | {_share_text(card['length']['judge_prefers_longer'])} |",
-              f"| decisive verdicts for the longer answer (humans) | {_share_text(card['length']['humans_prefer_longer'])} |",
+              (f"| decisive verdicts for the longer answer (judge) | "
+               f"{_share_text(card['length']['judge_prefers_longer'])} |"),
+              (f"| decisive verdicts for the longer answer (humans) | "
+               f"{_share_text(card['length']['humans_prefer_longer'])} |"),
               f"| flip rate across repeats | {_share_text(st['flip_rate']) if st else '- (use --repeats K)'} |",
               f"| Fleiss' kappa across repeats | {_fmt(st['fleiss_kappa']) if st else '-'} |",
               "", "| cost | value |", "|---|---:|",
-              f"| judgments | {card['records']} ({card['parse_errors']} parse errors, {card['failed_calls']} failed calls) |",
+              (f"| judgments | {card['records']} ({card['parse_errors']} parse errors, "
+               f"{card['failed_calls']} failed calls) |"),
               f"| tokens in / out | {card['prompt_tokens']:,} / {card['completion_tokens']:,} |",
               f"| cost per 1,000 judgments (USD) | {_fmt(card['cost_usd_per_1000'])} |",
               (f"| wall time per 1,000 judgments (s) | {_fmt(card['wall_s_per_1000'])} (this card: "

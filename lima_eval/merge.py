@@ -20,8 +20,8 @@ from lima_eval.store import RunStore, append_jsonl, read_jsonl, write_atomic
 
 FILES = ("generations.jsonl", "judgments.jsonl", "ratings.jsonl", "human_judgments.jsonl", "human_ratings.jsonl",
          "imported_judgments.jsonl", "imported_ratings.jsonl")
-VOLATILE = ("cached",)
-SHARDS = "shards.json"  # in a merged run: the split (N) and the shards i merged into it  # whether a reply came from the cache says nothing about the record
+VOLATILE = ("cached",)  # whether a reply came from the cache says nothing about the record
+SHARDS = "shards.json"  # in a merged run: the split (N) and the shards i merged into it
 
 
 def _config(run: Path) -> dict[str, Any]:
@@ -107,7 +107,8 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, int]:
         store = RunStore(out)
         store.write_config(to_plain(cfg))
         if n:
-            write_atomic(out / SHARDS, json.dumps({"of": n, "shards": [i for i in range(1, n + 1) if i not in missing]}))
+            write_atomic(out / SHARDS,
+                         json.dumps({"of": n, "shards": [i for i in range(1, n + 1) if i not in missing]}))
         for name in FILES:
             have = _latest(out / name)
             append_jsonl(out / name, [row for rid, row in merged[name].items()

@@ -49,7 +49,8 @@ def ae_scores(path: Path) -> list[float]:
 def pandalm_pairs() -> dict[str, dict[str, list[float]]]:
     """cmp_key -> {judge: scores of the first model}: gpt-3.5-turbo's verdicts and the human majority."""
     rows = json.loads((DATA / "pandalm" / "testset-v1.json").read_text())
-    gpt = {r["idx"]: r["gpt_result"] for r in json.loads((DATA / "pandalm" / "gpt-3.5-turbo-testset-v1.json").read_text())}
+    gpt = {r["idx"]: r["gpt_result"]
+           for r in json.loads((DATA / "pandalm" / "gpt-3.5-turbo-testset-v1.json").read_text())}
     score = {"1": 1.0, "2": 0.0, "0": 0.5, "Tie": 0.5}
     out: dict[str, dict[str, list[float]]] = {}
     for r in rows:
@@ -142,7 +143,8 @@ def main() -> None:
     ae = {f"{p.parent.parent.name} ({p.parent.name})": ae_scores(p) for p in ae_files
           if p.parent.parent.name != "gpt4_1106_preview"}  # that file compares the baseline with itself
     panda = pandalm_pairs()
-    weighted = [p for p in ae_files if p.parent.name.startswith("weighted") and p.parent.parent.name != "gpt4_1106_preview"]
+    weighted = [p for p in ae_files
+                if p.parent.name.startswith("weighted") and p.parent.parent.name != "gpt4_1106_preview"]
     print(json.dumps({
         "step": args.step, "min_prompts": args.min_prompts, "confidence": args.confidence, "orders": args.orders,
         "stop_alpacaeval": stopping(ae, args),

@@ -87,7 +87,8 @@ def main() -> None:
         first = start(batch)
         while not server.batches:
             if first.poll() is not None:
-                raise SystemExit(f"the first run ended before submitting: {first.stderr.read() if first.stderr else ''}")
+                raise SystemExit("the first run ended before submitting: "
+                                 f"{first.stderr.read() if first.stderr else ''}")
             time.sleep(0.02)
         submit_s = time.perf_counter() - t0
         time.sleep(args.kill_after)

@@ -43,7 +43,8 @@ def main() -> None:
 
         args.model = build_1b(Path(tempfile.mkdtemp(prefix="lima-perf-")) / "model", resolve(args.tokenizer))
     demo = load_prompts(BenchmarkSpec(name="demo"))
-    texts = [demo[i % len(demo)].text + ("" if i < len(demo) else " Please answer briefly.") for i in range(args.prompts)]
+    texts = [demo[i % len(demo)].text + ("" if i < len(demo) else " Please answer briefly.")
+             for i in range(args.prompts)]
     messages = [[{"role": "user", "content": t}] for t in texts]
     sampling = Sampling(max_new_tokens=args.max_new)  # LIMA's: T 0.7, top-p 0.9, repetition penalty 1.2
     result: dict = {"model": args.shape or args.model, "prompts": args.prompts, "max_new_tokens": args.max_new,

@@ -29,7 +29,8 @@ def gold(path: Path, n: int) -> None:
     labels = ["1", "2", "0"]
     path.write_text(json.dumps([{
         "idx": str(i), "cmp_key": f"model-{i % 5}_model-{5 + i % 3}", "instruction": f"Task number {i}.", "input": "",
-        "response1": f"First answer to {i}." + " more" * (i % 7), "response2": f"Second answer to {i}." + " x" * (i % 4),
+        "response1": f"First answer to {i}." + " more" * (i % 7),
+        "response2": f"Second answer to {i}." + " x" * (i % 4),
         "annotator1": labels[i % 3], "annotator2": labels[(i // 3) % 3], "annotator3": labels[i % 2]}
         for i in range(n)]))
 

@@ -140,7 +140,8 @@ def main() -> None:
     print(json.dumps({
         "items": n, "latency_s": lat, "concurrency": conc,
         "wall_s": round(wall, 3), "limit_s": round(limit, 3), "wall_over_limit": round(wall / limit, 4),
-        "client_cpu_ms_per_request": round(1000 * cpu / counts.new, 4), "import_s": round(import_s, 3), "judged": counts.new, "requests": first_requests,
+        "client_cpu_ms_per_request": round(1000 * cpu / counts.new, 4), "import_s": round(import_s, 3),
+        "judged": counts.new, "requests": first_requests,
         "rerun_requests": rerun_requests, "rerun_cache_hits": rerun.cache_hits, "rerun_wall_s": round(rerun_wall, 3),
         "completed_under_429": completed, "storm_requests": storm_requests, "storm_wall_s": round(storm_wall, 3),
         "storm_failed_calls": storm.failed_calls,

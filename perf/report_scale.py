@@ -57,7 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", type=int, default=20)
     ap.add_argument("--judgments", type=int, default=1_000_000)
-    ap.add_argument("--resamples", type=int, default=1000, help="unused since intervals are analytic (kept for scripts)")
+    ap.add_argument("--resamples", type=int, default=1000,
+                    help="unused since intervals are analytic (kept for scripts)")
     ap.add_argument("--from-disk", action="store_true", help="also time `lima-eval report` on a run folder")
     args = ap.parse_args()
 

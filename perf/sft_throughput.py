@@ -77,7 +77,8 @@ def run_plain(cfg: SFTConfig, steps: int, warmup: int) -> float:
     model.to("cuda" if cuda else "cpu").train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
                             lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=cuda)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_at(s, steps, cfg.learning_rate, cfg.final_learning_rate)
                                               / cfg.learning_rate)
@@ -148,8 +149,10 @@ def main() -> None:
         torch.cuda.empty_cache()
     plain_s = run_plain(cfg, args.steps, args.warmup)
     result = {
-        "model": args.shape or args.model, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-        "batch": args.batch, "micro_batch": args.micro, "seq_len": args.seq_len, "timed_steps": args.steps - args.warmup,
+        "model": args.shape or args.model,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "batch": args.batch, "micro_batch": args.micro, "seq_len": args.seq_len,
+        "timed_steps": args.steps - args.warmup,
         "sft_tokens_per_s": round(tokens / stage_s, 1), "plain_tokens_per_s": round(tokens / plain_s, 1),
         "ratio": round(plain_s / stage_s, 3),
     }

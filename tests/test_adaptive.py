@@ -74,7 +74,8 @@ def scripted(body):
     token = "neither" if kind == "tie" else longer
     p = {"sure": 0.95, "close": 0.55, "tie": 0.2}[kind]
     other = "B" if longer == "A" else "A"
-    probs = {token: p, other if kind != "tie" else "A": (1 - p) * 0.8, "neither" if kind != "tie" else "B": (1 - p) * 0.2}
+    probs = {token: p, other if kind != "tie" else "A": (1 - p) * 0.8,
+             "neither" if kind != "tie" else "B": (1 - p) * 0.2}
     content = [{"token": "Verdict", "logprob": 0.0, "top_logprobs": [{"token": "Verdict", "logprob": 0.0}]},
                {"token": ":", "logprob": 0.0, "top_logprobs": [{"token": ":", "logprob": 0.0}]},
                {"token": f" {token}", "logprob": math.log(p),

@@ -35,7 +35,8 @@ SHORT = "Short & plain </pre><b>bold?</b>"
 
 
 def make_run(tmp_path: Path, n_prompts: int | None = None) -> Path:
-    rows = PROMPTS if n_prompts is None else [{"id": f"p{i}", "prompt": f"Prompt number {i}?"} for i in range(n_prompts)]
+    rows = (PROMPTS if n_prompts is None
+            else [{"id": f"p{i}", "prompt": f"Prompt number {i}?"} for i in range(n_prompts)])
     tmp_path.mkdir(parents=True, exist_ok=True)
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))

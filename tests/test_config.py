@@ -160,7 +160,8 @@ def test_a_partial_override_merges_onto_the_sections_own_defaults(tmp_path, wher
     ({"backend": "openai", "dtype": "bfloat16"}, "unknown config key 'models.0.dtype' (backend 'openai' has options"),
     ({"backend": "openai", "timout": 3}, "unknown config key 'models.0.timout' (did you mean 'timeout'?)"),
     ({"backend": "vllm", "engine": "fast"}, "config key 'models.0.engine': expected a mapping"),
-    ({"backend": "scripted", "device": "cpu"}, "unknown config key 'models.0.device' (backend 'scripted' has no options"),
+    ({"backend": "scripted", "device": "cpu"},
+     "unknown config key 'models.0.device' (backend 'scripted' has no options"),
     ({"backend": "vlm"}, "config key 'models.0.backend': unknown backend 'vlm': did you mean 'vllm'?"),
 ])
 def test_a_backends_own_options_are_checked_by_it(tmp_path, section, message):
@@ -207,7 +208,8 @@ def test_a_resolved_config_from_before_backends_owned_their_options_still_loads(
 
     old = to_plain(load_config(None))
     legacy = {"dtype": "auto", "device": "auto", "batch_size": 8, "max_batch_tokens": None, "base_url": None,
-              "api_key_env": "OPENAI_API_KEY", "timeout": 120.0, "max_retries": 4, "engine": {}, "server_timeout": 600.0}
+              "api_key_env": "OPENAI_API_KEY", "timeout": 120.0, "max_retries": 4, "engine": {},
+              "server_timeout": 600.0}
     for section in [*old["models"], old["judge"]]:
         section |= legacy
     old["judge"]["backend"] = "openai"

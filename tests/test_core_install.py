@@ -66,8 +66,10 @@ def test_a_local_model_on_the_core_install_names_the_extra(tmp_path, prompts_fil
 
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
-        "name": "local", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
-        "models": [{"name": "mine", "backend": "hf", "model": model}, {"name": "base", "backend": "hf", "model": model}],
+        "name": "local", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)},
+        "models": [{"name": "mine", "backend": "hf", "model": model},
+                   {"name": "base", "backend": "hf", "model": model}],
         "baselines": ["base"]}))
     env_cache = {"LIMA_EVAL_CACHE": str(tmp_path / "cache")}  # nothing converted yet
     proc = subprocess.run([sys.executable, "-c", BLOCKED_CLI, "run", str(config), "--no-progress"], cwd=tmp_path,

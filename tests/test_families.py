@@ -22,8 +22,9 @@ from lima_eval.testing.openai_server import OpenAITestServer
     ("meta-llama/Meta-Llama-3-8B-Instruct", "llama"), ("vicuna-13b-v1.3", "llama"), ("alpaca-7b", "llama"),
     ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistral"), ("zephyr-7b-beta", "mistral"),
     ("Qwen/Qwen2.5-72B-Instruct", "qwen"), ("gemini-pro", "gemini"), ("embedded:gemma3-270m", "gemma"),
-    ("embedded:smollm2-135m-instruct", "smollm"), ("EleutherAI/gpt-j-6b", "eleuther"), ("olmo-7b", "olmo"), ("gpt4all-13b-snoozy", "llama"),
-    ("/models/llama-3-8b-sft", "llama"), ("tiny-random", ""), ("my-model", ""), ("", ""),
+    ("embedded:smollm2-135m-instruct", "smollm"), ("EleutherAI/gpt-j-6b", "eleuther"), ("olmo-7b", "olmo"),
+    ("gpt4all-13b-snoozy", "llama"), ("/models/llama-3-8b-sft", "llama"), ("tiny-random", ""), ("my-model", ""),
+    ("", ""),
 ])
 def test_families_are_guessed_from_model_ids(model, family):
     assert guess(model) == family
@@ -122,7 +123,8 @@ def test_a_jury_with_a_juror_of_the_family_is_flagged_through_that_juror(tmp_pat
                                  model_ids=("gpt-4o-mini", "claude-3-haiku"))
         data = yaml.safe_load(path.read_text())
         ep = {k: v for k, v in data["judge"].items() if k not in ("model", "order")}
-        data["judge"] = {"order": "random", "jury": [ep | {"model": m} for m in ("gpt-4o", "llama-3-70b", "mistral-large")]}
+        data["judge"] = {"order": "random",
+                         "jury": [ep | {"model": m} for m in ("gpt-4o", "llama-3-70b", "mistral-large")]}
         cfg = load_config(write_config(path, data))
         run(cfg, show_progress=False)
     (entry,) = json.loads((cfg.run_dir / "report" / "summary.json").read_text())["self_preference"]

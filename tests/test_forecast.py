@@ -23,7 +23,8 @@ def setup(tmp_path, backend="openai"):
     else:
         models = [{"name": "mini", "backend": "scripted", "model": "echo"},
                   {"name": "base", "backend": "scripted", "model": "fixed:plain"}]
-        judge = {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B", "cache_path": str(tmp_path / "c.sqlite")}
+        judge = {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B",
+                 "cache_path": str(tmp_path / "c.sqlite")}
     data = {"name": "f", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
             "models": models, "baselines": ["base"], "judge": judge}
     return write_config(tmp_path / "c.yaml", data)

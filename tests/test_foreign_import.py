@@ -153,7 +153,8 @@ def test_alpaca_rows_are_matched_by_their_text_not_their_position(tmp_path):
     second.write_text(json.dumps([r | {"annotator": "other"} for r in alpaca_rows(["Name a fruit. ", "What is up?"])]))
     import_judgments(run_dir, second, "alpaca-eval")
     records = list(RunStore(run_dir).imported().values())
-    prompts = {json.loads(x)["id"]: json.loads(x)["prompt"] for x in (run_dir / "prompts.jsonl").read_text().splitlines()}
+    prompts = {json.loads(x)["id"]: json.loads(x)["prompt"]
+               for x in (run_dir / "prompts.jsonl").read_text().splitlines()}
     assert len(prompts) == 2
     by_judge = {(j.judge, prompts[j.prompt_id].strip()) for j in records}
     assert by_judge == {(f"alpaca-eval:{a}", t) for a in ("judge", "other") for t in ("What is up?", "Name a fruit.")}
@@ -170,7 +171,8 @@ def test_alpaca_rows_of_a_real_run_that_match_no_prompt_are_reported(tmp_path, p
     from conftest import run_cli, write_config
 
     config = write_config(tmp_path / "c.yaml", {
-        "name": "real", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "name": "real", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)},
         "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
                    {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
         "baselines": ["base"], "judge": {"backend": "scripted", "model": "fixed:Verdict: A"}})

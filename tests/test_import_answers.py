@@ -24,7 +24,8 @@ def test_llama2_answers_to_lima_test_by_text(tmp_path, shared_data):
                    [{"name": "mine", "model": "embedded:tiny-random"},
                     {"name": "llama-2-7b-chat", "backend": "imported", "model": "just-eval"}], ["llama-2-7b-chat"])
     answers = tmp_path / "llama2.jsonl"
-    rows = [json.loads(x) for x in (shared_data / "lima/lima_test_300_llama2_7b_chat_outputs.jsonl").read_text().splitlines()]
+    rows = [json.loads(x)
+            for x in (shared_data / "lima/lima_test_300_llama2_7b_chat_outputs.jsonl").read_text().splitlines()]
     answers.write_text("".join(json.dumps({"prompt": r["instruction"], "answer": r["output"]}) + "\n" for r in rows)
                        + json.dumps({"prompt": "a prompt that is not in LIMA", "answer": "x"}) + "\n")
     result = import_answers(cfg.run_dir, answers, "llama-2-7b-chat")
@@ -53,7 +54,8 @@ def test_alpaca_eval_outputs_by_instruction(tmp_path, shared_data):
     outputs = shared_data / "alpaca_eval/results/gpt4_1106_preview/model_outputs.json"
     cfg = make_run(tmp_path, {"name": "alpaca-eval", "path": str(outputs), "limit": 50},
                    [{"name": "mine", "model": "embedded:tiny-random"},
-                    {"name": "gpt4_1106_preview", "backend": "imported", "model": "alpaca-eval"}], ["gpt4_1106_preview"])
+                    {"name": "gpt4_1106_preview", "backend": "imported", "model": "alpaca-eval"}],
+                   ["gpt4_1106_preview"])
     result = import_answers(cfg.run_dir, outputs, "gpt4_1106_preview")
     assert result.imported == 50 and len(result.unmatched) == 805 - 50
     assert result.unmatched[0] == "line 51: no prompt of the run has this text"

@@ -92,7 +92,8 @@ def test_the_card_of_a_scripted_judge_equals_the_hand_count(tmp_path, gold):
     assert card["position"]["first_shown_wins"]["share"] == 0.5  # each decisive item: once first, once second
     lengths = [np.sign(len(r["response1"]) - len(r["response2"])) for r in rows]
     decisive = [(v, ln) for v, ln in zip(x, lengths) if v != 0 and ln != 0]
-    assert card["length"]["judge_prefers_longer"]["share"] == round(sum(v == ln for v, ln in decisive) / len(decisive), 4)
+    assert card["length"]["judge_prefers_longer"]["share"] == round(
+        sum(v == ln for v, ln in decisive) / len(decisive), 4)
     assert card["stability"]["flip_rate"]["share"] == 0.0 and card["stability"]["fleiss_kappa"] == 1.0
     assert card["records"] == 4 * len(LABELS) and card["parse_errors"] == 0 and card["new_calls"] == 0
     # The ceiling: annotator 1 against the majority of 2 and 3, and so on (hand-counted).
@@ -298,7 +299,8 @@ def test_judges_leaderboard_puts_every_card_side_by_side(tmp_path, gold):
                                                               "lima-pairwise:cycle:Verdict: A|Verdict: B"}
     cards = [json.loads(p.read_text()) for p in (tmp_path / "results/judge-cards").glob("*/judge_card.json")]
     assert sorted(float(r["ceiling_kappa"]) for r in rows) == sorted(c["human_ceiling"]["kappa"] for c in cards)
-    assert (board / "judges.png").read_bytes()[:4] == b"\x89PNG" and "kappa vs humans" in (board / "judges.md").read_text()
+    assert ((board / "judges.png").read_bytes()[:4] == b"\x89PNG"
+            and "kappa vs humans" in (board / "judges.md").read_text())
     assert "<table>" in (board / "judges.html").read_text()
 
 
@@ -306,8 +308,9 @@ def test_judges_leaderboard_puts_every_card_side_by_side(tmp_path, gold):
 def test_the_embedded_judge_gets_a_card_end_to_end(shared_data, tmp_path):
     """The quickstart's judge (a 135M model, logprob verdicts) on PandaLM items: it picks whichever answer it is
     shown first, and its card says so."""
-    judge = build_section(JudgeSpec, {"name": "lima-pairwise", "backend": "hf", "model": "embedded:smollm2-135m-instruct",
-                                      "batch_size": 16, "logprobs": True, "sampling": {"max_new_tokens": 3}}, "judge")
+    judge = build_section(JudgeSpec, {"name": "lima-pairwise", "backend": "hf",
+                                      "model": "embedded:smollm2-135m-instruct", "batch_size": 16, "logprobs": True,
+                                      "sampling": {"max_new_tokens": 3}}, "judge")
     folder = make_card(judge, str(shared_data / "pandalm/testset-v1.json"), tmp_path / "results", limit=8, show=False)
     card = json.loads((folder / "judge_card.json").read_text())
     assert card["judged"] == 8 and card["records"] == 16 and card["parse_errors"] == 0

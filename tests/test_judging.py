@@ -118,7 +118,8 @@ def test_rating_judges_and_the_multi_turn_judge(tmp_path):
     assert likert == {"mine": 6.0, "base": 2.0}
     summary = json.loads((cfg.run_dir / "report" / "summary.json").read_text())
     mine_abs = next(r for r in summary["ratings"] if r["model"] == "mine" and r["scale"] == "absolute")
-    assert mine_abs["counts"] == {"fail": 0, "pass": 0, "excellent": 3} and mine_abs["shares"]["excellent"]["share"] == 1.0
+    assert (mine_abs["counts"] == {"fail": 0, "pass": 0, "excellent": 3}
+            and mine_abs["shares"]["excellent"]["share"] == 1.0)
     md = (cfg.run_dir / "report" / "report.md").read_text()
     assert "## Absolute ratings" in md and "| excellent |" in md.replace(" | excellent |", "| excellent |")
 

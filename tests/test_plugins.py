@@ -105,7 +105,8 @@ def site(tmp_path):
     (pkg / "__init__.py").write_text(PLUGIN)
     (pkg / "winner-judge" / "judge.yaml").write_text("kind: pairwise\nparser: winner-line\n")
     (pkg / "winner-judge" / "prompt.txt").write_text(
-        "Question: {prompt}\n\n[Answer A]\n{answer_a}\n\n[Answer B]\n{answer_b}\n\nReply WINNER=1, WINNER=2 or WINNER=0.\n")
+        "Question: {prompt}\n\n[Answer A]\n{answer_a}\n\n[Answer B]\n{answer_b}\n\n"
+        "Reply WINNER=1, WINNER=2 or WINNER=0.\n")
     (pkg / "alpaca-judge").mkdir()
     (pkg / "alpaca-judge" / "judge.yaml").write_text("kind: alpaca-style\nparser: winner-line\n")
     (pkg / "alpaca-judge" / "prompt.txt").write_text(
@@ -125,7 +126,8 @@ def cli(site, *args, cwd):
 
 def test_a_judge_plugin_with_its_own_parser_and_a_backend_plugin_run_end_to_end(tmp_path, site, prompts_file):
     config = write_config(tmp_path / "c.yaml", {
-        "name": "plug", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "name": "plug", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)},
         "models": [{"name": "mine", "backend": "shout", "model": "m", "volume": 2, "prefix": "> "},
                    {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
         "baselines": ["base"],
@@ -160,7 +162,8 @@ def test_a_plugin_backends_bad_options_are_named_before_anything_runs(tmp_path, 
     import re
 
     config = write_config(tmp_path / "c.yaml", {
-        "name": "plug", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "name": "plug", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)},
         "models": [{"name": "mine", "backend": "shout", "model": "m"} | extra,
                    {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
         "baselines": ["base"], "judge": {"name": "winner", "backend": "shout", "model": "j"},
@@ -186,7 +189,8 @@ def test_a_judge_naming_an_unknown_parser_fails_when_loaded(tmp_path):
 def test_a_judge_kind_plugin_runs_end_to_end(tmp_path, site, prompts_file):
     """A plugin's judge kind (pairwise with AlpacaEval's placeholder names) judges a run like a built-in kind."""
     config = write_config(tmp_path / "c.yaml", {
-        "name": "kind", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+        "name": "kind", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)},
         "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
                    {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
         "baselines": ["base"], "judge": {"name": "alpaca-winner", "backend": "shout", "model": "j"},
@@ -227,7 +231,8 @@ def test_a_broken_parser_records_parse_errors_and_the_paid_replies_stay_in_the_c
     folder.mkdir(parents=True)
     (folder / "judge.yaml").write_text(f"kind: pairwise\nparser: {parser}\n")
     (folder / "prompt.txt").write_text(template)
-    data = {"name": "p", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts_file)},
+    data = {"name": "p", "output_dir": str(tmp_path / "results"),
+            "benchmark": {"name": "file", "path": str(prompts_file)},
             "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
                        {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
             "baselines": ["base"],

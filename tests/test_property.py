@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from lima_eval.errors import LimaEvalError
 from lima_eval.inputs import MAX_DEPTH
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("LIMA_EVAL_PROPERTY_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=int(__import__("os").environ.get("LIMA_EVAL_PROPERTY_EXAMPLES", "60")),
+                    deadline=None, suppress_health_check=list(HealthCheck))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -58,7 +59,8 @@ def finished(tmp_path_factory) -> Path:
     from lima_eval.cli import main
 
     root = tmp_path_factory.mktemp("prop")
-    (root / "prompts.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Q{i}?"}) + "\n" for i in range(3)))
+    (root / "prompts.jsonl").write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Q{i}?"}) + "\n"
+                                                for i in range(3)))
     cfg = {"name": "r", "output_dir": str(root / "results"),
            "benchmark": {"name": "file", "path": str(root / "prompts.jsonl")},
            "models": [{"name": "mine", "backend": "scripted", "model": "echo"},

@@ -21,7 +21,8 @@ def test_default_run_end_to_end_then_nothing_to_do(tmp_path):
     summary = json.loads((report / "summary.json").read_text())
     rows = {(r["model"], r["baseline"]): r for r in summary["rows"]}
     # The SFT'd Gemma against its base model and against the embedded instruct model.
-    assert set(rows) == {("gemma3-270m-sft-demo", "gemma3-270m-base"), ("gemma3-270m-sft-demo", "smollm2-135m-instruct")}
+    assert set(rows) == {("gemma3-270m-sft-demo", "gemma3-270m-base"),
+                         ("gemma3-270m-sft-demo", "smollm2-135m-instruct")}
     for row in rows.values():
         assert row["n"] == summary["n_prompts"] == 30 and row["errors"] == 0  # logprob verdicts are always valid
         assert row["win"] + row["tie"] + row["loss"] == row["n"]

@@ -35,12 +35,14 @@ def all_sections_config(root: Path) -> Path:
     cfg = {"name": "all", "output_dir": str(root / "results"),
            "benchmark": {"name": "file", "path": str(root / "prompts.jsonl")},
            "models": [{"name": "mine", "backend": S, "model": "echo", "family": "gpt"},
-                      {"name": "base", "backend": S, "model": "cycle:short|a much longer answer about the sky|mid one"}],
+                      {"name": "base", "backend": S,
+                       "model": "cycle:short|a much longer answer about the sky|mid one"}],
            "baselines": ["base"],
            "judge": {"backend": S, "model": "cycle:Verdict: A|Verdict: B|Verdict: A|Verdict: neither", "family": "gpt",
                      "stop_when_decided": {"threshold": 0.5, "step": 4, "min_prompts": 4}},
            "judges": [
-               {"jury": [{"backend": S, "model": "cycle:Verdict: A|Verdict: B"}, {"backend": S, "model": "fixed:Verdict: A"},
+               {"jury": [{"backend": S, "model": "cycle:Verdict: A|Verdict: B"},
+                         {"backend": S, "model": "fixed:Verdict: A"},
                          {"backend": S, "model": "cycle:Verdict: B|Verdict: A|Verdict: A"}]},
                {"name": "lima-absolute", "backend": S, "model": "cycle:Rating: pass|Rating: fail|Rating: excellent"},
                {"name": "lima-likert", "backend": S, "model": "cycle:Rating: 4|Rating: 2|Rating: 5"},
@@ -152,7 +154,8 @@ def install_section_plugin(site: Path) -> dict[str, str]:
     info = site / "lengths_section-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lengths-section\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[lima_eval.report_sections]\nanswer_lengths = lengths_section:AnswerLengths\n")
+    (info / "entry_points.txt").write_text("[lima_eval.report_sections]\n"
+                                           "answer_lengths = lengths_section:AnswerLengths\n")
     return {"PYTHONPATH": str(site)}
 
 

@@ -18,7 +18,8 @@ MSG = [{"role": "user", "content": "Name a colour."}]
 def test_it_is_registered_like_every_other_backend():
     from importlib.metadata import entry_points
 
-    assert {"hf", "openai", "vllm", "vllm-server", "scripted"} <= {ep.name for ep in entry_points(group="lima_eval.backends")}
+    assert ({"hf", "openai", "vllm", "vllm-server", "scripted"}
+            <= {ep.name for ep in entry_points(group="lima_eval.backends")})
     assert BACKENDS.target("scripted") == "lima_eval.backends.scripted:ScriptedBackend"
 
 

@@ -196,7 +196,8 @@ def test_two_process_accelerate_run_matches_one_process(tmp_path):
                           str(REPO / "examples/accelerate/multi-gpu-ddp.yaml"), "--num_processes", "2",
                           "--main_process_port", str(free_port()),
                           "--mixed_precision", "no", "-m", "lima_eval.cli", "sft",
-                          "--out", str(tmp_path / "two"), *flags], capture_output=True, text=True, timeout=300, check=False)
+                          "--out", str(tmp_path / "two"), *flags],
+                         capture_output=True, text=True, timeout=300, check=False)
     assert two.returncode == 0, two.stderr[-2000:]
     assert yaml.safe_load((tmp_path / "two" / "sft_config.yaml").read_text())["world_size"] == 2
     a = json.loads((tmp_path / "one" / "lima_sft.json").read_text())["losses"]

@@ -19,7 +19,8 @@ def config(tmp_path: Path, out: str, **extra) -> Path:
     data = {"name": "big", "output_dir": str(tmp_path / out), "benchmark": "demo",
             "models": [{"name": "a", "backend": "scripted", "model": "echo"},
                        {"name": "b", "backend": "scripted", "model": "cycle:short|a longer answer|mid"}],
-            "baselines": ["b"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B|Verdict: neither"},
+            "baselines": ["b"],
+            "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B|Verdict: neither"},
             "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
     return write_config(tmp_path / f"{out}.yaml", data | extra)
 

@@ -81,8 +81,8 @@ def test_sft_model_stops_at_eot_in_vllm_too(tmp_path):
 
 
 def test_vllm_server_starts_answers_and_leaves_no_process():
-    spec = Endpoint.make(backend="vllm-server", model="embedded:smollm2-135m-instruct", sampling=GREEDY, dtype="float32",
-                    concurrency=2)
+    spec = Endpoint.make(backend="vllm-server", model="embedded:smollm2-135m-instruct", sampling=GREEDY,
+                         dtype="float32", concurrency=2)
     backend = open_backend(spec)
     try:
         pgid = backend.process.pid

@@ -167,5 +167,5 @@ def trim_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-__all__ = ["Backend", "Completion", "LogprobRequest", "Messages", "OnResult", "Sampling", "open_backend", "plain_prompt",
-           "trim_at_stops"]
+__all__ = ["Backend", "Completion", "LogprobRequest", "Messages", "OnResult", "Sampling", "open_backend",
+           "plain_prompt", "trim_at_stops"]

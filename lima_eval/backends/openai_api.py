@@ -116,7 +116,8 @@ def parse_response(body: Any) -> Completion:
         return Completion(error="malformed response: choices[0].message.content is missing"
                           + (f" ({'; '.join(said)})" if said else ""))
     raw_usage = body.get("usage")
-    usage = {k: v for k, v in (raw_usage if isinstance(raw_usage, dict) else {}).items() if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    usage = {k: v for k, v in (raw_usage if isinstance(raw_usage, dict) else {}).items()
+             if k in ("prompt_tokens", "completion_tokens", "total_tokens")}
     return Completion(text=content, finish_reason=choices[0].get("finish_reason"), usage=usage,
                       logprobs=parse_logprobs(choices[0]))
 

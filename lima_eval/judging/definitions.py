@@ -296,7 +296,8 @@ def read_folder(folder: Path, name: str, source: str = "built-in") -> JudgeDefin
                                    f"it uses {', '.join('{' + p + '}' for p in sorted(used)) or 'none'}")
     for key, kind_of in (("labels", list), ("options", dict), ("prices", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind_of):
-            raise JudgeDefinitionError(f"{cfg_path}, key '{key}': expected a {'list' if kind_of is list else 'mapping'}")
+            raise JudgeDefinitionError(f"{cfg_path}, key '{key}': "
+                                       f"expected a {'list' if kind_of is list else 'mapping'}")
     labels = tuple(str(x) for x in data.get("labels") or ())
     if impl.needs_labels and len(labels) < 2:
         raise JudgeDefinitionError(f"{cfg_path}, key 'labels': a {kind} judge needs its scale (two or more labels)")

@@ -59,7 +59,8 @@ def _need(row: Any, key: str, path: Path, line: int, kind: type | tuple[type, ..
         raise InputError(path, f"expected {getattr(kind, '__name__', 'a value')}, got {shown(value)}"[:120], line=line,
                          field=key)
     if key in NAME_KEYS and (not str(value).strip() or any(ord(c) < 32 or ord(c) == 127 for c in str(value))):
-        raise InputError(path, f"not a name: {shown(value)} (empty, or a control character)"[:120], line=line, field=key)
+        raise InputError(path, f"not a name: {shown(value)} (empty, or a control character)"[:120], line=line,
+                         field=key)
     return value
 
 
@@ -112,8 +113,8 @@ class Context:
             return True
         first_line, first_label = self.seen[record_id]
         if first_label != label:
-            raise InputError(path, f"the same item as line {first_line} with another label ({shown(first_label)} there, "
-                                   f"{shown(label)} here)", line=line, field=field_name)
+            raise InputError(path, f"the same item as line {first_line} with another label "
+                                   f"({shown(first_label)} there, {shown(label)} here)", line=line, field=field_name)
         self.duplicates += 1
         return False
 
@@ -170,7 +171,8 @@ class AlpacaEvalJudgments(JudgmentsFormat):
             verdict = _verdict_from_preference(pref)
             out.append(Judgment(
                 id=rid, prompt_id=pid, model_a=g1, model_b=g2,
-                generation_a=ctx.answer(pid, g1, row.get("output_1")), generation_b=ctx.answer(pid, g2, row.get("output_2")),
+                generation_a=ctx.answer(pid, g1, row.get("output_1")),
+                generation_b=ctx.answer(pid, g2, row.get("output_2")),
                 judge=f"alpaca-eval:{annotator}", verdict=verdict,  # type: ignore[arg-type]
                 preference=float(pref) if pref is not None else None,
                 error=None if verdict else "no preference (the annotator's output was not parsed)",
@@ -197,7 +199,8 @@ class MTBenchPair(JudgmentsFormat):
                 m1, m2 = _need(row, "model_1", path, n), _need(row, "model_2", path, n)
                 judge = row.get("judge")
                 name = "-".join(str(x) for x in judge) if isinstance(judge, list) else str(judge or "judge")
-                orders: tuple[tuple[str, str, Literal["a", "b"]], ...] = (("g1", "g1_winner", "a"), ("g2", "g2_winner", "b"))
+                orders: tuple[tuple[str, str, Literal["a", "b"]], ...] = (("g1", "g1_winner", "a"),
+                                                                          ("g2", "g2_winner", "b"))
                 labels = (_need(row, "g1_winner", path, n), _need(row, "g2_winner", path, n))
                 if not ctx.first(content_id("mt-bench-pair", name, qid, turn, m1, m2), labels, path, n, "g1_winner"):
                     continue
@@ -210,7 +213,8 @@ class MTBenchPair(JudgmentsFormat):
                         id=content_id("mt-bench-pair", name, qid, turn, m1, m2, order), prompt_id=qid, model_a=m1,
                         model_b=m2, judge=f"mt-bench:{name}", verdict=verdict,  # type: ignore[arg-type]
                         shown_first=shown, turn=turn, raw=str(row.get(f"{order}_judgment") or ""),
-                        error=None if verdict else "the judge gave no verdict", error_kind=None if verdict else "parse"))
+                        error=None if verdict else "the judge gave no verdict",
+                        error_kind=None if verdict else "parse"))
             else:  # human votes: model_a, model_b, winner, judge (annotator id)
                 ma, mb = _need(row, "model_a", path, n), _need(row, "model_b", path, n)
                 w = _need(row, "winner", path, n)
@@ -220,7 +224,8 @@ class MTBenchPair(JudgmentsFormat):
                 if not ctx.first(content_id("mt-bench-human", annotator, qid, turn, ma, mb), w, path, n, "winner"):
                     continue
                 out.append(Judgment(
-                    id=content_id("mt-bench-human", annotator, qid, turn, ma, mb), prompt_id=qid, model_a=ma, model_b=mb,
+                    id=content_id("mt-bench-human", annotator, qid, turn, ma, mb), prompt_id=qid, model_a=ma,
+                    model_b=mb,
                     judge=HUMAN, annotator=annotator, verdict=_MT_WINNER[w], turn=turn))  # type: ignore[arg-type]
         return out
 
@@ -255,10 +260,12 @@ class PandaLMJudgments(JudgmentsFormat):
                 m1, m2, ga, gb = ctx.pairs[idx]
             else:
                 raise InputError(path, "no model names (cmp_key) and no row with this idx imported before: import "
-                                       "PandaLM's test set (testset-v1.json) into this run first", line=n, field="cmp_key")
+                                       "PandaLM's test set (testset-v1.json) into this run first", line=n,
+                                 field="cmp_key")
             if isinstance(row.get("instruction"), str):
                 extra = row.get("input")
-                ctx.texts.setdefault(idx, row["instruction"] + (f"\n\n{extra}" if isinstance(extra, str) and extra else ""))
+                ctx.texts.setdefault(idx, row["instruction"]
+                                     + (f"\n\n{extra}" if isinstance(extra, str) and extra else ""))
             for key_name, annotator, judge in judges:
                 value = str(row[key_name]).strip().lower()
                 verdict = _PANDA.get(value)
@@ -289,7 +296,8 @@ class MTBenchSingle(JudgmentsFormat):
             qid = str(_need(row, "question_id", path, n, (int, str)))
             model = _need(row, "model", path, n)
             judge = row.get("judge")
-            if not (isinstance(judge, list) and judge and all(isinstance(x, str) for x in judge)) and not isinstance(judge, str):
+            if (not (isinstance(judge, list) and judge and all(isinstance(x, str) for x in judge))
+                    and not isinstance(judge, str)):
                 raise InputError(path, "expected [judge model, template] or a judge name", line=n, field="judge")
             who, template = (judge[0], "-".join(judge[1:])) if isinstance(judge, list) else (judge, "")
             turn = _need(row, "turn", path, n, int)
@@ -297,7 +305,8 @@ class MTBenchSingle(JudgmentsFormat):
                 raise InputError(path, f"{shown(turn)} is not 1 or 2", line=n, field="turn")
             score = _need(row, "score", path, n, (int, float))
             if isinstance(score, bool) or not (score == -1 or 1 <= score <= 10):
-                raise InputError(path, f"{shown(score)} is not a grade from 1 to 10 (or -1: unreadable)", line=n, field="score")
+                raise InputError(path, f"{shown(score)} is not a grade from 1 to 10 (or -1: unreadable)", line=n,
+                                 field="score")
             rid = content_id("mt-bench-single", who, qid, turn, model)
             if not ctx.first(rid, score, path, n, "score"):
                 continue

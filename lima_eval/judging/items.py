@@ -76,7 +76,8 @@ def pair_items(definition: JudgeDefinition, ident: dict, order: str, seed: int, 
     """One item (order random) or two (order both) for a pair of answers; `ident` is identity(spec, seed)."""
     # Single-turn ids keep the scheme they had before multi-turn judges existed, so old runs still resume.
     gens = [a[0].id, b[0].id] if len(a) == 1 else [g.id for g in a] + ["|"] + [g.id for g in b]
-    firsts = ["a", "b"] if order in ("both", "both-if-close") else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)]
+    firsts = (["a", "b"] if order in ("both", "both-if-close")
+              else [shown_first(seed, prompt.id, a[-1].model, b[-1].model)])
     return [PairItem(id=content_id("judgment", definition.fingerprint, ident, *gens, first),
                      prompt=prompt, a=a, b=b, first=first) for first in firsts]
 
@@ -112,8 +113,9 @@ def to_judgment(item: PairItem, definition: JudgeDefinition, label: str, complet
                 use_logprobs: bool = False, cached: bool = False) -> Judgment:
     """Turn the judge's reply into a Judgment; a failed call or an unreadable reply is an error, not a tie."""
     raw = "" if completion.error else prefix + completion.text
-    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model_a": item.gen_a.model, "model_b": item.gen_b.model,
-                "judge": label, "shown_first": item.first, "generation_a": item.gen_a.id, "generation_b": item.gen_b.id,
+    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model_a": item.gen_a.model,
+                "model_b": item.gen_b.model, "judge": label, "shown_first": item.first,
+                "generation_a": item.gen_a.id, "generation_b": item.gen_b.id,
                 "raw": raw, "usage": completion.usage, "turn": item.gen_a.turn, "cached": cached}
     if completion.error:
         return Judgment(verdict=None, error=completion.error, error_kind="call", **base)
@@ -135,9 +137,9 @@ def to_judgment(item: PairItem, definition: JudgeDefinition, label: str, complet
 def to_rating(item: RatingItem, definition: JudgeDefinition, label: str, completion: Completion, prefix: str,
               use_logprobs: bool = False, cached: bool = False) -> Rating:
     raw = "" if completion.error else prefix + completion.text
-    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label, "scale": definition.scale,
-                "generation": item.gen.id, "raw": raw, "usage": completion.usage, "cached": cached,
-                "turn": item.gen.turn}
+    base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label,
+                "scale": definition.scale, "generation": item.gen.id, "raw": raw, "usage": completion.usage,
+                "cached": cached, "turn": item.gen.turn}
     if completion.error:
         return Rating(label=None, error=completion.error, error_kind="call", **base)
     option, probs, problem = read_option(definition, raw, completion, use_logprobs, bool(prefix))

@@ -66,7 +66,8 @@ class Pairwise(JudgeKind):
 
     def values(self, item: PairItem) -> dict[str, str]:
         one, two = item.shown()
-        return {"prompt": item.prompt.text, "answer_a": one[-1].text, "answer_b": two[-1].text} | _references(item.prompt)
+        return ({"prompt": item.prompt.text, "answer_a": one[-1].text, "answer_b": two[-1].text}
+                | _references(item.prompt))
 
     def to_record(self, item: PairItem, definition: JudgeDefinition, label: str, completion: Completion,
                   prefix: str, use_logprobs: bool, cached: bool) -> Judgment:

@@ -114,7 +114,8 @@ def parse_mt_bench_rating(text: str) -> tuple[str | None, str | None]:
     return _parse_rating(text, TEN)
 
 
-_CRITERION = re.compile(r"^\s*[\*\-]*\s*(?:criterion\s*)?(\d+)\s*[\.\):\-]\s*\**\s*(yes|no)\b", re.IGNORECASE | re.MULTILINE)
+_CRITERION = re.compile(r"^\s*[\*\-]*\s*(?:criterion\s*)?(\d+)\s*[\.\):\-]\s*\**\s*(yes|no)\b",
+                        re.IGNORECASE | re.MULTILINE)
 
 
 def parse_checklist(text: str, n: int) -> tuple[list[bool] | None, str | None]:

@@ -68,7 +68,8 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "intervals": {"level": LEVEL, "over": "prompts", "methods": "docs/report.md"}, **ctx.data}
     mark_stale(store)  # from here until mark_current the report on disk is not taken as finished
-    write_atomic(out / "summary.json", json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    write_atomic(out / "summary.json",
+                 json.dumps(finite(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     for section in parts:
         for name, rows in section.csv(ctx.data[section.key], ctx).items():
             _csv(out / name, rows)

@@ -62,7 +62,8 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
     expected: dict[tuple[str, str, str], int] = {}
     for g in groups:
-        if g.definition.is_rating or not g.judgments:  # a judge that has judged nothing (a run of imports) expects nothing
+        # a judge that has judged nothing (a run of imports) expects nothing
+        if g.definition.is_rating or not g.judgments:
             continue
         turns = getattr(g.definition.judge_kind, "turns", 1)
         usable = sum(1 for p in prompts if len(p.user_turns) >= turns)

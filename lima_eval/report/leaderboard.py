@@ -120,7 +120,8 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
         title = f"{judge} on {bench}"
         png = leaderboard_figure(figure_rows(g, "win_rate"), out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png",
                                  title)
-        md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "", markdown_table(columns, g), ""]
+        md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "",
+               markdown_table(columns, g), ""]
         html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, g)]
     if scores:
         scores.sort(key=lambda r: (r["judge"], -(r["overall"]["score"] or 0)))
@@ -150,14 +151,17 @@ def judge_rows(root: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError, RecursionError) as exc:
             log.warning("judges leaderboard: skipping %s: %s", path, exc)
             continue
-        vs, ceiling, pos, length = (c.get(k) or {} for k in ("vs_human_majority", "human_ceiling", "position", "length"))
+        vs, ceiling, pos, length = (c.get(k) or {}
+                                    for k in ("vs_human_majority", "human_ceiling", "position", "length"))
         stability = c.get("stability") or {}
         share = lambda d: (d or {}).get("share")
         rows.append({
             "judge": c.get("judge"), "gold": c.get("gold"), "judged": c.get("judged"), "kappa": vs.get("kappa"),
-            "kappa_ci_low": (vs.get("kappa_ci") or [None, None])[0], "kappa_ci_high": (vs.get("kappa_ci") or [None, None])[1],
+            "kappa_ci_low": (vs.get("kappa_ci") or [None, None])[0],
+            "kappa_ci_high": (vs.get("kappa_ci") or [None, None])[1],
             "tie_discounted": vs.get("tie_discounted"), "ceiling_kappa": ceiling.get("kappa"),
-            "position_consistency": share(pos.get("consistency")), "first_shown_wins": share(pos.get("first_shown_wins")),
+            "position_consistency": share(pos.get("consistency")),
+            "first_shown_wins": share(pos.get("first_shown_wins")),
             "prefers_longer": share(length.get("judge_prefers_longer")),
             "humans_prefer_longer": share(length.get("humans_prefer_longer")),
             "flip_rate": share(stability.get("flip_rate")), "fleiss_kappa": stability.get("fleiss_kappa"),

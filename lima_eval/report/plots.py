@@ -142,12 +142,15 @@ def judges_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(rows)))
     y = list(range(len(rows)))
     k = [r["kappa"] or 0 for r in rows]
-    err = [[(r["kappa"] or 0) - (r["kappa_ci_low"] if r["kappa_ci_low"] is not None else (r["kappa"] or 0)) for r in rows],
-           [(r["kappa_ci_high"] if r["kappa_ci_high"] is not None else (r["kappa"] or 0)) - (r["kappa"] or 0) for r in rows]]
+    err = [[(r["kappa"] or 0) - (r["kappa_ci_low"] if r["kappa_ci_low"] is not None else (r["kappa"] or 0))
+            for r in rows],
+           [(r["kappa_ci_high"] if r["kappa_ci_high"] is not None else (r["kappa"] or 0)) - (r["kappa"] or 0)
+            for r in rows]]
     ax.barh(y, k, xerr=err, color="#4C7A9A", ecolor="#333", capsize=2, label="judge vs human majority")
     ceil = [(i, r["ceiling_kappa"]) for i, r in enumerate(rows) if r.get("ceiling_kappa") is not None]
     if ceil:
-        ax.scatter([c for _, c in ceil], [i for i, _ in ceil], marker="|", s=300, color="#C0392B", label="human ceiling")
+        ax.scatter([c for _, c in ceil], [i for i, _ in ceil], marker="|", s=300, color="#C0392B",
+                   label="human ceiling")
     ax.set_yticks(y, [f"{r['judge']} ({r['gold']})" for r in rows], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(min(0.0, min(k) - 0.05), 1)

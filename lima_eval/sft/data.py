@@ -49,8 +49,8 @@ def _utterances(row: Any, path: object, line: int) -> list[str]:
         for i, m in enumerate(msgs):
             want = "user" if i % 2 == 0 else "assistant"
             if m.get("role") != want:
-                raise InputError(path, f"message {i} has role {shown(m.get('role'))}; expected {shown(want)} (turns must "
-                                       "alternate, starting with the user)", line=line, field="messages")
+                raise InputError(path, f"message {i} has role {shown(m.get('role'))}; expected {shown(want)} "
+                                       "(turns must alternate, starting with the user)", line=line, field="messages")
             if not isinstance(m.get("content"), str):
                 raise InputError(path, f"message {i} has no text content", line=line, field="messages")
         turns = [m["content"] for m in msgs]

@@ -190,7 +190,8 @@ def train(cfg: SFTConfig, show_progress: bool = True, callbacks: list[Any] | Non
     args = training_arguments(cfg, use_cuda, show_progress)
     trainer_cls = _make_trainer_class()
     progress = [_step_progress(cfg)] if show_progress else []
-    trainer = trainer_cls(model=model, args=args, train_dataset=examples, data_collator=Collator(tokenizer.pad_token_id),
+    trainer = trainer_cls(model=model, args=args, train_dataset=examples,
+                          data_collator=Collator(tokenizer.pad_token_id),
                           callbacks=[_epoch_saver(cfg, tokenizer)] + progress + list(callbacks or []))
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 

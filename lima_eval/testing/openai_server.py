@@ -198,7 +198,8 @@ class OpenAITestServer:
         if logprobs is not None and body.get("logprobs"):
             reply["choices"][0]["logprobs"] = {"content": logprobs}
         if refuse:
-            reply["choices"][0]["message"] = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+            reply["choices"][0]["message"] = {"role": "assistant", "content": None,
+                                              "refusal": "I can't help with that."}
         with self._lock:
             self.answered += 1
         return reply

@@ -25,8 +25,9 @@ class Agreement(Section):
     def markdown(self, data: list[dict[str, Any]], ctx: Context) -> str:
         if not data:
             return ""
-        lines = ["## Judge agreement", "", ("| judge A | judge B | n | tie-discounted accuracy | agreement (with ties) | "
-                 "agreement (without ties) | Cohen's kappa | longer-answer floor (vs A / vs B) |"),
+        lines = ["## Judge agreement", "",
+                 ("| judge A | judge B | n | tie-discounted accuracy | agreement (with ties) | "
+                  "agreement (without ties) | Cohen's kappa | longer-answer floor (vs A / vs B) |"),
                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in data:
             floor = "-" if r.get("longer_answer_vs_a") is None else (

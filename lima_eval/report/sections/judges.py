@@ -91,9 +91,9 @@ def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) 
     for r in rows:
         low = r.get("prefers_longer_ci_low")
         if isinstance(low, float) and low > 0.5:
-            notes.append(f"`{r['judge']}` gave {float(r['prefers_longer']):.0%} of its decisive verdicts on {r['model']} "
-                         f"vs {r['baseline']} to the longer answer (95% interval from {low:.0%}): check the "
-                         "length-controlled column before reading the win rate as quality.")
+            notes.append(f"`{r['judge']}` gave {float(r['prefers_longer']):.0%} of its decisive verdicts "
+                         f"on {r['model']} vs {r['baseline']} to the longer answer (95% interval from {low:.0%}): "
+                         "check the length-controlled column before reading the win rate as quality.")
     specs = {judge_label(s): s for s in cfg.all_judges()}
     carded = {label for label, s in specs.items() if load_definition(s.name).judge_kind.supports_cards}
     for c in cards:
@@ -109,10 +109,12 @@ def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) 
                          f"{float(hc['ceiling_kappa'] or 0):.2f} (card: {hc['path']}).")
         else:
             spec = specs[c["judge"]]
-            sets = f" --set {quote('backend=' + spec.backend)} --set {quote('model=' + spec.model)}" if spec.model else ""
+            sets = (f" --set {quote('backend=' + spec.backend)} --set {quote('model=' + spec.model)}"
+                    if spec.model else "")
             what = f"{quote(spec.name)} --gold pandalm{sets}"
             if spec.jury:  # a jury's section is in the run's config (the card reads its `judge:`)
-                what = (quote(str(cfg.run_dir / "config.yaml")) if spec is cfg.judge else "JURY.yaml") + " --gold pandalm"
+                what = ((quote(str(cfg.run_dir / "config.yaml")) if spec is cfg.judge else "JURY.yaml")
+                        + " --gold pandalm")
             notes.append(f"`{c['judge']}` has no judge card, so how far it agrees with people is unknown: "
                          f"`lima-eval judge-card {what} --results {quote(cfg.output_dir)}`"
                          + (" (JURY.yaml: its judge section)." if spec.jury and spec is not cfg.judge else "."))
@@ -147,7 +149,8 @@ def _position_note(card: dict[str, Any]) -> str | None:
            f"{float(card.get('position_consistency') or 0):.0%} of pairs)." if card.get("order") == "both" else
            "With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
            "confident ones stand on one order, where this bias can still sway them." if card.get("order") ==
-           "both-if-close" else "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out.")
+           "both-if-close" else "With `order: random` it adds noise to every verdict; "
+           "`order: both` (the default) cancels it out.")
     return (f"`{card['judge']}` favours the answer shown {side}: {share:.0%} of its {decisive} decisive verdicts went "
             f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
 
@@ -275,7 +278,8 @@ def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
         pin, pout = usage_totals(records)
         cards.append({
             "judge": label, "definition": "imported", "kind": "pairwise", "order": "both", "combine": "tie",
-            "logprobs": False, "records": len(records), "errors": sum(1 for r in records if r.error and r.error_kind != "abstain"),
+            "logprobs": False, "records": len(records),
+            "errors": sum(1 for r in records if r.error and r.error_kind != "abstain"),
             "abstained": sum(1 for r in records if r.error_kind == "abstain"),
             "failed_calls": 0, "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": None,
             "pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,

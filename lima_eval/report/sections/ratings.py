@@ -50,7 +50,8 @@ class Ratings(Section):
         if figure is not None:
             lines += [f"![ratings]({figure.name})", ""]
         for labels, mine in _scales(data):
-            lines += ["| judge | model | subset | n | " + " | ".join(md(x) for x in labels) + " | mean [95%] | errors |",
+            lines += ["| judge | model | subset | n | " + " | ".join(md(x) for x in labels)
+                      + " | mean [95%] | errors |",
                       "|---|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
             for r in mine:
                 cells = " | ".join(f"{r['counts'].get(k, 0)} ({pct(r['shares'].get(k, {}).get('share'))}%)"
