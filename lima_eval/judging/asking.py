@@ -15,7 +15,7 @@ from lima_eval.config import JudgeSpec, RunConfig
 from lima_eval.judging.adaptive import is_close, judge_pair, prompt_order, prompt_scores
 from lima_eval.judging.cache import JudgeCache, cache_key, default_path
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
-from lima_eval.judging.items import identity, judge_label, shown_first
+from lima_eval.judging.items import identity, judge_label
 from lima_eval.judging.kinds import Answers, Item
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.records import Judgment, Prompt, Rating
@@ -81,7 +81,8 @@ class Asking:
         self.cache: Any = None
         self.use_cache = use_cache and spec.cache  # opened on the first request (a no-op rerun never opens it)
         # Whether the reply prefix is prefilled depends on the backend; the cache key on the messages sent.
-        prefill = bool(definition.reply_prefix) and _prefills(spec)
+        self.backend_class: type[Backend] = BACKENDS.load(spec.backend)  # resolved once per judge
+        prefill = bool(definition.reply_prefix) and bool(getattr(self.backend_class, "supports_prefill", False))
         self.prefill, self.prefix = prefill, (definition.reply_prefix or "") if prefill else ""
         self.ident = identity(spec, cfg.seed)
         self.backend: Backend | None = None
@@ -92,25 +93,19 @@ class Asking:
 
     def orders(self, items: list[Item]) -> None:
         """Judge the items (order both-if-close: the first order, then the second where the first was close)."""
-        if self.spec.order != "both-if-close" or self.definition.is_rating:  # a rating has no order
+        if self.spec.order != "both-if-close" or not self.kind.orders_pairs:  # e.g. a rating has no order
             self.ask(self.needed(items))
             return
-
-        def key(i: Item, first: str) -> tuple:
-            return i.prompt.id, tuple(g.id for g in i.a), tuple(g.id for g in i.b), first  # type: ignore[union-attr]
-
-        by_key = {key(i, i.first): i for i in items}  # type: ignore[union-attr]
-        firsts = [i for i in items if i.first == shown_first(  # type: ignore[union-attr]
-            self.cfg.seed, i.prompt.id, i.gen_a.model, i.gen_b.model)]  # type: ignore[union-attr]
+        firsts, other = self.kind.first_orders(items, self.cfg.seed)  # the pair kind owns its orders
         self.ask(self.needed(firsts))
-        seconds = [by_key[key(i, "b" if i.first == "a" else "a")] for i in firsts  # type: ignore[union-attr]
-                   if is_close(self.done.get(i.id), self.spec.close_below)]
+        seconds = [other[i.id] for i in firsts
+                   if i.id in other and is_close(self.done.get(i.id), self.spec.close_below)]
         self.ask(self.needed(seconds))
 
     def ask(self, todo: list[Item]) -> None:
         if todo and self.use_cache and self.cache is None:
             self.cache = JudgeCache(self.spec.cache_path or default_path())
-        step = len(todo) if _backend_class(self.spec).whole_stage else 4096
+        step = len(todo) if self.backend_class.whole_stage else 4096
         for start in range(0, len(todo), max(1, step)):
             block = todo[start:start + step]
             msgs = [self.definition.messages(i, self.prefill) for i in block]
@@ -162,7 +157,7 @@ def until_decided(asking: Asking, items: list[Item], n_prompts: int) -> None:
     assert rule is not None
     pairs: dict[tuple[str, str], dict[str, list[Item]]] = {}
     for i in items:
-        pairs.setdefault((i.gen_a.model, i.gen_b.model), {}).setdefault(i.prompt.id, []).append(i)  # type: ignore[union-attr]
+        pairs.setdefault(asking.kind.pair_of(i), {}).setdefault(i.prompt.id, []).append(i)
     queue = {pair: prompt_order(asking.cfg.seed, by_prompt) for pair, by_prompt in pairs.items()}
     taken = dict.fromkeys(pairs, 0)
     live = list(pairs)
@@ -216,13 +211,3 @@ def ask(backend: Backend, requests: Batch, want: LogprobRequest | None,
     backend.generate([m for _, m, _ in requests], logprobs=want, on_result=arrived)
     if pending:
         flush()
-
-
-def _backend_class(spec: JudgeSpec) -> type[Backend]:
-    cls: type[Backend] = BACKENDS.load(spec.backend)
-    return cls
-
-
-def _prefills(spec: JudgeSpec) -> bool:
-    """Whether this judge endpoint continues a reply prefix (a class attribute: known before opening it)."""
-    return bool(getattr(_backend_class(spec), "supports_prefill", False))

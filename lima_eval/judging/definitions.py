@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
-from lima_eval.errors import InputError, JudgeDefinitionError, LimaEvalError, UnknownNameError
+from lima_eval.errors import ConfigError, InputError, JudgeDefinitionError, LimaEvalError, UnknownNameError
 from lima_eval.inputs import load_yaml, read_text, shown
 from lima_eval.records import Generation, Judgment, Prompt, Rating, content_id
 from lima_eval.registry import BACKENDS, JUDGE_KINDS, JUDGES, PARSERS, suggest
@@ -127,6 +127,15 @@ class JudgeKind:
     @property
     def gives_ratings(self) -> bool:
         return self.record_type is Rating
+
+    def first_orders(self, items: list[Any], seed: int) -> tuple[list[Any], dict[str, Any]]:
+        """For `order: both-if-close`: the items of the seeded first order, and each one's other order by its id.
+        A kind without orders asks about every item once."""
+        return list(items), {}
+
+    def pair_of(self, item: Any) -> tuple[str, str]:
+        """The (model, model) an item compares, for stop_when_decided's per-pair rounds."""
+        raise ConfigError(f"judge kind '{self.name}' compares no pairs: stop_when_decided needs a pairwise kind")
 
     def default_options(self, labels: tuple[str, ...]) -> dict[str, str]:
         """The token that answers each option (logprob verdicts), when judge.yaml gives no `options:`."""

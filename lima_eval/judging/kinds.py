@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lima_eval.errors import ConfigError
 from lima_eval.judging.definitions import Answers, JudgeDefinition, JudgeKind, all_placeholders, get_kind
-from lima_eval.judging.items import PairItem, RatingItem, pair_items, rating_item, to_judgment, to_rating
+from lima_eval.judging.items import (
+    PairItem,
+    RatingItem,
+    pair_items,
+    rating_item,
+    shown_first,
+    to_judgment,
+    to_rating,
+)
 from lima_eval.judging.parsers import parse_checklist
 from lima_eval.records import Judgment, Prompt, Rating
 
@@ -38,6 +46,19 @@ class Pairwise(JudgeKind):
     placeholders = frozenset({"prompt", "answer_a", "answer_b"})
     optional = frozenset({"reference"})
     record_type = Judgment
+
+    def first_orders(self, items: list[PairItem], seed: int) -> tuple[list[PairItem], dict[str, PairItem]]:
+        def key(i: PairItem, first: str) -> tuple[str, tuple[str, ...], tuple[str, ...], str]:
+            return i.prompt.id, tuple(g.id for g in i.a), tuple(g.id for g in i.b), first
+
+        by_key = {key(i, i.first): i for i in items}
+        firsts = [i for i in items if i.first == shown_first(seed, i.prompt.id, i.gen_a.model, i.gen_b.model)]
+        other = {i.id: by_key[key(i, "b" if i.first == "a" else "a")] for i in firsts
+                 if key(i, "b" if i.first == "a" else "a") in by_key}
+        return firsts, other
+
+    def pair_of(self, item: PairItem) -> tuple[str, str]:
+        return item.gen_a.model, item.gen_b.model
     turns: ClassVar[int] = 1  # user turns each compared conversation has
 
     def default_options(self, labels: tuple[str, ...]) -> dict[str, str]:
