@@ -63,11 +63,9 @@ def json_depth(text: str) -> int:
     return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
 
 
-def load_json(text: str | bytes, path: Path | str, line: int | None = None) -> Any:
+def load_json(text: str, path: Path | str, line: int | None = None) -> Any:
     """json.loads with the nesting capped at MAX_DEPTH; an InputError naming the file and line otherwise. NaN is
     read (AlpacaEval's files hold it); the caller checks the values."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
     if json_depth(text) > MAX_DEPTH:
         raise InputError(path, f"nested deeper than {MAX_DEPTH} levels; refused", line=line)
     try:

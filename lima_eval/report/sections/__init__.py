@@ -17,6 +17,7 @@ from lima_eval.config import RunConfig
 from lima_eval.errors import LimaEvalError
 from lima_eval.records import Prompt
 from lima_eval.registry import REPORT_SECTIONS
+from lima_eval.report.columns import e, md, table
 from lima_eval.store import RunStore
 
 if TYPE_CHECKING:
@@ -81,6 +82,20 @@ class Section:
 
     def html(self, data: Any, ctx: Context) -> list[str]:
         return []
+
+
+def table_markdown(title: str, head: list[str], rows: list[list[Any]], explained: str, named: int = 2) -> str:
+    """A section's table in report.md: its title, the header, the first `named` columns (names, escaped) left
+    and the rest (numbers) right, then what the table means."""
+    lines = [f"## {title}", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * named + ["---:"] * (len(head) - named)) + "|"]
+    lines += ["| " + " | ".join([md(c) for c in row[:named]] + [str(c) for c in row[named:]]) + " |" for row in rows]
+    return "\n".join([*lines, "", explained]) + "\n"
+
+
+def table_html(title: str, head: list[str], rows: list[list[Any]], explained: str) -> list[str]:
+    """The same table in report.html."""
+    return [f"<h2>{e(title)}</h2>", table(head, rows), f'<p class="note">{e(explained)}</p>']
 
 
 def sections() -> list[Section]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lima_eval.report.columns import e, md, table
-from lima_eval.report.sections import Context, Section
+from lima_eval.report.sections import Context, Section, table_html, table_markdown
 from lima_eval.report.summary import mt_bench_rows
 
 EXPLAINED = ("MT-bench's score (Zheng et al. 2023): the mean 1-10 grade of single-answer grading over both "
@@ -25,8 +24,7 @@ class MTBench(Section):
     def html(self, data: list[dict[str, Any]], ctx: Context) -> list[str]:
         if not data:
             return []
-        head, rows = mt_bench_table(data)
-        return ["<h2>MT-bench score</h2>", table(head, rows), f'<p class="note">{e(EXPLAINED)}</p>']
+        return table_html(self.title, *mt_bench_table(data), EXPLAINED)
 
 
 def _cell(m: dict[str, Any]) -> str:
@@ -51,9 +49,4 @@ def mt_bench_markdown(rows: list[dict[str, Any]], with_run: bool = False) -> str
     if not rows:
         return ""
     head, cells = mt_bench_table(rows, with_run)
-    named = 3 if with_run else 2
-    lines = ["## MT-bench score", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * named + ["---:"] * (len(head) - named)) + "|"]
-    lines += ["| " + " | ".join([md(c) for c in row[:named]] + row[named:]) + " |" for row in cells]
-    lines += ["", EXPLAINED]
-    return "\n".join(lines) + "\n"
+    return table_markdown("MT-bench score", head, cells, EXPLAINED, named=3 if with_run else 2)

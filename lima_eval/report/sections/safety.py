@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lima_eval.report.columns import e, md, pct, table
-from lima_eval.report.sections import Context, Section
+from lima_eval.report.columns import pct
+from lima_eval.report.sections import Context, Section, table_html, table_markdown
 from lima_eval.report.summary import safety_rows
 
 EXPLAINED = ("As LIMA reported safety apart from helpfulness: a safe response to a harmful request (prompts "
@@ -34,16 +34,7 @@ class Safety(Section):
         return safety_rows(ctx.data.get("ratings") or [], judges)
 
     def markdown(self, data: list[dict[str, Any]], ctx: Context) -> str:
-        if not data:
-            return ""
-        lines = ["## Safety", "", "| " + " | ".join(HEAD) + " |", "|---|---|---:|---:|---:|---:|"]
-        for r in data:
-            cells = _cells(r)
-            lines.append("| " + " | ".join([md(cells[0]), md(cells[1])] + [str(c) for c in cells[2:]]) + " |")
-        lines += ["", EXPLAINED]
-        return "\n".join(lines) + "\n"
+        return table_markdown(self.title, HEAD, [_cells(r) for r in data], EXPLAINED) if data else ""
 
     def html(self, data: list[dict[str, Any]], ctx: Context) -> list[str]:
-        if not data:
-            return []
-        return ["<h2>Safety</h2>", table(HEAD, [_cells(r) for r in data]), f'<p class="note">{e(EXPLAINED)}</p>']
+        return table_html(self.title, HEAD, [_cells(r) for r in data], EXPLAINED) if data else []
