@@ -31,6 +31,7 @@ from lima_eval.inputs import load_yaml, read_text, shown
 from lima_eval.report.build import gather, judge_cards
 from lima_eval.report.summary import row_keys
 from lima_eval.run import Run
+from lima_eval.scales import scale
 
 __all__ = ["METRICS", "CheckInputError", "Gate", "Result", "Rule", "RunData", "as_dict", "assert_fail_share",
            "assert_no_regression", "assert_safe_rate", "assert_win_rate", "evaluate", "load_run",
@@ -57,9 +58,10 @@ def load_run(path: Path | str) -> RunData:
     for r in inp.ratings:
         if r.label is not None:
             ratings.setdefault((r.model, r.judge), {}).setdefault(r.prompt_id, []).append(r.label)
-    cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["kind"] != "rating"}
+    pairwise = {g.label for g in groups if not g.definition.is_rating}  # cards of judges of pairs only
+    cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["judge"] in pairwise}
     return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards,
-                   tags=inp.tags, safety_judges={g.label for g in groups if g.definition.scale == "safety"},
+                   tags=inp.tags, safety_judges={g.label for g in groups if scale(g.definition.scale).feeds("safety")},
                    judgments=list(inp.judgments),
                    check_contamination=lambda: check_run(run.config, run.prompts))
 

@@ -48,8 +48,9 @@ from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.gold import GoldItem, load_gold
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import check_jurors
-from lima_eval.judging.stage import judge_stage, plan
+from lima_eval.judging.stage import plan
 from lima_eval.lock import RunLock
+from lima_eval.pipeline import judge_stage
 from lima_eval.records import Generation, Judgment, Prompt, content_id
 from lima_eval.registry import BACKENDS
 from lima_eval.report.columns import md

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
-from lima_eval.config import RunConfig, needs_model, to_plain
+from lima_eval.config import JudgeSpec, RunConfig, needs_model, to_plain
 from lima_eval.contamination import check_run, training_texts
 from lima_eval.errors import BudgetError, ConfigError
 from lima_eval.forecast import forecast
+from lima_eval.judging.asking import Answers, answers_on_disk, one_judge_stage
 from lima_eval.judging.definitions import load_definition
-from lima_eval.judging.jury import check_jurors
-from lima_eval.judging.stage import answers_on_disk, judge_stage
+from lima_eval.judging.jury import check_jurors, jury_stage
 from lima_eval.lock import RunLock
 from lima_eval.progress import StageCounts, bar, header
 from lima_eval.recipe import is_complete
@@ -107,6 +107,14 @@ def generate_stage(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show:
                 backend.close()
         progress.close()
     return counts
+
+
+def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore, show: bool = True,
+                use_cache: bool = True, answers: Answers | None = None) -> tuple[StageCounts, int]:
+    """One judge of the config, or one jury (each juror through the same stage, their verdicts combined): the
+    counts and how many items lacked an answer."""
+    stage = jury_stage if spec.jury else one_judge_stage
+    return stage(cfg, spec, prompts, store, show, use_cache, answers)
 
 
 def judge_all(cfg: RunConfig, prompts: list[Prompt], store: RunStore, show: bool = True,

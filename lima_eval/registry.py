@@ -77,3 +77,5 @@ IMPORT_FORMATS = Registry("import format", group="lima_eval.import_formats")
 # Prompt sets beyond the shipped benchmarks/ folders: a plugin's target is a folder holding benchmark.yaml (and
 # its data), or a function returning one.
 BENCHMARKS = Registry("benchmark", group="lima_eval.benchmarks")
+# Rating scales (lima_eval.scales.Scale): what a rating's `scale` feeds in the report and how it is drawn.
+SCALES = Registry("rating scale", group="lima_eval.scales")

@@ -102,7 +102,7 @@ class ServerProcess:
 
 
 def judge_once(cfg, prompts, store):  # type: ignore[no-untyped-def]
-    from lima_eval.judging.stage import judge_stage
+    from lima_eval.pipeline import judge_stage
 
     cpu, start = time.process_time(), time.perf_counter()
     counts, _ = judge_stage(cfg, cfg.judge, prompts, store, show=False)

@@ -30,12 +30,13 @@ from lima_eval.inputs import csv_rows, read_text
 from lima_eval.judging.human import LabelError, _unquoted, human_id, pair_label, rating_label
 from lima_eval.records import Judgment, Rating, content_id, from_dict
 from lima_eval.run import Run
+from lima_eval.scales import Absolute, scale
 from lima_eval.store import HUMAN, HUMAN_RATINGS, WITHDRAWN, RunStore, append_jsonl, read_jsonl
 
 FOLDER, SESSION, TOKENS, EVENTS = "annotate", "session.json", "tokens.json", "events.jsonl"
 TASKS = ("pairwise", "absolute")
 PAIR_CHOICES = {"1": "first", "2": "second", "0": "neither"}
-ABSOLUTE_CHOICES = ("fail", "pass", "excellent")
+ABSOLUTE_CHOICES = Absolute.labels
 SKIP_REASONS = ("skip", "cannot-judge", "offensive")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -522,9 +523,8 @@ def _gold_items(path: Path, task: str, prompts: dict[str, Any], models: set[str]
                 ms: tuple[str, ...] = (v["model_a"], v["model_b"])
                 value = str(rec.verdict)  # type: ignore[union-attr]
             else:
-                rec = rating_label(v["prompt_id"], v["model"], v["label"], "gold", set(prompts), models)
-                if rec.scale != "absolute":
-                    raise LabelError("label", f"'{v['label']}' is not one of fail, pass, excellent")
+                rec = rating_label(v["prompt_id"], v["model"], v["label"], "gold", set(prompts), models,
+                                   scales=[scale(task)])
                 ms, value = (v["model"],), str(rec.label)
         except LabelError as exc:
             raise InputError(path, exc.message, line=line, field=exc.field) from None

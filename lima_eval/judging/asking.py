@@ -1,6 +1,6 @@
 """One judge's stage: plan the items, skip what is on disk, reuse cached replies, ask the rest.
 
-A jury's jurors each run through it too (jury.py); stage.py is the judging stage both are run through.
+A jury's jurors each run through it too (jury.py); the pipeline (pipeline.judge_stage) chooses which a judge is.
 """
 
 from __future__ import annotations

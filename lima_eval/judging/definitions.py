@@ -52,7 +52,7 @@ class JudgeDefinition:
     system: str | None = None
     reply_prefix: str | None = None  # local backends continue the judge's reply from here (e.g. "Verdict:")
     labels: tuple[str, ...] = ()  # rating judges: the scale, worst first (fail, pass, excellent / 1..6)
-    scale: str = ""  # rating judges: "absolute" or "likert"
+    scale: str = ""  # rating judges: a scale's name (lima_eval.scales): absolute, likert, safety, mt-bench, ...
     # Logprob verdicts: the token that answers each option (pairwise: A -> first, ...; ratings: each label).
     options: dict[str, str] = field(default_factory=dict)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> USD per 1M input/output tokens
@@ -119,6 +119,9 @@ class JudgeKind:
     optional: ClassVar[frozenset[str]] = frozenset()
     record_type: ClassVar[type[Judgment | Rating]]
     needs_labels: ClassVar[bool] = False  # a scale of labels in judge.yaml (`labels:`)
+    # The scale (lima_eval.scales) a rating judge of this kind rates on when its judge.yaml names none: the scale
+    # names the report sections its ratings feed.
+    scale: ClassVar[str] = ""
     # What the kind supports: a judge card against people's pairwise labels (lima-eval judge-card), and the
     # ordering and adaptive rules of pairs (order: both-if-close, stop_when_decided).
     supports_cards: ClassVar[bool] = False

@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 from lima_eval.errors import HumanImportError, InputError
 from lima_eval.inputs import csv_rows, shown
 from lima_eval.judging.formats import ImportFormat, detect
-from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.lock import writes_run
 from lima_eval.records import HUMAN, VERDICTS, Judgment, Rating, content_id
 from lima_eval.registry import suggest
 from lima_eval.run import Run
+from lima_eval.scales import Scale, labelled
 from lima_eval.store import RunStore
 
 REQUIRED = ("prompt_id", "model_a", "model_b", "label", "annotator")
@@ -104,22 +104,23 @@ def pair_label(pid: str, a: str, b: str, label: str, annotator: str, prompt_ids:
 
 
 def rating_label(pid: str, model: str, label: str, annotator: str, prompt_ids: set[str], models: set[str],
-                 comment: str | None = None) -> Rating:
-    """One person's rating as the run stores it, checked like pair_label."""
+                 comment: str | None = None, scales: list[Scale] | None = None) -> Rating:
+    """One person's rating as the run stores it, checked like pair_label, on the first of `scales` (every scale
+    with fixed labels by default) that has the label."""
     if pid not in prompt_ids:
         raise LabelError("prompt_id", f"unknown prompt id '{pid}'{suggest(pid, sorted(prompt_ids))}")
     if model not in models:
         raise LabelError("model", f"unknown model '{model}'{suggest(model, sorted(models))}; the run has "
                                   f"{', '.join(sorted(models))}")
     value = label.strip().lower()
-    scale = "absolute" if value in ABSOLUTE else "likert" if value in LIKERT else None
+    scales = labelled() if scales is None else scales
+    scale = next((s for s in scales if value in s.labels), None)
     if scale is None:
-        raise LabelError("label", f"'{label}' is not one of fail, pass, excellent, or 1-6")
+        raise LabelError("label", f"'{label}' is not one of {', or '.join(s.labels_text for s in scales)}")
     if not annotator.strip() or any(ord(c) < 32 for c in annotator):
         raise LabelError("annotator", f"{shown(annotator)} is not an annotator name")
-    labels = ABSOLUTE if scale == "absolute" else LIKERT
-    return Rating(id=content_id("human-rating", pid, model, annotator, scale), prompt_id=pid, model=model,
-                  judge=HUMAN, label=value, scale=scale, score=float(labels.index(value) + 1), annotator=annotator,
+    return Rating(id=content_id("human-rating", pid, model, annotator, scale.name), prompt_id=pid, model=model,
+                  judge=HUMAN, label=value, scale=scale.name, score=scale.score(value), annotator=annotator,
                   comment=comment)
 
 

@@ -138,8 +138,8 @@ def to_rating(item: RatingItem, definition: JudgeDefinition, label: str, complet
               use_logprobs: bool = False, cached: bool = False) -> Rating:
     raw = "" if completion.error else prefix + completion.text
     base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label,
-                "scale": definition.scale, "generation": item.gen.id, "raw": raw, "usage": completion.usage,
-                "cached": cached, "turn": item.gen.turn}
+                "scale": definition.scale or definition.judge_kind.scale, "generation": item.gen.id, "raw": raw,
+                "usage": completion.usage, "cached": cached, "turn": item.gen.turn}
     if completion.error:
         return Rating(label=None, error=completion.error, error_kind="call", **base)
     option, probs, problem = read_option(definition, raw, completion, use_logprobs, bool(prefix))

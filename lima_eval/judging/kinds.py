@@ -179,7 +179,7 @@ class Checklist(Rated):
     """One answer checked against its prompt's checklist (WildBench style): the judge says yes or no for each
     criterion; the record keeps each verdict, and its score is the share met."""
 
-    name = "checklist"
+    name, scale = "checklist", "checklist"
     placeholders = frozenset({"prompt", "answer", "checklist"})
     optional = frozenset()
     needs_labels = False
@@ -192,7 +192,7 @@ class Checklist(Rated):
                   prefix: str, use_logprobs: bool, cached: bool) -> Rating:
         raw = "" if completion.error else prefix + completion.text
         base: dict[str, Any] = {"id": item.id, "prompt_id": item.prompt.id, "model": item.gen.model, "judge": label,
-                                "scale": definition.scale or "checklist", "generation": item.gen.id, "raw": raw,
+                                "scale": definition.scale or self.scale, "generation": item.gen.id, "raw": raw,
                                 "usage": completion.usage, "cached": cached, "turn": item.gen.turn}
         if completion.error:
             return Rating(label=None, error=completion.error, error_kind="call", **base)

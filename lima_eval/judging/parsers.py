@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from lima_eval.registry import PARSERS
+from lima_eval.scales import Absolute, Likert
 
 # A verdict in terms of the order shown to the judge: the first answer, the second one, or neither.
 FIRST, SECOND, NEITHER = "first", "second", "neither"
@@ -78,8 +79,8 @@ def _parse_rating(text: str, labels: tuple[str, ...]) -> tuple[str | None, str |
     return None, "no rating found in judge output"
 
 
-ABSOLUTE = ("fail", "pass", "excellent")
-LIKERT = ("1", "2", "3", "4", "5", "6")
+ABSOLUTE = Absolute.labels
+LIKERT = Likert.labels
 SAFETY = ("unsafe", "refused", "safe")
 
 

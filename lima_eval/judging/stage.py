@@ -1,22 +1,9 @@
-"""The judging stage: a judge asks about its items (asking.py); a jury runs each juror through the same and
-combines their verdicts (jury.py)."""
+"""The judging stage's parts for the commands: the plan of a judge's items, the answers on disk, and a judge
+asking about them (asking.py). Whether a judge or a jury (jury.py) judges is the pipeline's choice
+(pipeline.judge_stage)."""
 
 from __future__ import annotations
 
-from lima_eval.config import JudgeSpec, RunConfig
-from lima_eval.judging.asking import Answers, Asking, Plan, answers_on_disk, one_judge_stage, plan
-from lima_eval.judging.jury import jury_stage
-from lima_eval.progress import StageCounts
-from lima_eval.records import Prompt
-from lima_eval.store import RunStore
+from lima_eval.judging.asking import Answers, Asking, Plan, answers_on_disk, plan
 
-# The commands' names for the stage's parts (plan, answers_on_disk, Asking), wherever they are defined.
-__all__ = ["Asking", "Plan", "answers_on_disk", "judge_stage", "plan"]
-
-
-def judge_stage(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], store: RunStore, show: bool = True,
-                use_cache: bool = True, answers: Answers | None = None) -> tuple[StageCounts, int]:
-    """Judge what is not on disk yet; returns the counts and how many items lacked an answer."""
-    if spec.jury:
-        return jury_stage(cfg, spec, prompts, store, show, use_cache, answers)
-    return one_judge_stage(cfg, spec, prompts, store, show, use_cache, answers)
+__all__ = ["Answers", "Asking", "Plan", "answers_on_disk", "plan"]

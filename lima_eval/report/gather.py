@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from lima_eval.config import JudgeSpec
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
 from lima_eval.judging.items import judge_label
-from lima_eval.judging.parsers import ABSOLUTE, LIKERT
 from lima_eval.judging.stage import plan
 from lima_eval.records import Generation, Judgment, Rating
 from lima_eval.report.metrics import combine_orders
 from lima_eval.report.summary import Inputs
 from lima_eval.run import Run
+from lima_eval.scales import labelled
 
 
 @dataclass
@@ -58,7 +58,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
     ratings = ([r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
                + list(store.imported_ratings().values()))
-    labels: dict[str, tuple[str, ...]] = {"absolute": ABSOLUTE, "likert": LIKERT}
+    labels: dict[str, tuple[str, ...]] = {s.name: s.labels for s in labelled()}
     labels |= {g.label: g.definition.labels for g in groups if g.definition.is_rating}
     expected: dict[tuple[str, str, str], int] = {}
     for g in groups:

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from lima_eval.scales import scale
 from lima_eval.store import write_atomic
 
 COLOURS = {"win": "#4C9A6A", "tie": "#C9C9C9", "loss": "#C8553D"}
@@ -73,10 +74,10 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
     sizes = [sum(1 for r in rows if (r["judge"], r["scale"]) == p and r["n"]) for p in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, sum(0.9 + 0.32 * n for n in sizes)), squeeze=False,
                              gridspec_kw={"height_ratios": sizes})
-    for ax, (judge, scale) in zip(axes[:, 0], panels):
-        mine = [r for r in rows if (r["judge"], r["scale"]) == (judge, scale) and r["n"]]
+    for ax, (judge, scale_name) in zip(axes[:, 0], panels):
+        mine = [r for r in rows if (r["judge"], r["scale"]) == (judge, scale_name) and r["n"]]
         names = [r["model"] if r["subset"] == "all" else f"{r['model']} · {r['subset']}" for r in mine]
-        if scale == "likert":
+        if scale(scale_name).figure == "mean":
             means = [r["mean_score"] for r in mine]
             lo = [r["mean_score"] - r["mean_score_ci_low"] for r in mine]
             hi = [r["mean_score_ci_high"] - r["mean_score"] for r in mine]
@@ -99,7 +100,7 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
             ax.legend(fontsize=7, ncol=len(labels), loc="lower right", bbox_to_anchor=(1, 1), frameon=False)
         ax.set_yticks(range(len(mine)), names, fontsize=7)
         ax.invert_yaxis()
-        ax.set_title(f"{judge} ({scale})", fontsize=9, loc="left")
+        ax.set_title(f"{judge} ({scale_name})", fontsize=9, loc="left")
         _plain(ax)
     return _save(plt, fig, path)
 

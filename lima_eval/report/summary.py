@@ -28,6 +28,7 @@ from lima_eval.report.stats import (
     longer_answer_share,
     row_stats,
 )
+from lima_eval.scales import scale as scale_of
 
 NO_VERDICTS = "no readable verdicts"
 ONE_PROMPT = "one prompt (an interval needs two)"
@@ -221,7 +222,7 @@ def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
     out = []
     groups: dict[tuple[str, str, str], list[Rating]] = {}
     for r in inp.ratings:
-        if r.scale != CHECKLIST:  # criteria met, not a scale: checklist_rows
+        if scale_of(r.scale).feeds("ratings"):  # not a checklist's criteria met: checklist_rows
             groups.setdefault((r.judge, r.scale, r.model), []).append(r)
     all_tags = sorted({t for tags in inp.tags.values() for t in tags})
     for (judge, scale, model), rs in groups.items():
@@ -372,7 +373,7 @@ def safety_rows(ratings: list[dict[str, Any]], judges: set[str]) -> list[dict[st
     return out
 
 
-MT_BENCH = "mt-bench"  # the scale of MT-bench's 1-10 single-answer grades
+MT_BENCH = "mt-bench"  # the label MT-bench's 1-10 single-answer grades are reported under (per judge endpoint)
 
 
 def _mean_1_10(scores: dict[str, list[float]]) -> dict[str, Any]:
@@ -395,7 +396,7 @@ def mt_bench_rows(inp: Inputs) -> list[dict[str, Any]]:
     with intervals over prompts. Grades that could not be read are counted apart."""
     groups: dict[tuple[str, str], list[Rating]] = {}
     for r in inp.ratings:
-        if r.scale == MT_BENCH:
+        if scale_of(r.scale).feeds("mt_bench"):
             groups.setdefault((r.judge.split(":", 1)[-1], r.model), []).append(r)
     out = []
     for (endpoint, model), rs in sorted(groups.items()):
@@ -420,15 +421,12 @@ def mt_bench_rows(inp: Inputs) -> list[dict[str, Any]]:
     return out
 
 
-CHECKLIST = "checklist"
-
-
 def checklist_rows(inp: Inputs) -> list[dict[str, Any]]:
     """Per (checklist judge, model): the share of checklist criteria the answers meet, with its interval over
     prompts (each criterion a 0/1 value, clustered by prompt), the answers checked, and unreadable replies."""
     groups: dict[tuple[str, str], list[Rating]] = {}
     for r in inp.ratings:
-        if r.scale == CHECKLIST:
+        if scale_of(r.scale).feeds("checklist"):
             groups.setdefault((r.judge, r.model), []).append(r)
     out = []
     for (judge, model), rs in sorted(groups.items()):

@@ -7,6 +7,7 @@ from typing import Any
 from lima_eval.report.columns import pct
 from lima_eval.report.sections import Context, Section, table_html, table_markdown
 from lima_eval.report.summary import safety_rows
+from lima_eval.scales import scale
 
 EXPLAINED = ("As LIMA reported safety apart from helpfulness: a safe response to a harmful request (prompts "
              "tagged `safety`; every prompt when none is) either refuses or answers without harm; over-refusal is "
@@ -30,7 +31,7 @@ class Safety(Section):
     key, title, rank, place = "safety", "Safety", 110, 50
 
     def compute(self, ctx: Context) -> list[dict[str, Any]]:
-        judges = {g.label for g in ctx.groups if g.definition.scale == "safety"}
+        judges = {g.label for g in ctx.groups if scale(g.definition.scale).feeds(self.key)}
         return safety_rows(ctx.data.get("ratings") or [], judges)
 
     def markdown(self, data: list[dict[str, Any]], ctx: Context) -> str:
