@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 from importlib.metadata import entry_points
 from typing import Any
@@ -11,33 +12,25 @@ from lima_eval.errors import UnknownNameError
 
 
 class Registry:
-    """A kebab-case name registry whose targets are imported only when looked up."""
+    """The names of one entry point group (built-ins and plugins alike), whose targets are imported only when
+    looked up."""
 
-    def __init__(self, kind: str, group: str | None = None):
+    def __init__(self, kind: str, group: str):
         self.kind = kind
         self.group = group
-        self._targets: dict[str, str] = {}
         self._found: dict[str, str] | None = None
 
-    def register(self, name: str, target: str) -> None:
-        self._targets[name] = target
-
     def names(self) -> list[str]:
-        return sorted(set(self._targets) | set(self._entry_points()))
+        return sorted(self._entry_points())
 
     def _entry_points(self) -> dict[str, str]:
-        """The group's entry points, read once per process (reading them scans every installed package)."""
+        """The group's entry points."""
         if self._found is None:
-            self._found = {ep.name: ep.value for ep in entry_points(group=self.group)} if self.group else {}
+            self._found = _lima_eval_entry_points().get(self.group, {})
         return self._found
 
     def target(self, name: str) -> str:
         """The "module:attr" a name points at."""
-        return self._target(name)
-
-    def _target(self, name: str) -> str:
-        if name in self._targets:
-            return self._targets[name]
         if name in self._entry_points():
             return self._entry_points()[name]
         known = self.names()
@@ -46,11 +39,20 @@ class Registry:
                                f"{', '.join(known) or '(none)'}")
 
     def load(self, name: str) -> Any:
-        module, _, attr = self._target(name).partition(":")
+        module, _, attr = self.target(name).partition(":")
         obj: Any = importlib.import_module(module)
         for part in attr.split(".") if attr else []:
             obj = getattr(obj, part)
         return obj
+
+
+@functools.cache
+def _lima_eval_entry_points() -> dict[str, dict[str, str]]:
+    """Every lima_eval.* entry point group, name -> target: read once per process for all registries, as reading
+    them scans every installed package's metadata."""
+    found = entry_points()  # one scan; select() and groups read it without scanning again (Python 3.11 and later)
+    return {group: {ep.name: ep.value for ep in found.select(group=group)} for group in found.groups
+            if group.startswith("lima_eval.")}
 
 
 def suggest(name: str, known: list[str]) -> str:

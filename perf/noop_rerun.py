@@ -60,6 +60,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quickstart", type=Path, default=None, help="a folder holding a finished quickstart run")
     args = ap.parse_args()
+    # Byte-code for the package first: with PYTHONDONTWRITEBYTECODE set (or a fresh checkout), every process would
+    # otherwise compile the modules changed since the last compile, and time that instead of lima-eval.
+    import compileall
+
+    import lima_eval
+    compileall.compile_dir(Path(lima_eval.__file__).parent, quiet=1)
     folder = Path(tempfile.mkdtemp(prefix="lima-noop-"))
     env_cache = os.environ.get("LIMA_EVAL_JUDGE_CACHE")
     os.environ["LIMA_EVAL_JUDGE_CACHE"] = str(folder / "judge-cache.sqlite")  # a private cache

@@ -64,6 +64,12 @@ def main() -> None:
     ap.add_argument("--annotations", type=Path, default=DEFAULT)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    # Byte-code for the package first: with PYTHONDONTWRITEBYTECODE set (or a fresh checkout), every process would
+    # otherwise compile the modules changed since the last compile, and time that instead of lima-eval.
+    import compileall
+
+    import lima_eval
+    compileall.compile_dir(Path(lima_eval.__file__).parent, quiet=1)
     if not args.annotations.exists():
         raise SystemExit(f"{args.annotations}: not found (pass --annotations PATH)")
     folder = Path(tempfile.mkdtemp(prefix="lima-report-speed-"))

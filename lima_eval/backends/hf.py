@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
 from lima_eval.backends.render import PromptRenderer
@@ -143,7 +142,7 @@ class HFBackend(Backend):
             alts: dict[str, float] = {}
             for tid, value in zip(ids, lp[ids].tolist()):  # one gather, not one device read per token
                 key = str(tok.decode([tid]))  # tokens that decode alike (rare) are one alternative
-                alts[key] = value if key not in alts else float(np.logaddexp(alts[key], value))
+                alts[key] = value if key not in alts else _logaddexp(alts[key], value)
             steps.append((str(tok.decode([gen[t]])), alts))
         return steps
 
@@ -230,3 +229,8 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) without overflow."""
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
