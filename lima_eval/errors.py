@@ -3,6 +3,9 @@ otherwise: `lima-eval check` uses 2 for input it cannot use)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 
 class LimaEvalError(Exception):
     """Base class for every error lima-eval reports to a user."""
@@ -41,8 +44,6 @@ class MissingExtraError(LimaEvalError):
 
 def require(extra: str, *modules: str) -> None:
     """Import `modules` (the caller is about to use them) or say which extra to install, in one line."""
-    import importlib
-
     for name in modules:
         try:
             importlib.import_module(name)
@@ -52,8 +53,6 @@ def require(extra: str, *modules: str) -> None:
 
 def require_installed(extra: str, *modules: str) -> None:
     """Like require, without importing them: for preflight checks, which must stay fast on a no-op rerun."""
-    import importlib.util
-
     for name in modules:
         try:
             found = importlib.util.find_spec(name) is not None

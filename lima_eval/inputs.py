@@ -13,6 +13,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lima_eval.errors import InputError
 
 CSV_FIELD_LIMIT = 16 * 2**20  # characters in one CSV cell (a long answer fits; the csv module's own is 128 KiB)
@@ -79,8 +81,6 @@ def load_json(text: str, path: Path | str, line: int | None = None) -> Any:
 def check_yaml(text: str, path: Path | str) -> None:
     """Refuse YAML that is too large, nests deeper than MAX_DEPTH, or whose aliases would expand it far beyond
     its size, walking the parser's events (iterative, nothing built): an InputError naming the file and line."""
-    import yaml
-
     if len(text) > MAX_YAML_BYTES:
         raise InputError(path, f"{len(text) / 2**20:.1f} MB of YAML; a config or judge file over "
                          f"{MAX_YAML_BYTES // 2**20} MB is refused")
@@ -105,8 +105,6 @@ def check_yaml(text: str, path: Path | str) -> None:
 
 def _count(event: Any, stack: list[list[Any]], sizes: dict[str, int], events: int, path: Path | str) -> None:
     """One parser event of check_yaml: open and close collections, count expanded values."""
-    import yaml
-
     if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
         stack.append([0, event.anchor])
         if len(stack) - 1 > MAX_DEPTH:
@@ -132,8 +130,6 @@ def _count(event: Any, stack: list[list[Any]], sizes: dict[str, int], events: in
 def load_yaml(text: str, path: Path | str) -> Any:
     """yaml.safe_load after check_yaml: syntax errors stay yaml.YAMLError (callers name them), hostile structure
     is an InputError."""
-    import yaml
-
     check_yaml(text, path)
     return yaml.safe_load(text)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from lima_eval.config import (
     IMPORTED,
@@ -65,7 +66,6 @@ METRICS = ("tie_discounted", "with_ties", "without_ties", "kappa")
 def judge_section(judge: str, overrides: Sequence[str] = ()) -> JudgeSpec:
     """The judge a card is made of: a judge name or folder with --set keys, or a YAML file holding a judge
     section or a run config (its `judge:`, e.g. RUN/config.yaml), --set keys applied on top. Checked strictly."""
-    import yaml
 
 
     path = Path(judge)

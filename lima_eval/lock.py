@@ -7,6 +7,7 @@ second writer gets. Nested holders in one process (a run that builds its report)
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -46,8 +47,6 @@ class RunLock:
         self.on_wait = on_wait  # called once with the holder's description when waiting starts
 
     def __enter__(self) -> Self:
-        import fcntl
-
         self.created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         key = self.root.resolve()
@@ -76,8 +75,6 @@ class RunLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        import fcntl
-
         key = self.root.resolve()
         fd, depth = _held[key]
         if depth > 1:

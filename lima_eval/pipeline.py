@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +218,6 @@ def _within_budget(cfg: RunConfig, prompts: list[Prompt], stage: str, spent: flo
     mine = [s for s in stages if s.stage.startswith(stage)]
     cost = sum(s.cost or 0.0 for s in mine)
     if not spent + cost <= cfg.budget_usd:  # so that a NaN cost stops the run instead of passing
-        import math
 
         rest = math.ceil(sum(s.cost or 0.0 for s in stages) * 1e4) / 1e4  # rounded up: enough as printed
         worst = max(mine, key=lambda s: s.cost or 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Self
 
@@ -67,7 +68,6 @@ class Steps:
     It names the current step and its clock moves every second, so a long step is never a silent minute."""
 
     def __init__(self, stage: str, names: list[str], enabled: bool = True):
-        import threading
 
         from tqdm import tqdm
 

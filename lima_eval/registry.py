@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-from importlib.metadata import entry_points
 from typing import Any
 
 from lima_eval.errors import UnknownNameError
@@ -50,6 +49,8 @@ class Registry:
 def _lima_eval_entry_points() -> dict[str, dict[str, str]]:
     """Every lima_eval.* entry point group, name -> target: read once per process for all registries, as reading
     them scans every installed package's metadata."""
+    from importlib.metadata import entry_points  # stdlib, but 40 ms to import: only when a registry is read
+
     found = entry_points()  # one scan; select() and groups read it without scanning again (Python 3.11 and later)
     return {group: {ep.name: ep.value for ep in found.select(group=group)} for group in found.groups
             if group.startswith("lima_eval.")}

@@ -12,6 +12,7 @@ Its body is read only up to MAX_BODY (413 past it) and must be a flat object of 
 from __future__ import annotations
 
 import json
+import socket
 from importlib import resources
 from typing import Any
 
@@ -209,7 +210,6 @@ def make_app(session: Session) -> Any:
 
 def listen(host: str, port: int) -> Any:
     """A listening socket on host:port (port 0: a free one); a ConfigError naming them when that fails."""
-    import socket
 
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]

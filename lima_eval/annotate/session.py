@@ -12,6 +12,7 @@ that the session did not write (one imported with `lima-eval import-human`) is n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -351,7 +352,6 @@ class Session:
 
     def _withdrawn(self, a: Action) -> Judgment | Rating:
         """The record that takes a person's label back out of the human store (store.WITHDRAWN)."""
-        import dataclasses
 
         rec = self._record(a.annotator, a.key, a.value or "", a.shown_first)
         why = "withdrawn in the labelling app"

@@ -12,6 +12,7 @@ Two layers, because they answer different questions:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import inspect
 import itertools
@@ -174,7 +175,6 @@ def engine_arg_names(server: bool) -> set[str] | None:
 
 def _server_parser() -> Any:
     """The OpenAI server's argument parser, wherever this vLLM version keeps it (None if nowhere we know)."""
-    import importlib
 
     for module, parser_module in (("vllm.entrypoints.launchers.cli_args", "vllm.utils.argparse_utils"),  # 0.32
                                   ("vllm.entrypoints.openai.cli_args", "vllm.utils")):  # older

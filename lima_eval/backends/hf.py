@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, trim_at_stops
@@ -64,7 +65,6 @@ class HFBackend(Backend):
     @staticmethod
     def _load(path: str, dtype: Any) -> Any:
         """Full weights, or a LoRA adapter folder (the SFT stage with lora: true) merged into its base."""
-        from pathlib import Path
 
         from transformers import AutoModelForCausalLM
 

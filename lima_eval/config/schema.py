@@ -5,6 +5,7 @@ key)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -309,7 +310,6 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
 
 def check_range(key: str, value: Any, path: str) -> None:
     """A ConfigError naming the key when a number is outside its range (NaN and infinities included)."""
-    import math
 
     if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
