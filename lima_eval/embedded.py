@@ -15,7 +15,8 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lima_eval.errors import BackendError, MissingExtraError, UnknownNameError, require
@@ -54,7 +55,8 @@ def resolve(model: str) -> str:
     converter, steps = CONVERTERS[name]
     try:
         # Shown where lima-eval talks (the CLI sets its logger to INFO); quiet for library callers.
-        with Steps(f"convert {name} once into {target}", list(steps), log.isEnabledFor(logging.INFO)) as bar:
+        talk = log.isEnabledFor(logging.INFO)
+        with Steps(f"convert {name} once into {target}", list(steps), talk) as bar, _own_bars_off(talk):
             converter(tmp, bar.next)
         (tmp / MARKER).write_text(json.dumps({"format": FORMAT}))
         if target.exists() and not _current(target):  # an older format: replaced
@@ -67,6 +69,32 @@ def resolve(model: str) -> str:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return str(target)
+
+
+@contextmanager
+def _own_bars_off(off: bool) -> Iterator[None]:
+    """While our bar names the conversion's steps, transformers' own bars (de-quantising, loading and writing
+    weights) would draw between its lines: they are off for the conversion and restored afterwards. Its GGUF
+    reader draws with plain tqdm, not through transformers' switch, so for this while it is handed the
+    switchable one (transformers has no option for that bar)."""
+    if not off:
+        yield
+        return
+    from transformers import modeling_gguf_pytorch_utils as gguf_loading
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    plain = getattr(gguf_loading, "tqdm", None)
+    hf_logging.disable_progress_bar()
+    if plain is not None:
+        gguf_loading.tqdm = hf_logging.tqdm
+    try:
+        yield
+    finally:
+        if plain is not None:
+            gguf_loading.tqdm = plain
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _current(folder: Path) -> bool:
@@ -129,6 +157,13 @@ def _gemma3(out: Path, done: Callable[[], None]) -> None:
     path = assemble(gguf_dir / MODEL_NAME)
     done()
     _convert_gguf(path.parent, path.name, out, done)
+    # The assembled GGUF (253 MB) was only the way in: once converted it goes. A failed conversion keeps it, so
+    # the next try does not assemble it again.
+    path.unlink(missing_ok=True)
+    try:
+        gguf_dir.rmdir()
+    except OSError:  # not empty (another process is assembling): left as it is
+        pass
 
 
 def _tiny_random(out: Path, done: Callable[[], None]) -> None:
