@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lima_eval.benchmarks import load_prompts
-from lima_eval.config import Endpoint, RunConfig, from_resolved
+from lima_eval.config import Endpoint, JudgeSpec, RunConfig, from_resolved
 from lima_eval.errors import ConfigError, MissingExtraError
 from lima_eval.records import Generation, Prompt, to_dict
 from lima_eval.registry import REPORT_SECTIONS
@@ -38,6 +38,17 @@ class Run:
         self.config = config
         if prompts is not None:  # already loaded by the caller: the cached property returns them
             self.__dict__["prompts"] = prompts
+
+    def __repr__(self) -> str:
+        """Cheap (reads nothing): the folder, the config's name, its models and baselines, and its judges."""
+        cfg = self.config
+
+        def judge(spec: JudgeSpec) -> str:
+            on = f"jury of {len(spec.jury)}" if spec.jury else spec.model
+            return f"{spec.name} ({on})" if on else spec.name
+
+        return (f"Run({str(self.root)!r}, name={cfg.name!r}, models={[m.name for m in cfg.models]!r}, "
+                f"baselines={cfg.baselines!r}, judges={[judge(j) for j in cfg.all_judges()]!r})")
 
     @cached_property
     def prompts(self) -> list[Prompt]:

@@ -51,6 +51,14 @@ def test_a_run_opens_once_with_its_config_prompts_and_answers(finished):
         assert g.id == opened.generation_id(prompt, finished.model(model), model, turn)
 
 
+def test_a_run_shows_its_folder_name_models_and_judges_without_reading_records(finished):
+    opened = Run(finished.run_dir)
+    shown = repr(opened)
+    assert shown == (f"Run({str(finished.run_dir)!r}, name='run', models=['mine', 'base'], baselines=['base'], "
+                     "judges=['lima-pairwise (gpt-4o)', 'lima-absolute (gpt-4o)'])")
+    assert "prompts" not in vars(opened)  # cheap: not even the prompts were loaded
+
+
 def test_records_come_back_as_dataframes_with_every_field(finished):
     opened = Run(finished.run_dir)
     gens, judgments, ratings = opened.generations(), opened.judgments(), opened.ratings()
