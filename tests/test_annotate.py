@@ -70,6 +70,11 @@ class Server:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=20)
 
+    def stopped_stderr(self) -> str:
+        """What the server said on stderr, once stopped."""
+        self.stop()
+        return self.proc.stderr.read()  # type: ignore[union-attr]
+
 
 @pytest.fixture
 def served(tmp_path):
@@ -297,7 +302,8 @@ def test_a_jury_queue_gold_items_and_the_absolute_task(tmp_path):
         (person,) = status["annotators"]
         assert (person["labels"], person["gold_answered"], person["gold_accuracy"]) == (2, 1, 1.0)
     finally:
-        server.stop()
+        said = server.stopped_stderr()
+    assert "(pairwise, 3 items incl. 1 gold, overlap 1)" in said, said
     stored = {json.loads(x)["prompt_id"] for x in (run_dir / "human_judgments.jsonl").read_text().splitlines()}
     assert stored == {"q2", "q3"}  # the gold answer is not a label of the run
 
@@ -365,6 +371,30 @@ def test_a_second_server_and_changed_options_are_refused(served):
     assert "without --overlap" in changed.stderr
     missing = run_cli("annotate", str(run_dir / "nope"), "--port", "0", timeout=60)
     assert missing.returncode != 0 and "not a lima-eval run directory" in missing.stderr
+
+
+def test_port_0_keeps_the_links_of_the_last_start_while_its_port_is_free(tmp_path):
+    """--port 0 used to pick a new port, so new links, on every restart."""
+    run_dir = make_run(tmp_path)
+    first = Server(run_dir, "--annotators", "2")
+    said = first.stopped_stderr()
+    port = urllib.parse.urlsplit(first.links["admin"]).port
+    assert f"--port 0: a free port, {port}" in said, said
+    assert "(pairwise, 4 items, overlap 1)" in said and "gold" not in said, said  # no gold items, none named
+    again = Server(run_dir)
+    assert again.links == first.links
+    assert f"--port 0: port {port} again, as the last time (the same links)" in again.stopped_stderr()
+    with socket.socket() as taken:  # someone else listens there now: a new free port, and it says so
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        moved = Server(run_dir)
+        said = moved.stopped_stderr()
+    new_port = urllib.parse.urlsplit(moved.links["admin"]).port
+    assert new_port != port and moved.links["admin"].replace(str(new_port), str(port)) == first.links["admin"]
+    assert f"--port 0: port {port} of the last time is taken; a new free one, {new_port} (new links)" in said, said
+    third = Server(run_dir)  # the port it moved to is the one remembered now
+    assert third.links == moved.links
+    third.stop()
 
 
 def test_a_restart_repairs_what_a_crash_between_the_two_writes_left(tmp_path):

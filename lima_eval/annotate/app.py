@@ -211,6 +211,7 @@ def make_app(session: Session) -> Any:
 def listen(host: str, port: int) -> Any:
     """A listening socket on host:port (port 0: a free one); a ConfigError naming them when that fails."""
 
+    sock = None
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -218,6 +219,8 @@ def listen(host: str, port: int) -> Any:
         sock.bind((host, port))
         sock.listen(2048)
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         raise ConfigError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
     return sock
 
