@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lima_eval.config import IMPORTED, from_resolved, to_plain
+from lima_eval.config import IMPORTED, from_resolved
 from lima_eval.errors import ConfigError, InputError
 from lima_eval.inputs import check_id, json_rows
-from lima_eval.judging.foreign import text_key
+from lima_eval.judging.foreign import imported_config, text_key
 from lima_eval.judging.formats import ImportFormat, detect, get
 from lima_eval.lock import writes_run
 from lima_eval.records import Generation, Prompt, content_id
@@ -170,7 +170,7 @@ def _imports_run(run_dir: Path, answers: list[Answer], model: str
         ids.add(new_id)
         by_key[text_key(text)] = new_id
         added.append({"id": new_id, "prompt": text})
-    base = data or {"name": run_dir.name, "output_dir": str(run_dir.parent), "round_robin": True, "baselines": []}
+    base = (data or {"round_robin": True, "baselines": []}) | {"name": run_dir.name, "output_dir": str(run_dir.parent)}
     models = list(base.get("models") or [])
     if model not in [m.get("name") for m in models if isinstance(m, dict)]:
         models.append({"name": model, "backend": IMPORTED, "model": f"imported:{model}"})
@@ -232,7 +232,7 @@ def import_answers(run_dir: Path, path: Path, model: str, fmt: str = AUTO) -> An
         raise InputError(path, f"no row matches a prompt of the run ({len(answers)} rows; the first: "
                                f"{result.unmatched[0]}); nothing imported")
     if prepared is not None:  # a run made by imports: its config and prompts grow with this file
-        store.write_config(to_plain(cfg))
+        store.write_config(imported_config(cfg))
         append_jsonl(store.root / "prompts.jsonl", prepared[2])
     store.append_generations(records)
     result.imported = len(records)

@@ -29,6 +29,7 @@ from lima_eval.contamination import check_run
 from lima_eval.errors import CheckInputError, InputError
 from lima_eval.inputs import load_yaml, read_text, shown
 from lima_eval.report.build import gather, judge_cards
+from lima_eval.report.sections.judges import imported_cards
 from lima_eval.report.summary import row_keys
 from lima_eval.run import Run
 from lima_eval.scales import scale
@@ -60,7 +61,10 @@ def load_run(path: Path | str) -> RunData:
             ratings.setdefault((r.model, r.judge), {}).setdefault(r.prompt_id, []).append(r.label)
     pairwise = {g.label for g in groups if not g.definition.is_rating}  # cards of judges of pairs only
     cards = {c["judge"]: c for c in judge_cards(groups, Path(run.config.output_dir)) if c["judge"] in pairwise}
+    cards |= {c["judge"]: c for c in imported_cards(inp.imported)}  # imported judges that saw both orders
+    unordered = {j.judge for j in inp.imported} - set(cards)  # imported with no word of the order shown
     return RunData(path=path, pairs=pairs, ratings=ratings, rows=row_keys(inp), judge_cards=cards,
+                   unordered_judges=unordered,
                    tags=inp.tags, safety_judges={g.label for g in groups if scale(g.definition.scale).feeds("safety")},
                    judgments=list(inp.judgments),
                    check_contamination=lambda: check_run(run.config, run.prompts))
@@ -129,7 +133,7 @@ def table(results: list[Result]) -> str:
     rows = [("result", "rule", "value", "95% interval", "n")]
     for r in results:
         rows.append(("ok" if r.passed else "FAILED", r.describe(), r.shown_value(),
-                     f"[{r.low:.4f}, {r.high:.4f}]", str(r.n)))
+                     r.shown_interval(), str(r.n)))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -139,7 +143,10 @@ def table(results: list[Result]) -> str:
 def as_dict(r: Result) -> dict[str, Any]:
     return {"rule": r.rule.kind, "description": r.describe(), "passed": r.passed, "value": r.value,
             "ci_low": r.low, "ci_high": r.high, "n": r.n, "model": r.rule.model, "baseline": r.baseline,
-            "judge": r.judge, "threshold": r.rule.threshold, "strict": r.rule.strict, "detail": r.detail}
+            "judge": r.judge, "threshold": r.rule.threshold, "strict": r.rule.strict, "detail": r.detail,
+            # As the table prints them (max_drop: value, ci_low and ci_high are the change new - old, signed;
+            # these say it in words, 'dropped 0.0801').
+            "shown_value": r.shown_value(), "shown_interval": r.shown_interval()}
 
 
 # --- assertions for tests (the pytest plugin's helpers) ----------------------------------------------------

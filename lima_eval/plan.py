@@ -9,9 +9,13 @@ Two questions, each answered with the normal approximation n = ((z_{1-alpha/2} +
   difference of `effect` between their win rates. sd is the spread of the per-prompt difference of their
   scores. Without a pilot it is 0.5, which is two scores of spread 0.5 with correlation 1/2.
 A pilot run supplies both spreads: the largest single-row spread, and the largest paired spread among its rows
-that share a judge and a baseline, so the plan holds for every model in it. Separability (as Arena-Hard reports
-it) is the share of the pilot's model pairs, under one judge and baseline, whose 95% win-rate intervals do not
-overlap.
+that share a judge and a baseline, so the plan holds for every model in it. A sample's spread can exceed what the
+scores allow (a score in [0, 1] spreads at most 0.5, a difference of two at most 1; with few prompts the sample
+sd of an even split is 0.5 * sqrt(n / (n - 1))): it is capped there, so a pilot never asks for more prompts than
+the most spread there can be (785 for five points, model vs baseline). Where the pilot cannot give a spread (no two
+models share a judge and a baseline, for the paired one), the plan uses the default and says so. Separability (as
+Arena-Hard reports it) is the share of the pilot's model pairs, under one judge and baseline, whose 95% win-rate
+intervals do not overlap; the plan says why when there is none.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from lima_eval.errors import CheckInputError, ConfigError
 from lima_eval.inputs import shown
 
 DEFAULT_SD = 0.5
+MAX_SD_SINGLE = 0.5  # a score in [0, 1] (Popoviciu: variance <= 1/4)
+MAX_SD_PAIRED = 1.0  # a difference of two such scores, in [-1, 1]
 
 
 def prompts_needed(effect: float, sd: float, power: float = 0.8, level: float = 0.95) -> int:
@@ -50,6 +56,9 @@ class Plan:
     single: int = 0
     paired: int = 0
     separability: dict[str, Any] = field(default_factory=dict)
+    # Why a figure is not simply the pilot's: "single" / "paired" (the default used, or the spread capped) and
+    # "separability" (why there is none).
+    notes: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,17 +73,32 @@ def make_plan(effect: float, power: float = 0.8, level: float = 0.95, pilot: Pat
         raise ConfigError(f"--level: {shown(level)} is out of range (above 0 and below 1)")
     sd_single = sd_paired = DEFAULT_SD
     sep: dict[str, Any] = {}
+    notes: dict[str, str] = {}
     source = "default"
     if pilot is not None:
-        sd_single, sd_paired, sep = _from_pilot(Path(pilot), level)
+        sd_single, sd_paired, sep, notes = _from_pilot(Path(pilot), level)
         source = str(pilot)
     return Plan(effect, power, level, sd_single, sd_paired, source,
                 single=prompts_needed(effect, sd_single, power, level),
-                paired=prompts_needed(effect, sd_paired, power, level), separability=sep)
+                paired=prompts_needed(effect, sd_paired, power, level), separability=sep, notes=notes)
 
 
-def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]:
-    """(largest per-row score sd, largest paired-difference sd, separability) of a pilot run."""
+def _spread(found: list[float], cap: float, what: str, missing: str, notes: dict[str, str], key: str) -> float:
+    """The largest of the pilot's spreads, capped at the most the scores allow; the default where it has none.
+    `notes[key]` says which, when it is not the pilot's own figure."""
+    if not found:
+        notes[key] = f"the default, as {missing}"
+        return DEFAULT_SD
+    sd = max(found)
+    if sd > cap:
+        notes[key] = (f"capped: the most {what} can spread; the pilot's sample sd {sd:.3f} is above it by the "
+                      f"noise of a small sample")
+        return cap
+    return sd
+
+
+def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any], dict[str, str]]:
+    """(largest per-row score sd, largest paired-difference sd, separability, notes) of a pilot run."""
     try:
         run = load_run(path)
     except CheckInputError as exc:
@@ -106,18 +130,30 @@ def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any]]
         if pairs:
             sep[f"{judge} vs {base}"] = {"models": len(models), "pairs": len(pairs), "separable": apart,
                                          "share": round(apart / len(pairs), 4)}
-    sd_single = max(singles) if singles else DEFAULT_SD
-    sd_paired = max(paired) if paired else DEFAULT_SD
-    return sd_single, sd_paired, sep
+    notes: dict[str, str] = {}
+    lone = "no two models in the pilot are judged against one baseline by one judge"
+    sd_single = _spread(singles, MAX_SD_SINGLE, "a score in [0, 1]",
+                        "no row of the pilot has verdicts on two prompts or more", notes, "single")
+    sd_paired = _spread(paired, MAX_SD_PAIRED, "a difference of two scores in [0, 1]",
+                        f"{lone} on two shared prompts or more" if sep else lone, notes, "paired")
+    if not sep:
+        notes["separability"] = f"n/a, as {lone}"
+    return sd_single, sd_paired, sep, notes
 
 
 def describe(plan: Plan) -> list[str]:
+    def why(key: str) -> str:
+        return f", {plan.notes[key]}" if key in plan.notes else ""
+
     lines = [(f"to detect a win-rate difference of {plan.effect:g} with power {plan.power:g} at the {plan.level:.0%} "
              f"level (spread from {plan.source}):"),
              (f"  model vs baseline (win rate {0.5 + plan.effect:g} vs 1/2): {plan.single} prompts (score sd "
-             f"{plan.sd_single:.3f})"),
-             f"  two models vs one baseline, paired: {plan.paired} prompts (paired-difference sd {plan.sd_paired:.3f})"]
+             f"{plan.sd_single:.3f}{why('single')})"),
+             (f"  two models vs one baseline, paired: {plan.paired} prompts (paired-difference sd "
+              f"{plan.sd_paired:.3f}{why('paired')})")]
     for group, s in plan.separability.items():
         lines.append(f"  separability [{group}]: {s['separable']} of {s['pairs']} model pairs have non-overlapping "
                      f"intervals ({s['share']:.0%})")
+    if "separability" in plan.notes:
+        lines.append(f"  separability: {plan.notes['separability']}")
     return lines

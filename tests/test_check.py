@@ -2,6 +2,7 @@
 with a known effect. Every exit code path."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -49,7 +50,10 @@ def test_noise_passes_and_a_clear_regression_fails(runs):
     assert bad.returncode == 1
     line = next(x for x in bad.stdout.splitlines() if x.startswith("FAILED"))
     assert "drop in win_rate of ckpt vs base [alpaca-eval:synthetic_judge] <= 0.050" in line
-    assert "[-0." in line and line.rstrip().endswith("400")  # the paired interval and the shared prompts
+    # The drop in words, a positive size (a signed -0.19 next to '<= 0.050' read as passing), its paired
+    # interval likewise, and the shared prompts.
+    assert re.search(r"<= 0\.050  dropped 0\.\d{4}  dropped 0\.\d{4} to 0\.\d{4}  400$", line.rstrip()), line
+    assert "-0." not in line
     assert "1 of 1 rule(s) failed" in bad.stderr
 
 
@@ -73,6 +77,33 @@ def test_rules_file_and_json_output(runs, tmp_path):
     assert out.returncode == 1 and out.stdout.count("FAILED") == 1
     eob = results[3]
     assert eob["ci_high"] < 0.95 and eob["ci_low"] <= eob["value"] <= eob["ci_high"]
+    drop = results[0]  # value and interval stay the signed change new - old; the shown text says it in words
+    assert drop["ci_low"] < drop["value"] < drop["ci_high"]
+    assert drop["shown_value"] == f"{'dropped' if drop['value'] < 0 else 'rose'} {abs(drop['value']):.4f}"
+    assert drop["shown_interval"] == f"dropped {-drop['ci_low']:.4f} to rose {drop['ci_high']:.4f}"
+    assert drop["shown_interval"] in out.stdout
+
+
+def test_position_bias_on_imported_runs_says_what_is_missing(runs, tmp_path):
+    """AlpacaEval's files do not say which answer the judge saw first: the error says so, not 'name the judge
+    (one of: (none))'; MT-bench's g1/g2 do, and the rule measures them as the report's judge card does."""
+    rules = tmp_path / "bias.yaml"
+    rules.write_text("rules:\n  - {max_position_bias: 0.1}\n")
+    out = run_cli("check", str(runs["good"]), "--rules", str(rules))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == (
+        f"error: {runs['good']}, max_position_bias: no model judge with order data in this run; the judgments "
+        "of alpaca-eval:synthetic_judge are imported and carry no order information (their file does not say "
+        "which answer was shown first)")
+    rules.write_text("rules:\n  - {min_judge_kappa: 0.4, judge: alpaca-eval:synthetic_judge}\n")
+    out = run_cli("check", str(runs["good"]), "--rules", str(rules))
+    assert out.returncode == 2 and "no judge card to read: this run has no model judge" in out.stderr
+    assert "one of: (none)" not in out.stderr
+    rules.write_text("rules:\n  - {max_position_bias: 0.1}\n")
+    mt = run_cli("check", str(mt_bench_run(tmp_path, "mt", range(1, 30))), "--rules", str(rules))
+    # g1 always prefers the first-shown answer, g2 calls it a tie: every decisive verdict went to the first shown
+    assert mt.returncode == 1, mt.stdout + mt.stderr
+    assert "position bias |first-shown - 1/2| of [mt-bench:gpt-4-pair-v2] <= 0.100  0.5000" in mt.stdout
 
 
 def test_real_alpaca_eval_labels_as_old_and_new(shared_data, tmp_path):
@@ -80,7 +111,7 @@ def test_real_alpaca_eval_labels_as_old_and_new(shared_data, tmp_path):
         import_judgments(tmp_path / model, shared_data / AE2.format(model), "alpaca-eval")
     worse = run_cli("check", str(tmp_path / "alpaca-7b"), "--against", str(tmp_path / "claude-2"),
                     "--rules", str(write_rules(tmp_path, "alpaca-7b", "claude-2")))
-    assert worse.returncode == 1 and "FAILED" in worse.stdout and "-0.14" in worse.stdout
+    assert worse.returncode == 1 and "FAILED" in worse.stdout and "dropped 0.14" in worse.stdout
     better = run_cli("check", str(tmp_path / "claude-2"), "--against", str(tmp_path / "alpaca-7b"),
                      "--rules", str(write_rules(tmp_path, "claude-2", "alpaca-7b")))
     assert better.returncode == 0, better.stdout + better.stderr
@@ -126,7 +157,8 @@ def test_unusable_input_exits_2(tmp_path, args, message):
 
 
 def test_helpers_raise_assertion_errors_with_the_numbers(runs):
-    with pytest.raises(AssertionError, match=r"FAILED: drop in win_rate .* 95% interval \[-0\.\d+, -0\.\d+\]"):
+    with pytest.raises(AssertionError, match=r"FAILED: drop in win_rate .*: dropped 0\.\d+, 95% interval dropped "
+                                             r"0\.\d+ to 0\.\d+, n=400"):
         assert_no_regression(load_run(runs["worse"]), load_run(runs["good"]), model="ckpt", max_drop=0.05)
     assert assert_win_rate(runs["good"], model="ckpt", at_least=0.5).passed
     with pytest.raises(CheckInputError):

@@ -115,6 +115,34 @@ def test_answers_start_a_run_of_imports_without_a_config_and_grow_it(tmp_path):
     assert by_prompt[("Q two", "model-a")] == "A to Q two" and by_prompt[("Q two", "model-b")] == "B to Q two "
 
 
+def test_a_run_of_imports_holds_no_phantom_judge_and_its_real_output_dir(tmp_path):
+    """The config.yaml imports write names the folder the run is in (not 'results') and no judge: none judged
+    anything (it used to hold the default hf lima-pairwise judge with no model). Judgments imported after the
+    answers, and answers after judgments, keep it so."""
+    import yaml
+
+    from lima_eval.answers import import_answers
+    from lima_eval.judging.foreign import import_judgments
+    from lima_eval.run import Run
+
+    answers = tmp_path / "a.jsonl"
+    answers.write_text(json.dumps({"instruction": "Q one", "output": "A"}) + "\n")
+    labels = tmp_path / "j.json"
+    labels.write_text(json.dumps([{"instruction": "Q one", "output_1": "b", "generator_1": "base", "output_2": "m",
+                                   "generator_2": "model-a", "annotator": "ann", "preference": 2.0}]))
+    for first, then in (("answers", "judgments"), ("judgments", "answers")):
+        run_dir = tmp_path / "runs" / first
+        for step in (first, then):
+            if step == "answers":
+                import_answers(run_dir, answers, "model-a")
+            else:
+                import_judgments(run_dir, labels, "alpaca-eval")
+            written = yaml.safe_load((run_dir / "config.yaml").read_text())
+            assert "judge" not in written and "judges" not in written, (first, step)
+            assert (written["output_dir"], written["name"]) == (str(tmp_path / "runs"), first)
+        assert Run(run_dir).config.run_dir == run_dir
+
+
 def test_an_imported_model_needs_no_model_key(tmp_path):
     from lima_eval.config import load_config
 

@@ -42,6 +42,48 @@ def test_a_pilot_run_of_real_labels(shared_data, tmp_path):
     assert "separability" in text.stdout and "prompts" in text.stdout
 
 
+def alpaca_pilot(tmp_path, prefs):
+    """A pilot run imported from an AlpacaEval-format file: prefs[model] lists its preference per prompt against
+    `base` (1 the baseline wins, 2 the model wins)."""
+    rows = [{"instruction": f"Instruction {i}", "output_1": "b", "generator_1": "base", "output_2": "m",
+             "generator_2": model, "annotator": "j", "preference": p}
+            for model, ps in prefs.items() for i, p in enumerate(ps)]
+    (tmp_path / "pilot.json").write_text(json.dumps(rows))
+    import_judgments(tmp_path / "pilot", tmp_path / "pilot.json", "alpaca-eval")
+    return tmp_path / "pilot"
+
+
+def test_a_small_pilot_never_asks_beyond_the_most_spread_there_is(tmp_path):
+    """Ten prompts split evenly: the sample sd is 0.5 * sqrt(10 / 9) = 0.527, which asked for 873 prompts, more
+    than the 785 the most spread a score can have needs. One model: the paired line is the default and says so,
+    and separability says why it is absent."""
+    pilot = alpaca_pilot(tmp_path, {"ckpt": [1.0, 2.0] * 5})
+    plan = make_plan(0.05, pilot=pilot)
+    assert (plan.sd_single, plan.single) == (0.5, 785)
+    assert (plan.sd_paired, plan.paired) == (0.5, 785) and plan.separability == {}
+    out = run_cli("plan", "--pilot", str(pilot))
+    assert out.returncode == 0, out.stderr
+    single, paired, sep = out.stdout.splitlines()[1:]
+    assert single.startswith("  model vs baseline (win rate 0.55 vs 1/2): 785 prompts (score sd 0.500, capped")
+    assert "sample sd 0.527" in single
+    assert paired == ("  two models vs one baseline, paired: 785 prompts (paired-difference sd 0.500, the default, "
+                      "as no two models in the pilot are judged against one baseline by one judge)")
+    assert sep == "  separability: n/a, as no two models in the pilot are judged against one baseline by one judge"
+    notes = json.loads(run_cli("plan", "--pilot", str(pilot), "--json").stdout)["notes"]
+    assert set(notes) == {"single", "paired", "separability"}
+
+
+def test_a_paired_spread_is_capped_at_that_of_a_difference(tmp_path):
+    """Two models that disagree on every prompt: differences of +-1 have sample sd sqrt(4/3) on four prompts,
+    above the most a difference of two scores in [0, 1] can spread (1): the plan uses 1, four times the default's
+    prompts (the default assumes the two models' scores correlate by 1/2, docs/plan.md)."""
+    pilot = alpaca_pilot(tmp_path, {"ckpt": [2.0, 2.0, 1.0, 1.0], "other": [1.0, 1.0, 2.0, 2.0]})
+    plan = make_plan(0.05, pilot=pilot)
+    assert (plan.sd_paired, plan.paired) == (1.0, prompts_needed(0.05, 1.0)) and plan.paired == 3140
+    assert plan.notes["paired"].startswith("capped")
+    assert "separability" not in plan.notes and len(plan.separability) == 1
+
+
 @pytest.mark.parametrize("args,message", [
     (["--effect", "0"], "--effect: 0.0 is out of range"),
     (["--effect", "0.7"], "--effect: 0.7 is out of range"),

@@ -27,6 +27,8 @@ class RunData:
     ratings: dict[tuple[str, str], dict[str, list[str]]]
     rows: list[tuple[str, str, str]] = field(default_factory=list)  # (model, baseline, judge), the report's
     judge_cards: dict[str, dict[str, Any]] = field(default_factory=dict)  # the report's card per model judge
+    # Imported judges whose files do not say which answer was shown first (AlpacaEval's): no card, no order data.
+    unordered_judges: set[str] = field(default_factory=set)
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prompt id -> tags (safety prompts)
     safety_judges: set[str] = field(default_factory=set)  # rating judges on the safety scale
     # Every pairwise judgment the report counts, failed ones (error set, no verdict) included.
@@ -82,10 +84,13 @@ class Result:
     def shown_value(self) -> str:
         return rule_kind(self.rule.kind).show(self.value)
 
+    def shown_interval(self) -> str:
+        return rule_kind(self.rule.kind).show_interval(self.low, self.high)
+
     def message(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
         return (f"{verdict}: {self.describe()}: {self.shown_value()}, {self.level:.0%} interval "
-                f"[{self.low:.4f}, {self.high:.4f}], n={self.n}{'; ' + self.detail if self.detail else ''}")
+                f"{self.shown_interval()}, n={self.n}{'; ' + self.detail if self.detail else ''}")
 
 
 class CheckRule:
@@ -127,6 +132,10 @@ class CheckRule:
     def show(self, value: float) -> str:
         """A result's value as the table and messages print it."""
         return f"{value:.4f}"
+
+    def show_interval(self, low: float, high: float) -> str:
+        """A result's interval as the table and messages print it."""
+        return f"[{low:.4f}, {high:.4f}]"
 
 
 @functools.cache

@@ -21,8 +21,11 @@ class JudgeQuality(CheckRule):
     needs_model = False
     what: ClassVar[str] = ""  # the quality, as the table names it
     lower_bound: ClassVar[bool] = False  # at least the threshold (else at most)
+    from_card: ClassVar[bool] = True  # read from the judge's card (lima-eval judge-card), not from this run
 
     def evaluate(self, rule: Rule, new: RunData, old: RunData | None, level: float) -> Result:
+        if not new.judge_cards or rule.judge in new.unordered_judges:
+            raise CheckInputError(f"{new.path}, {self.name}: {self.missing(new, rule.judge)}")
         jd = pick(sorted(new.judge_cards), rule.judge, "judge", str(new.path))
         got = judge_quality(new.judge_cards[jd], self.name, level)
         if isinstance(got, str):
@@ -31,6 +34,18 @@ class JudgeQuality(CheckRule):
         bound = at_least if self.lower_bound else at_most
         return Result(rule, new.name, bound(lo, hi, rule.threshold, rule.strict), value, lo, hi, n, judge=jd,
                       level=level)
+
+    def missing(self, run: RunData, judge: str | None) -> str:
+        """Why the run has nothing to measure: no model judge, and imported judgments (if any) that carry no
+        order information and no judge card."""
+        imported = [judge] if judge in run.unordered_judges else sorted(run.unordered_judges)
+        if self.from_card:
+            why = f"; the judgments of {', '.join(imported)} are imported, from a judge lima-eval did not run"
+            return ("no judge card to read: this run has no model judge (lima-eval judge-card makes cards for "
+                    f"judges lima-eval runs){why if imported else ''}")
+        why = (f"; the judgments of {', '.join(imported)} are imported and carry no order information (their "
+               f"file does not say which answer was shown first)")
+        return f"no model judge with order data in this run{why if imported else ''}"
 
     def describe(self, result: Result) -> str:
         sign = ">=" if self.lower_bound else "<="
@@ -46,8 +61,10 @@ class MinJudgeKappa(JudgeQuality):
 class MaxPositionBias(JudgeQuality):
     name = "max_position_bias"
     what = "position bias |first-shown - 1/2|"
+    from_card = False
 
 
 class MaxFlipRate(JudgeQuality):
     name = "max_flip_rate"
     what = "flip rate across repeats"
+

@@ -10,6 +10,13 @@ from lima_eval.check_rules.win_rate import PairwiseRule
 from lima_eval.errors import CheckInputError
 
 
+def changed(diff: float) -> str:
+    """A change of a rate in words: 'dropped 0.0801', 'rose 0.0200', 'unchanged' (at the shown precision)."""
+    if round(diff, 4) == 0:
+        return "unchanged"
+    return f"{'dropped' if diff < 0 else 'rose'} {abs(diff):.4f}"
+
+
 class MaxDrop(PairwiseRule):
     name = "max_drop"
     keys = PairwiseRule.keys | {"old_model"}
@@ -38,7 +45,18 @@ class MaxDrop(PairwiseRule):
         return f"drop in {who}{old} <= {r.threshold:.3f}"
 
     def show(self, value: float) -> str:
-        return f"{value:+.4f}"  # a difference: its sign says which way
+        """The change new - old in words, its size positive: a signed number next to `<= 0.050` read as
+        passing when it was a drop of more than that."""
+        return changed(value)
+
+    def show_interval(self, low: float, high: float) -> str:
+        """The interval of the change in words: 'dropped 0.0120 to 0.0801', 'rose ... to ...', or 'dropped 0.0500
+        to rose 0.0300' when it holds both."""
+        if high <= 0:
+            return f"dropped {-high:.4f} to {-low:.4f}"
+        if low >= 0:
+            return f"rose {low:.4f} to {high:.4f}"
+        return f"dropped {-low:.4f} to rose {high:.4f}"
 
     @classmethod
     def defaults(cls, new: RunData, old: RunData, max_drop: float) -> list[Rule]:

@@ -402,6 +402,17 @@ def _ensure_config(store: Any, records: list[Any], reader: JudgmentsFormat, text
     append_jsonl(prompts_path, [{"id": pid, "prompt": text} for pid, text in texts.items() if pid not in known])
     bench = BenchmarkSpec(name=IMPORTED, path=str(prompts_path) if prompts_path.exists() else None)
     cfg = RunConfig(name=store.root.name, benchmark=bench, baselines=baselines,
-                    round_robin=not baselines,
+                    round_robin=not baselines, output_dir=str(store.root.parent),
                     models=[ModelSpec(name=n, backend="imported", model=f"imported:{n}") for n in names])
-    store.write_config(to_plain(cfg))
+    store.write_config(imported_config(cfg))
+
+
+def imported_config(cfg: RunConfig) -> dict[str, Any]:
+    """The config.yaml of a run made by imports: as written, without the default judge no one set (it never
+    judged anything here; the labels name their own judges). A judge a user added stays."""
+    plain = to_plain(cfg)
+    if not cfg.judge.model.strip() and not cfg.judge.jury:
+        del plain["judge"]
+    if not cfg.judges:
+        del plain["judges"]
+    return plain

@@ -2,7 +2,9 @@
 
 Each run's numbers are recomputed from its files (the same code as its report), so a leaderboard never shows
 a stale summary. Rows are (model, baseline) with the report's leaderboard columns (report.columns), the run
-they come from and the judge's cost in that run.
+they come from and the judge's cost in that run. A run made by imports is filed under the benchmark its labels
+come from (alpaca-eval for AlpacaEval's annotations), not under `imported`; a figure's n/a reason is a note
+under its table.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lima_eval.config import IMPORTED
 from lima_eval.errors import LimaEvalError
 from lima_eval.judging.cards import CARD
 from lima_eval.judging.foreign import text_key
@@ -36,11 +39,23 @@ from lima_eval.report.columns import (
 )
 from lima_eval.report.columns import md as esc
 from lima_eval.report.html import INTERVALS, e, figure_rows, img, page
+from lima_eval.report.lc import KEY as LC_DIFFICULTY
 from lima_eval.report.lc import ModelData, fill, row_data
 from lima_eval.report.plots import judges_figure, leaderboard_figure
 from lima_eval.run import Run
 
 log = logging.getLogger(__name__)
+
+# The benchmark behind imported labels, by the prefix the import gives their judge (lima_eval.judging.foreign).
+IMPORTED_SOURCES = (("alpaca-eval:", "alpaca-eval"), ("mt-bench-single:", "mt-bench"), ("mt-bench:", "mt-bench"),
+                    ("pandalm:", "PandaLM's test set"))
+
+# Next to a table with the instruction-difficulty LC: what the column is not (docs/report.md, checked on
+# ../shared/data's AlpacaEval 2 annotation files by tests/test_report_reproduce.py).
+LC_DIFFICULTY_NOTE = (
+    "** The length-controlled win rate with difficulty is lima-eval's own fit, not AlpacaEval's published LC: on "
+    "AlpacaEval 2's own annotation files (7 models, and sets of 4 of them) its values read from 1 point lower to 6 "
+    "points higher than the published LC, while the ranking matched the published one on every set tried.")
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -72,22 +87,57 @@ def collect(root: Path, mt_bench: list[dict[str, Any]] | None = None) -> list[di
             continue
         cost = {c["judge"]: c["cost_usd"] for c in judge_cards(groups)}
         numbers, table, index = summarize_with_table(inp)
+        bench = cfg.benchmark.name if cfg.benchmark.name != IMPORTED else imported_benchmark(inp, len(index))
         texts = {p.id: p.text for p in opened.prompts}
         shared = np.array([prompt_ids.setdefault(text_key(texts.get(pid, pid)), len(prompt_ids))
                            for pid in sorted(index, key=index.__getitem__)], dtype=np.int64)
         if mt_bench is not None:
-            mt_bench += [r | {"benchmark": cfg.benchmark.name, "run": run.name} for r in numbers["mt_bench"]]
+            mt_bench += [r | {"benchmark": bench, "run": run.name} for r in numbers["mt_bench"]]
         for r, row in enumerate(numbers["rows"]):
-            out.append(row | {"benchmark": cfg.benchmark.name, "run": run.name, "cost_usd": cost.get(row["judge"])})
+            out.append(row | {"benchmark": bench, "run": run.name, "cost_usd": cost.get(row["judge"])})
             d = row_data(table, r, shared) if len(shared) else None
             if d is not None:
-                verdicts.setdefault((cfg.benchmark.name, row["judge"], row["baseline"]), {})[len(out) - 1] = d
+                verdicts.setdefault((bench, row["judge"], row["baseline"]), {})[len(out) - 1] = d
     for data in verdicts.values():
         fill(out, data, len(prompt_ids))
     if broken and len(broken) == len(runs):
         raise LimaEvalError(f"{root}: every run folder is broken ({', '.join(str(b) for b in broken)}); see the "
                             "warnings above")
     return out
+
+
+def imported_benchmark(inp: Any, prompts: int) -> str:
+    """The benchmark a run made by imports used: the one its labels' source names ('alpaca-eval (imported)'),
+    else its prompt count ('12 imported prompts')."""
+    judges = {j.judge for j in inp.imported} | {r.judge for r in inp.ratings}
+    found = {bench for judge in judges for prefix, bench in IMPORTED_SOURCES if judge.startswith(prefix)}
+    return f"{found.pop()} (imported)" if len(found) == 1 else f"{prompts} imported prompts"
+
+
+def with_notes(columns: list[Column], rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The rows with each n/a reason of a shown column replaced by 'note N', and the notes in order (a reason
+    several cells share is one note): a reason in the cell made it five lines tall."""
+    notes: list[str] = []
+    out = []
+    for r in rows:
+        r = dict(r)
+        for c in columns:
+            key = c.key + "_na"
+            if key in c.fields and r.get(key):
+                if r[key] not in notes:
+                    notes.append(r[key])
+                r[key] = f"note {notes.index(r[key]) + 1}"
+        out.append(r)
+    return out, [f"note {i}: {reason}" for i, reason in enumerate(notes, 1)]
+
+
+def _figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """The section's figure, drawn at the resolution it is saved at and saved with the box of all it holds: laid
+    out at the screen's 100 dpi and saved at 150, long row labels lost their first letter."""
+    import matplotlib  # loaded only when a figure is drawn, as report.plots loads it
+
+    with matplotlib.rc_context({"figure.dpi": 150, "savefig.bbox": "tight", "savefig.pad_inches": 0.05}):
+        return leaderboard_figure(figure_rows(rows, "win_rate"), path, title)
 
 
 def _slug(text: str) -> str:
@@ -118,11 +168,14 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
     columns = [c for c in shown(LEADERBOARD) if c.key != "judge"]  # the judge is in each table's title
     for (judge, bench), g in groups.items():
         title = f"{judge} on {bench}"
-        png = leaderboard_figure(figure_rows(g, "win_rate"), out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png",
-                                 title)
+        png = _figure(g, out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png", title)
+        cells, notes = with_notes(columns, g)
+        if any(r.get(LC_DIFFICULTY) is not None for r in g) and any(c.key == LC_DIFFICULTY for c in columns):
+            notes.append(LC_DIFFICULTY_NOTE)
         md += [f"## {esc(title)}", "", f"![{esc(title).replace(']', '')}]({png.name})", "",
-               markdown_table(columns, g), ""]
-        html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, g)]
+               markdown_table(columns, cells), ""] + [f"{esc(n)}  " for n in notes] + ([""] if notes else [])
+        html += [f"<h2>{e(title)}</h2>", img(png, title), html_table(columns, cells)]
+        html += [f'<p class="note">{e(n)}</p>' for n in notes]
     if scores:
         scores.sort(key=lambda r: (r["judge"], -(r["overall"]["score"] or 0)))
         section = mt_bench_markdown(scores, with_run=True)
