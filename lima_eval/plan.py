@@ -8,14 +8,15 @@ Two questions, each answered with the normal approximation n = ((z_{1-alpha/2} +
 - **two models against one baseline, paired over the same prompts** (checkpoint vs checkpoint): detect a
   difference of `effect` between their win rates. sd is the spread of the per-prompt difference of their
   scores. Without a pilot it is 0.5, which is two scores of spread 0.5 with correlation 1/2.
-A pilot run supplies both spreads: the largest single-row spread, and the largest paired spread among its rows
-that share a judge and a baseline, so the plan holds for every model in it. A sample's spread can exceed what the
-scores allow (a score in [0, 1] spreads at most 0.5, a difference of two at most 1; with few prompts the sample
-sd of an even split is 0.5 * sqrt(n / (n - 1))): it is capped there, so a pilot never asks for more prompts than
-the most spread there can be (785 for five points, model vs baseline). Where the pilot cannot give a spread (no two
-models share a judge and a baseline, for the paired one), the plan uses the default and says so. Separability (as
-Arena-Hard reports it) is the share of the pilot's model pairs, under one judge and baseline, whose 95% win-rate
-intervals do not overlap; the plan says why when there is none.
+A pilot run supplies both spreads (each row's the larger of its scores' and its verdicts', so a judge's soft scores
+that sit near 1/2 do not plan a handful of prompts): the largest single-row spread, and the largest paired spread
+among its rows that share a judge and a baseline, so the plan holds for every model in it. A sample's spread can
+exceed what the scores allow (a score in [0, 1] spreads at most 0.5, a difference of two at most 1; with few prompts
+the sample sd of an even split is 0.5 * sqrt(n / (n - 1))): it is capped there, so a pilot never asks for more
+prompts than the most spread there can be (785 for five points, model vs baseline). Where the pilot cannot give a
+spread (no two models share a judge and a baseline, for the paired one), the plan uses the default and says so.
+Separability (as Arena-Hard reports it) is the share of the pilot's model pairs, under one judge and baseline, whose
+95% win-rate intervals do not overlap; the plan says why when there is none.
 """
 
 from __future__ import annotations
@@ -104,12 +105,26 @@ def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any],
     except CheckInputError as exc:
         raise ConfigError(f"--pilot: {exc}") from None
     rows: dict[tuple[str, str, str], dict[str, float]] = {}
+    verdicts: dict[tuple[str, str, str], dict[str, float]] = {}  # the same, scored on the verdicts alone
     for (model, base, judge), by_prompt in run.pairs.items():
         if (model, base, judge) in {(m, b, j) for m, b, j in run.rows}:
             rows[(model, base, judge)] = {p: float(np.mean([s for s, _ in v])) for p, v in by_prompt.items()}
+            verdicts[(model, base, judge)] = {p: float(np.mean([(1 + side) / 2 for _, side in v]))
+                                              for p, v in by_prompt.items()}
     if not rows:
         raise ConfigError(f"--pilot: {path} has no pairwise verdicts to learn the spread from")
-    singles = [float(np.std(list(v.values()), ddof=1)) for v in rows.values() if len(v) > 1]
+    notes: dict[str, str] = {}
+    # A judge's soft scores (logprobs) can sit near 1/2 on every prompt while its verdicts split: planning on that
+    # spread would ask for a handful of prompts from a judge that cannot tell the answers apart. Each row's spread
+    # is the larger of its scores' and its verdicts' (win 1, tie 1/2, loss 0).
+    singles = []
+    for key, v in rows.items():
+        if len(v) > 1:
+            soft, hard = float(np.std(list(v.values()), ddof=1)), float(np.std(list(verdicts[key].values()), ddof=1))
+            singles.append(max(soft, hard))
+            if hard > soft:
+                notes["soft"] = ("the judge's soft scores spread less than its verdicts (win 1, tie 1/2, loss 0): "
+                                 "planned on the verdicts' spread")
     paired, intervals, sep = [], {}, {}
     by_group: dict[tuple[str, str], list[str]] = {}
     for (model, base, judge), v in rows.items():
@@ -124,13 +139,14 @@ def _from_pilot(path: Path, level: float) -> tuple[float, float, dict[str, Any],
             va, vb = rows[(a, base, judge)], rows[(b, base, judge)]
             shared = sorted(set(va) & set(vb))
             if len(shared) > 1:
-                paired.append(float(np.std([va[p] - vb[p] for p in shared], ddof=1)))
+                da, db = verdicts[(a, base, judge)], verdicts[(b, base, judge)]
+                paired.append(max(float(np.std([va[p] - vb[p] for p in shared], ddof=1)),
+                                  float(np.std([da[p] - db[p] for p in shared], ddof=1))))
             (la, ha), (lb, hb) = intervals[(a, base, judge)], intervals[(b, base, judge)]
             apart += ha < lb or hb < la
         if pairs:
             sep[f"{judge} vs {base}"] = {"models": len(models), "pairs": len(pairs), "separable": apart,
                                          "share": round(apart / len(pairs), 4)}
-    notes: dict[str, str] = {}
     lone = "no two models in the pilot are judged against one baseline by one judge"
     sd_single = _spread(singles, MAX_SD_SINGLE, "a score in [0, 1]",
                         "no row of the pilot has verdicts on two prompts or more", notes, "single")
@@ -154,6 +170,8 @@ def describe(plan: Plan) -> list[str]:
     for group, s in plan.separability.items():
         lines.append(f"  separability [{group}]: {s['separable']} of {s['pairs']} model pairs have non-overlapping "
                      f"intervals ({s['share']:.0%})")
+    if "soft" in plan.notes:
+        lines.append(f"  note: {plan.notes['soft']}")
     if "separability" in plan.notes:
         lines.append(f"  separability: {plan.notes['separability']}")
     return lines

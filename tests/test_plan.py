@@ -84,6 +84,18 @@ def test_a_paired_spread_is_capped_at_that_of_a_difference(tmp_path):
     assert "separability" not in plan.notes and len(plan.separability) == 1
 
 
+def test_soft_scores_near_one_half_plan_on_the_verdicts_spread(tmp_path):
+    """A judge whose soft preferences sit just either side of 1/2 (1.45 / 1.55) while its verdicts split: the
+    scores' sd (0.053) planned 9 prompts; the verdicts' spread (win 1, loss 0) is what the plan must hold for."""
+    pilot = alpaca_pilot(tmp_path, {"ckpt": [1.45, 1.55] * 5})
+    plan = make_plan(0.05, pilot=pilot)
+    assert plan.sd_single == 0.5 and plan.single == 785
+    assert "verdicts' spread" in plan.notes["soft"]
+    out = run_cli("plan", "--pilot", str(pilot))
+    assert out.returncode == 0, out.stderr
+    assert "  note: the judge's soft scores spread less than its verdicts" in out.stdout
+
+
 @pytest.mark.parametrize("args,message", [
     (["--effect", "0"], "--effect: 0.0 is out of range"),
     (["--effect", "0.7"], "--effect: 0.7 is out of range"),
