@@ -70,7 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Only this machine's share of the prompts (a stable hash of each id), into RUN-shard-I-of-N; "
                    "combine the shards with `lima-eval merge`.")
 @click.option("--dry-run", is_flag=True, help="Write nothing, call nothing: print per stage the requests to make, "
-              "those on disk or in the judge cache, estimated tokens and cost (sync and batch prices).")
+              "those on disk or in the judge cache, estimated tokens and cost (sync and batch prices), and the API "
+              "keys the real run needs (no key needed for the dry run itself).")
 def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_cache: bool, wait: bool,
         shard: str | None, dry_run: bool) -> None:
     """Generate, judge and report. With no CONFIG: the built-in offline quickstart on the embedded models."""
@@ -84,10 +85,11 @@ def run(config: Path | None, overrides: tuple[str, ...], no_progress: bool, no_c
     if shard is not None:
         cfg.name = f"{cfg.name}-shard-{i}-of-{n}"
     if dry_run:
-        from lima_eval.forecast import forecast, table
-        from lima_eval.pipeline import preflight
+        from lima_eval.forecast import forecast, keys_line, table
+        from lima_eval.pipeline import api_keys, preflight
 
-        click.echo(table(forecast(cfg, preflight(cfg), use_cache=not no_cache)))
+        click.echo(table(forecast(cfg, preflight(cfg, keys=False), use_cache=not no_cache)))
+        click.echo(keys_line(api_keys(cfg)))
         return
     started = time.monotonic()
     result = run_pipeline(cfg, show_progress=not no_progress, use_cache=not no_cache, wait=wait)

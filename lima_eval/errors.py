@@ -66,6 +66,15 @@ class BackendError(LimaEvalError):
     """A model backend could not be started or failed as a whole (not one request)."""
 
 
+class MissingKeyError(BackendError):
+    """An API backend's key is not in the environment variable that should hold it (`env`). A dry run, which
+    sends nothing, goes on and says so; a real run stops before it writes or pays for anything."""
+
+    def __init__(self, message: str, env: str):
+        super().__init__(message)
+        self.env = env
+
+
 class BudgetError(LimaEvalError):
     """A stage would take the run over its `budget_usd`; nothing of that stage was paid for."""
 

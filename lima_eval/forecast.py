@@ -137,6 +137,14 @@ def _judge_forecast(cfg: RunConfig, spec: JudgeSpec, prompts: list[Prompt], stor
     return f
 
 
+def keys_line(keys: dict[str, bool]) -> str:
+    """Which API keys (environment variables) the real run needs, and whether each is set."""
+    if not keys:
+        return "API keys the real run needs: none"
+    said = [f"{env} ({'set' if ok else 'NOT SET: the real run stops until it is'})" for env, ok in keys.items()]
+    return f"API keys the real run needs: {', '.join(said)}"
+
+
 def table(rows: list[StageForecast]) -> str:
     head = f"{'stage':40s} {'requests':>9s} {'on disk':>8s} {'cached':>7s} {'to do':>7s} {'tokens in':>10s} " \
            f"{'tokens out':>10s} {'cost USD':>9s} {'batch USD':>9s}"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lima_eval.backends.base import open_backend
 from lima_eval.benchmarks import load_prompts
-from lima_eval.config import JudgeSpec, RunConfig, needs_model, to_plain
+from lima_eval.config import Endpoint, JudgeSpec, RunConfig, needs_model, to_plain
 from lima_eval.contamination import check_run, training_texts
-from lima_eval.errors import BudgetError, ConfigError
+from lima_eval.errors import BudgetError, ConfigError, MissingKeyError
 from lima_eval.forecast import forecast
 from lima_eval.judging.asking import Answers, answers_on_disk, one_judge_stage
 from lima_eval.judging.definitions import load_definition
@@ -142,10 +143,11 @@ def run(cfg: RunConfig, show_progress: bool = True, use_cache: bool = True, wait
         return _run(cfg, prompts, show_progress, use_cache)
 
 
-def preflight(cfg: RunConfig) -> list[Prompt]:
+def preflight(cfg: RunConfig, keys: bool = True) -> list[Prompt]:
     """Check what a run needs before it writes or pays for anything: the run folder's place, the prompts, every
     judge definition (template, kind and parser), every backend's own checks (an API key's variable), and the
-    SFT data. Returns the prompts. Raises a LimaEvalError naming the file, line and field."""
+    SFT data. Returns the prompts. Raises a LimaEvalError naming the file, line and field. keys=False (a dry run,
+    which sends nothing): an unset API key is no error (api_keys says which are)."""
     for parent in [cfg.run_dir, *cfg.run_dir.parents]:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"config key 'output_dir': {parent} is a file, not a folder")
@@ -157,9 +159,12 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
                               f"'{judge.name}' rates answers; stopping applies to pairwise win rates")
         if judge.jury:
             check_jurors(judge, "judge" if i == 0 else f"judges.{i - 1}")
-    for endpoint in [*cfg.models, *(m for j in cfg.all_judges() for m in (j.jury or [j]))]:
-        if not endpoint.imported:
+    for endpoint in _endpoints(cfg):
+        try:
             BACKENDS.load(endpoint.backend).preflight(endpoint)
+        except MissingKeyError:
+            if keys:
+                raise
     if cfg.contamination.data:
         for source in cfg.contamination.data:
             training_texts(source)
@@ -171,6 +176,22 @@ def preflight(cfg: RunConfig) -> list[Prompt]:
         if not judge.jury:
             needs_model(judge, "judge" if i == 0 else f"judges.{i - 1}")
     return prompts
+
+
+def _endpoints(cfg: RunConfig) -> list[Endpoint]:
+    """Every endpoint a run calls: its models (but imported ones) and its judges (a jury's jurors)."""
+    every = [*cfg.models, *(m for j in cfg.all_judges() for m in (j.jury or [j]))]
+    return [e for e in every if not e.imported]
+
+
+def api_keys(cfg: RunConfig) -> dict[str, bool]:
+    """The environment variables whose API keys a real run of cfg needs, each with whether it is set."""
+    out: dict[str, bool] = {}
+    for endpoint in _endpoints(cfg):
+        env = BACKENDS.load(endpoint.backend).api_key_env(endpoint)
+        if env:
+            out[env] = bool(os.environ.get(env))
+    return out
 
 
 def _run(cfg: RunConfig, prompts: list[Prompt], show_progress: bool, use_cache: bool) -> RunResult:

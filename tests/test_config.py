@@ -38,18 +38,120 @@ def test_set_overrides_by_index_and_by_model_name(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("judge.modle=x", "unknown config key 'judge.modle' (did you mean 'model'?)"),
-    ("models.0.sampling.top_k=5", "unknown config key 'models.0.sampling.top_k'"),
+    ("models.0.sampling.top_k=5", "--set models.0.sampling.top_k=5: unknown config key 'models.0.sampling.top_k'"),
     ("colour=red", "unknown config key 'colour'"),
     ("models.nobody.model=x", "no list item 'nobody'"),
     ("baselines=[ghost]", "'ghost' is not a model"),
     ("baselines=[mine, base]", "every model is a baseline"),
     ("models.0.sampling.max_new_tokens=lots", "expected int"),
     ("seed", "expects key=value"),
+    # A typo of a judge's or a model's own key: every key the section takes (its shared keys and the backend's
+    # options) and the nearest, the error named by the flag (not by a line of the file).
+    ("judge.ordr=both", ["--set judge.ordr=both: unknown config key 'judge.ordr' (did you mean 'order'?)",
+                         "; judge takes backend, model, ", "logprobs", "backend 'hf' has options dtype"]),
+    ("judge.logprob=true", ["unknown config key 'judge.logprob' (did you mean 'logprobs'?)", "order"]),
+    ("models.mine.concurency=2", ["--set models.mine.concurency=2: unknown config key 'models.0.concurency'",
+                                  "(did you mean 'concurrency'?); models.0 takes ", "backend 'hf' has options dtype"]),
+    ("judge.base_url=http://x/v1", ["unknown config key 'judge.base_url'", "backend 'hf' has options dtype",
+                                    "base_url is an option of backend openai, openai-batch, vllm-server",
+                                    "set judge.backend to one of them"]),
+    ("models.0.sampling.top_k=5", ["models.0.sampling takes temperature, top_p"]),
+    ("judge.backend=openai,judge.batch_size=4", ["--set judge.batch_size=4: unknown config key 'judge.batch_size'",
+                                                 "backend 'openai' has options base_url"]),
 ])
 def test_bad_config_names_the_key(tmp_path, override, message):
+    path = write_config(tmp_path / "c.yaml", BASE)
     with pytest.raises(ConfigError) as err:
-        load_config(write_config(tmp_path / "c.yaml", BASE), [override])
-    assert message in str(err.value)
+        load_config(path, override.split(",") if override.startswith("judge.backend=") else [override])
+    for part in [message] if isinstance(message, str) else message:
+        assert part in str(err.value)
+    if override.startswith(("judge.", "models.mine")):
+        assert str(path) not in str(err.value)
+
+
+def test_errors_caused_by_set_on_the_quickstart_name_the_flag_not_the_packages_file():
+    for override, flag in (("judge.ordr=both", "--set judge.ordr=both: "),
+                           ("judge.sampling.top_p=3", "--set judge.sampling.top_p=3: "),
+                           ("models.gemma3-270m-base.backend=vlm", "--set models.gemma3-270m-base.backend=vlm: ")):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, [override])
+        assert str(err.value).startswith(flag) and "quickstart.yaml" not in str(err.value), err.value
+
+
+def test_a_typo_in_a_files_judge_section_lists_the_keys_and_names_its_line(tmp_path):
+    data = copy.deepcopy(BASE) | {"judge": {"model": "embedded:tiny-random", "logprob": True}}
+    path = write_config(tmp_path / "c.yaml", data)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    line = path.read_text().splitlines().index("  logprob: true") + 1
+    assert str(err.value).startswith(f"{path}, line {line}: unknown config key 'judge.logprob' (did you mean "
+                                     "'logprobs'?); judge takes ")
+    assert "backend 'hf' has options dtype, device, batch_size, max_batch_tokens" in str(err.value)
+
+
+# --- switching a section's backend on the command line -------------------------------------------------------
+
+def _backend_names():
+    from lima_eval.registry import BACKENDS
+
+    return BACKENDS.names()
+
+
+def _options_of(backend):
+    """The backend's own options with their defaults, as a config file would spell them."""
+    import dataclasses
+
+    from lima_eval.registry import BACKENDS
+
+    opts = getattr(BACKENDS.load(backend), "Options", None)
+    return {f.name: getattr(opts(), f.name) for f in dataclasses.fields(opts)} if opts else {}
+
+
+@pytest.mark.parametrize("new", _backend_names())
+@pytest.mark.parametrize("old", _backend_names())
+def test_set_switches_a_backend_for_every_pair_of_backends(tmp_path, capsys, old, new):
+    """A model and the judge written for backend `old` (every option of it in the file), switched to `new` with
+    --set: the old backend's options the new one lacks are dropped with one note per section, the ones both
+    take are kept, and the config loads."""
+    data = copy.deepcopy(BASE)
+    data["models"][0] = {"name": "mine", "backend": old, "model": "echo", **_options_of(old)}
+    data["judge"] = {"backend": old, "model": "echo", "order": "random", **_options_of(old)}
+    path = write_config(tmp_path / "c.yaml", data)
+    cfg = load_config(path, [f"models.mine.backend={new}", f"judge.backend={new}"])
+    notes = [line for line in capsys.readouterr().err.splitlines() if line]
+    new_names, old_names = set(_options_of(new)), set(_options_of(old))
+    dropped = sorted(old_names - new_names) if old != new else []
+    for spec, where in ((cfg.model("mine"), "models.0"), (cfg.judge, "judge")):
+        assert spec.backend == new and spec.model == "echo"
+        assert set(spec.options) == (old_names & new_names if old != new else old_names)
+        assert spec.backend_options() is not None or not new_names
+        said = [n for n in notes if f"--set {'models.mine' if where == 'models.0' else 'judge'}.backend={new}:" in n]
+        if dropped:
+            assert len(said) == 1 and said[0].startswith("note: ") and f"backend '{old}'" in said[0]
+            assert sorted(k.split(".")[-1] for k in said[0].split("dropped ")[1].split(" (")[0].split(", ")) == dropped
+        else:
+            assert not said
+    assert cfg.judge.order == "random"  # the shared keys stay
+
+
+def test_options_given_with_set_are_checked_against_the_new_backend(tmp_path):
+    data = copy.deepcopy(BASE) | {"judge": {"model": "embedded:tiny-random", "batch_size": 4, "dtype": "float32"}}
+    path = write_config(tmp_path / "c.yaml", data)
+    # Given with --set for the new backend: kept; a null of an option the new backend lacks: removed.
+    cfg = load_config(path, ["judge.base_url=http://127.0.0.1:9/v1", "judge.backend=openai", "judge.model=gpt-4o",
+                             "judge.batch_size=null"])
+    assert cfg.judge.options == {"base_url": "http://127.0.0.1:9/v1"}
+    assert load_config(path, ["judge.batch_size=null", "judge.backend=openai"]).judge.options == {}
+    # The old backend's option given with --set is the new backend's error, named by its flag.
+    with pytest.raises(ConfigError, match=r"^--set judge.dtype=bfloat16: unknown config key 'judge.dtype'"):
+        load_config(path, ["judge.dtype=bfloat16", "judge.backend=openai"])
+    # Switching back to the file's backend drops nothing.
+    assert load_config(path, ["judge.backend=openai", "judge.backend=hf"]).judge.options == {"batch_size": 4,
+                                                                                           "dtype": "float32"}
+    # A typo that is no backend's option stays an error after a switch, named with its line in the file.
+    bad = write_config(tmp_path / "bad.yaml", data | {"judge": data["judge"] | {"ordr": "both"}})
+    with pytest.raises(ConfigError, match=r"bad.yaml, line \d+: unknown config key 'judge.ordr' \(did you mean"):
+        load_config(bad, ["judge.backend=openai"])
 
 
 def test_builtin_quickstart_config_is_valid():
@@ -157,11 +259,11 @@ def test_a_partial_override_merges_onto_the_sections_own_defaults(tmp_path, wher
     ({"backend": "hf", "dtype": 16}, "config key 'models.0.dtype': expected str, got 16"),
     ({"backend": "hf", "batch_size": "many"}, "config key 'models.0.batch_size': expected int"),
     ({"backend": "hf", "base_url": "http://x/v1"}, "unknown config key 'models.0.base_url' (backend 'hf' has options"),
-    ({"backend": "openai", "dtype": "bfloat16"}, "unknown config key 'models.0.dtype' (backend 'openai' has options"),
+    ({"backend": "openai", "dtype": "bfloat16"}, "backend 'openai' has options base_url"),
     ({"backend": "openai", "timout": 3}, "unknown config key 'models.0.timout' (did you mean 'timeout'?)"),
     ({"backend": "vllm", "engine": "fast"}, "config key 'models.0.engine': expected a mapping"),
     ({"backend": "scripted", "device": "cpu"},
-     "unknown config key 'models.0.device' (backend 'scripted' has no options"),
+     "(backend 'scripted' has no options of its own); models.0 also takes backend, model, sampling"),
     ({"backend": "vlm"}, "config key 'models.0.backend': unknown backend 'vlm': did you mean 'vllm'?"),
 ])
 def test_a_backends_own_options_are_checked_by_it(tmp_path, section, message):

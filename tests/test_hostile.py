@@ -226,6 +226,23 @@ CASES = [
                 judge__require={"max_flip_rate": "low"}),
     config_case("baseline-unknown", ["baselines", "'ghost' is not a model"], baselines=["ghost"]),
     config_case("bad-order", ["judge.order", "not one of both, random, both-if-close"], judge__order="sometimes"),
+    # issue 27: a typo of a judge's or model's own key lists what the section takes and suggests the nearest; an
+    # error a --set caused names the flag
+    config_case("judge-key-typo", ["bad.yaml", "line ", "unknown config key 'judge.logprob' (did you mean 'logprobs'?)",
+                                   "; judge takes backend, model, ", "order", "backend 'scripted' has no options"],
+                judge__logprob=True),
+    config_case("model-key-typo", ["bad.yaml", "line ", "'models.0.concurency' (did you mean 'concurrency'?)",
+                                   "; models.0 takes backend, model, ", "backend 'scripted' has no options"],
+                models__0__concurency=2),
+    ("set-judge-key-typo", {}, ("run", "{root}/c.yaml", "--set", "judge.ordr=both", "--no-progress"),
+     ["error: --set judge.ordr=both: unknown config key 'judge.ordr' (did you mean 'order'?)", "logprobs"], None),
+    ("set-model-key-typo", {}, ("run", "{root}/c.yaml", "--set", "models.mine.concurency=2", "--no-progress"),
+     ["error: --set models.mine.concurency=2: unknown config key 'models.0.concurency' (did you mean 'concurrency'?)"],
+     None),
+    ("set-option-the-new-backend-lacks", {}, ("run", "{root}/c.yaml", "--set", "judge.backend=openai", "--set",
+                                              "judge.device=cpu", "--no-progress"),
+     ["error: --set judge.device=cpu: unknown config key 'judge.device' (backend 'openai' has options base_url",
+      "device is an option of backend hf"], None),
     # judge folders
     judge_case("bad-yaml", "kind: [pairwise\n", "{prompt} {answer_a} {answer_b}", ["judge.yaml", "not valid YAML"]),
     judge_case("yaml-not-mapping", "- pairwise\n", "{prompt} {answer_a} {answer_b}",

@@ -1,6 +1,8 @@
+import json
 import re
 
-from conftest import REPO
+import pytest
+from conftest import REPO, run_cli
 
 
 def test_ci_runs_the_readmes_test_command_verbatim():
@@ -36,3 +38,92 @@ def test_the_readmes_lima_test_recipe_gives_limas_300_prompts(shared_data, tmp_p
     reference = [json.loads(line) for line in (shared_data / "lima" / "lima_test_300_prompts.jsonl").open()]
     assert len(prompts) == 300
     assert {(p.id, p.text) for p in prompts} == {(str(r["lima_test_index"]), r["instruction"]) for r in reference}
+
+
+# --- the next step after the quickstart: every command the README and the report's notes suggest ------------
+
+NOTES = REPO / "lima_eval" / "report" / "sections" / "notes.py"
+SERVER = "http://HOST:PORT/v1"  # the placeholder the suggestions use for a server of your own
+
+
+def _readme_real_judge_commands() -> list[str]:
+    """The commands of the README's "A real judge" paragraph (backticked; wrapped lines joined)."""
+    readme = (REPO / "README.md").read_text()
+    (para,) = re.findall(r"\*\*A real judge\.\*\*(.*?)\n\n", readme, re.DOTALL)
+    return [" ".join(c.split()) for c in re.findall(r"`(lima-eval [^`]*)`", para)]
+
+
+def _notes_suggestions() -> list[str]:
+    """The `--set ...` suggestions the report's notes make (each a backticked run of flags in notes.py)."""
+    return [" ".join(c.split()) for c in re.findall(r"`((?:lima-eval run )?--set [^`]*)`", NOTES.read_text())]
+
+
+def _args(command: str, server: str) -> list[str]:
+    """A suggestion as `lima-eval run` arguments, the placeholder server replaced by `server`."""
+    import shlex
+
+    args = shlex.split(command.replace(SERVER, server))
+    return args[2:] if args[:2] == ["lima-eval", "run"] else args
+
+
+def test_the_suggestions_are_found():
+    assert _readme_real_judge_commands() == [
+        "lima-eval run --set judge.backend=openai --set judge.model=gpt-4o",
+        f"lima-eval run --set judge.backend=openai --set judge.base_url={SERVER} --set judge.model=NAME"]
+    assert _notes_suggestions()
+
+
+def _suggestions() -> list:
+    """Every suggestion; one that sets a server without the backend that takes it is a known failure until the
+    notes' text names the backend too (report/sections/notes.py, issue 27), as the README's does."""
+    incomplete = pytest.mark.xfail(strict=True, reason="the notes suggest judge.base_url without judge.backend")
+    return [pytest.param(c, marks=incomplete) if "judge.base_url" in c and "judge.backend" not in c else c
+            for c in _readme_real_judge_commands() + _notes_suggestions()]
+
+
+@pytest.mark.parametrize("command", _suggestions())
+def test_each_suggested_command_prices_the_quickstart_without_a_key(tmp_path, command):
+    """Verbatim on the quickstart (no config) with --dry-run: the judge switches to the openai backend (the hf
+    judge's batch_size dropped with a note), the dry run needs no key and says which the real run needs, and the
+    real run without the key stops before writing anything."""
+    args = _args(command, "http://127.0.0.1:9/v1")
+    dry = run_cli("run", *args, "--dry-run", cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+    assert dry.returncode == 0, dry.stderr
+    assert "note: --set judge.backend=openai: dropped judge.batch_size (an option of backend 'hf')" in dry.stderr
+    model = dict(a.split("=", 1) for a in args if "=" in a)["judge.model"]
+    assert re.search(rf"^judge lima-pairwise:{re.escape(model)}\s+120 ", dry.stdout, re.MULTILINE), dry.stdout
+    own_server = "judge.base_url" in command
+    assert ("API keys the real run needs: none" if own_server else
+            "API keys the real run needs: OPENAI_API_KEY (NOT SET") in dry.stdout
+    if not own_server:
+        keyed = run_cli("run", *args, "--dry-run", cwd=tmp_path, env={"OPENAI_API_KEY": "sk-test"})
+        assert "API keys the real run needs: OPENAI_API_KEY (set)" in keyed.stdout
+        real = run_cli("run", *args, "--no-progress", cwd=tmp_path, env={"OPENAI_API_KEY": ""})
+        assert real.returncode == 1 and real.stderr.strip().splitlines()[-1].startswith(
+            "error: the openai backend of 'lima-pairwise' needs an API key: set the environment variable "
+            "OPENAI_API_KEY")
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_the_readmes_real_judge_commands_run_verbatim_on_the_quickstart(tmp_path):
+    """For real: the quickstart's models, the judge on a local OpenAI-compatible server (OPENAI_BASE_URL and
+    OPENAI_API_KEY are the openai client's own variables; the second command names the server itself)."""
+    from conftest import longer_answer_judge
+
+    from lima_eval.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer(responder=longer_answer_judge) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
+        for i, command in enumerate(_readme_real_judge_commands()):
+            args = _args(command, server.base_url)
+            out = run_cli("run", *args, "--no-progress", cwd=tmp_path, env=env, timeout=1500)
+            assert out.returncode == 0, out.stderr[-3000:]
+            assert "dropped judge.batch_size" in out.stderr
+            if i:  # the answers are on disk: only the new judge is asked
+                assert "generations: 0 new" in out.stderr, out.stderr
+            label = "lima-pairwise:" + dict(a.split("=", 1) for a in args if "=" in a)["judge.model"]
+            rows = [json.loads(line) for line in (tmp_path / "results/quickstart/judgments.jsonl").open()]
+            mine = [j for j in rows if j["judge"] == label]
+            assert len(mine) == 120 and not any(j.get("error") for j in mine), label
+        assert server.answered >= 240

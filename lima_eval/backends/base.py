@@ -70,7 +70,13 @@ class Backend:
     @classmethod
     def preflight(cls, spec: Endpoint) -> None:
         """Checks that need no engine (an API key's variable is set...), run before a run writes or pays for
-        anything; raise a LimaEvalError naming what is missing."""
+        anything; raise a LimaEvalError naming what is missing (a MissingKeyError for an unset API key, last: a
+        dry run goes on without the key)."""
+
+    @classmethod
+    def api_key_env(cls, spec: Endpoint) -> str | None:
+        """The environment variable whose API key a real run of this endpoint needs (None: it needs none)."""
+        return None
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         self.spec = spec

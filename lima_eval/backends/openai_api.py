@@ -19,7 +19,7 @@ from typing import Any
 
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages, OnResult
 from lima_eval.config import Endpoint, Sampling, backend_options
-from lima_eval.errors import BackendError, MissingExtraError
+from lima_eval.errors import BackendError, MissingExtraError, MissingKeyError
 
 
 def build_payload(model: str, messages: Messages, sampling: Sampling, seed: int, compatible_server: bool,
@@ -145,11 +145,17 @@ class OpenAIBackend(Backend):
 
     @classmethod
     def preflight(cls, spec: Endpoint) -> None:
+        env = cls.api_key_env(spec)
+        if env and not os.environ.get(env):
+            raise MissingKeyError(f"the openai backend of '{getattr(spec, 'name', spec.model)}' needs an API key: set "
+                                  f"the environment variable {env} (or point base_url at an OpenAI-compatible "
+                                  "server)", env)
+
+    @classmethod
+    def api_key_env(cls, spec: Endpoint) -> str | None:
+        """api.openai.com needs a key; a server of your own (base_url) gets the key only if its variable is set."""
         opts = backend_options(spec)
-        if opts.base_url is None and not os.environ.get(opts.api_key_env):
-            raise BackendError(f"the openai backend of '{getattr(spec, 'name', spec.model)}' needs an API key: set the "
-                               f"environment variable {opts.api_key_env} (or point base_url at an OpenAI-compatible "
-                               "server)")
+        return opts.api_key_env if opts.base_url is None else None
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)

@@ -31,7 +31,7 @@ from typing import Any
 from lima_eval.backends.base import Backend, Completion, LogprobRequest, Messages
 from lima_eval.backends.openai_api import build_payload, is_completion, parse_response
 from lima_eval.config import Endpoint, backend_options
-from lima_eval.errors import BackendError, ConfigError, InputError, MissingExtraError
+from lima_eval.errors import BackendError, ConfigError, InputError, MissingExtraError, MissingKeyError
 from lima_eval.inputs import load_json
 from lima_eval.records import content_id
 from lima_eval.resources import judge_cache_path
@@ -122,8 +122,14 @@ class OpenAIBatchBackend(Backend):
         name = getattr(spec, "name", spec.model)
         _check(opts, name)
         if opts.base_url is None and not os.environ.get(opts.api_key_env):
-            raise BackendError(f"the openai-batch backend of '{name}' needs an API key: set the environment "
-                               f"variable {opts.api_key_env} (or point base_url at an OpenAI-compatible server)")
+            raise MissingKeyError(f"the openai-batch backend of '{name}' needs an API key: set the environment "
+                                  f"variable {opts.api_key_env} (or point base_url at an OpenAI-compatible server)",
+                                  opts.api_key_env)
+
+    @classmethod
+    def api_key_env(cls, spec: Endpoint) -> str | None:
+        opts = backend_options(spec)
+        return opts.api_key_env if opts.base_url is None else None
 
     def __init__(self, spec: Endpoint, seed: int = 0):
         super().__init__(spec, seed)

@@ -71,6 +71,11 @@ class VLLMServerBackend(OpenAIBackend):
     options: VLLMServerOptions
 
     @classmethod
+    def api_key_env(cls, spec: Endpoint) -> str | None:
+        """Its own server needs no key; a server of yours (base_url) gets one only if the variable is set."""
+        return None
+
+    @classmethod
     def preflight(cls, spec: Endpoint) -> None:
         opts = backend_options(spec)
         if opts.base_url:  # the user's own server: its key, as for the openai backend

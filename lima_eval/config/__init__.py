@@ -17,6 +17,7 @@ from lima_eval.config.checks import (
 from lima_eval.config.loading import (
     _line_of,
     _set_path,
+    apply_overrides,
     from_resolved,
     load_config,
     parse_overrides,
@@ -44,7 +45,7 @@ from lima_eval.config.schema import (
 
 __all__ = [
     "IMPORTED", "JUDGE_BOUNDS", "ORDERS", "RANGES", "BenchmarkSpec", "ContaminationSpec", "Endpoint", "JudgeSpec",
-    "ModelSpec", "RunConfig", "SFTSection", "Sampling", "StopRule", "_line_of", "_set_path", "backend_options",
-    "build_section", "check_range", "family_of", "from_resolved", "identity_option", "load_config", "needs_model",
-    "parse_overrides", "plain_name", "shard_of", "to_plain", "validate", "validate_judge", "with_sft",
+    "ModelSpec", "RunConfig", "SFTSection", "Sampling", "StopRule", "_line_of", "_set_path", "apply_overrides",
+    "backend_options", "build_section", "check_range", "family_of", "from_resolved", "identity_option", "load_config",
+    "needs_model", "parse_overrides", "plain_name", "shard_of", "to_plain", "validate", "validate_judge", "with_sft",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lima_eval.errors import ConfigError, UnknownNameError
+from lima_eval.errors import ConfigError, LimaEvalError, UnknownNameError
 from lima_eval.families import guess
 from lima_eval.inputs import shown
 from lima_eval.recipe import SFTConfig
@@ -106,18 +106,43 @@ def backend_options(spec: Endpoint, where: str = "") -> Any:
     known = [f.name for f in dataclasses.fields(opts_cls)] if opts_cls else []
     for key in spec.options:
         if key not in known:
-            shared = [f.name for f in dataclasses.fields(Endpoint) if f.name != "options"]
-            path = f"{where}.{key}" if where else str(key)
-            hint = suggest(str(key), known + shared) or (
-                f" (backend '{spec.backend}' has "
-                f"{'options ' + ', '.join(known) if known else 'no options of its own'})")
-            raise ConfigError(f"unknown config key '{path}'{hint}")
+            raise ConfigError(_unknown_option(spec, str(key), where, known))
     if opts_cls is None:
         return None
     opts = build_section(opts_cls, dict(spec.options), where)
     if callable(getattr(opts, "check", None)):  # rules beyond one key's type (the vllm backends' engine:)
         opts.check(where)
     return opts
+
+
+def _unknown_option(spec: Endpoint, key: str, where: str, known: list[str]) -> str:
+    """The error for a key that is neither the section's own nor its backend's: every key the section takes
+    (its shared keys, the backend's options), the nearest of them, and the backends that have it, if any."""
+    shared = [f.name for f in dataclasses.fields(spec) if f.name != "options"]
+    path = f"{where}.{key}" if where else key
+    options = f"options {', '.join(known)}" if known else "no options of its own"
+    mine = f"backend '{spec.backend}' has {options}"
+    section = where or "the section"
+    hint = suggest(key, known + shared)
+    if hint:
+        return f"unknown config key '{path}'{hint}; {section} takes {', '.join(shared)}; {mine}"
+    others = _backends_with(key)
+    switch = (f"; {key} is an option of backend {', '.join(others)}: set {where + '.' if where else ''}backend to "
+              f"{'it' if len(others) == 1 else 'one of them'} to use it") if others else ""
+    return f"unknown config key '{path}' ({mine}); {section} also takes {', '.join(shared)}{switch}"
+
+
+def _backends_with(key: str) -> list[str]:
+    """The backends (built in or plugins) that have an option `key`."""
+    found = []
+    for name in BACKENDS.names():
+        try:
+            opts_cls = getattr(BACKENDS.load(name), "Options", None)
+        except (ImportError, LimaEvalError):  # a broken plugin says so where it is used, not in this hint
+            continue
+        if opts_cls is not None and key in {f.name for f in dataclasses.fields(opts_cls)}:
+            found.append(name)
+    return found
 
 
 @dataclass
@@ -348,7 +373,8 @@ def build_section(cls: type, data: Any, where: str, base: Any = None) -> Any:
                 extra[key] = value
                 continue
             if key not in fields:
-                raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}")
+                raise ConfigError(f"unknown config key '{path}'{suggest(str(key), list(fields))}; "
+                                  f"{where or 'a run config'} takes {', '.join(fields)}")
         kwargs[key] = _coerce(hints[key], value, path, getattr(base, key))
         for i, item in enumerate(kwargs[key] if isinstance(kwargs[key], list) else [kwargs[key]]):
             check_range(str(key), item, path if not isinstance(kwargs[key], list) else f"{path}.{i}")
