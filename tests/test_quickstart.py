@@ -74,3 +74,23 @@ def test_default_run_end_to_end_then_nothing_to_do(tmp_path):
     assert second.returncode == 0
     assert "0 new model or judge calls" in second.stderr and "already trained" in second.stderr
     assert (report / "report.md").stat().st_mtime_ns == written  # nothing changed: the report is kept
+
+    # The README's next step ("A real judge"), verbatim on this run: only the new judge is asked (the answers are
+    # on disk), on a local OpenAI-compatible server (OPENAI_BASE_URL and OPENAI_API_KEY are the openai client's
+    # own variables; the second command names the server itself).
+    from conftest import longer_answer_judge
+    from test_readme import _args, _readme_real_judge_commands
+
+    from lima_eval.testing.openai_server import OpenAITestServer
+
+    with OpenAITestServer(responder=longer_answer_judge) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
+        for command in _readme_real_judge_commands():
+            args = _args(command, server.base_url)
+            out = run_cli("run", *args, "--no-progress", cwd=tmp_path, env=env, timeout=900)
+            assert out.returncode == 0, out.stderr[-3000:]
+            assert "dropped judge.batch_size" in out.stderr and "generations: 0 new" in out.stderr, out.stderr
+            label = "lima-pairwise:" + dict(a.split("=", 1) for a in args if "=" in a)["judge.model"]
+            mine = [j for j in map(json.loads, (run_dir / "judgments.jsonl").open()) if j["judge"] == label]
+            assert len(mine) == 120 and not any(j.get("error") for j in mine), label
+        assert server.answered >= 240

@@ -15,7 +15,6 @@ def test_ci_runs_the_readmes_test_command_verbatim():
 
 def test_the_readmes_lima_test_recipe_gives_limas_300_prompts(shared_data, tmp_path):
     """The one-liner that turns Just-Eval's example_data.json into the file examples/lima-test.yaml reads."""
-    import json
     import shutil
     import subprocess
     import sys
@@ -103,27 +102,3 @@ def test_each_suggested_command_prices_the_quickstart_without_a_key(tmp_path, co
             "error: the openai backend of 'lima-pairwise' needs an API key: set the environment variable "
             "OPENAI_API_KEY")
     assert not (tmp_path / "results").exists()
-
-
-@pytest.mark.slow
-def test_the_readmes_real_judge_commands_run_verbatim_on_the_quickstart(tmp_path):
-    """For real: the quickstart's models, the judge on a local OpenAI-compatible server (OPENAI_BASE_URL and
-    OPENAI_API_KEY are the openai client's own variables; the second command names the server itself)."""
-    from conftest import longer_answer_judge
-
-    from lima_eval.testing.openai_server import OpenAITestServer
-
-    with OpenAITestServer(responder=longer_answer_judge) as server:
-        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test"}
-        for i, command in enumerate(_readme_real_judge_commands()):
-            args = _args(command, server.base_url)
-            out = run_cli("run", *args, "--no-progress", cwd=tmp_path, env=env, timeout=1500)
-            assert out.returncode == 0, out.stderr[-3000:]
-            assert "dropped judge.batch_size" in out.stderr
-            if i:  # the answers are on disk: only the new judge is asked
-                assert "generations: 0 new" in out.stderr, out.stderr
-            label = "lima-pairwise:" + dict(a.split("=", 1) for a in args if "=" in a)["judge.model"]
-            rows = [json.loads(line) for line in (tmp_path / "results/quickstart/judgments.jsonl").open()]
-            mine = [j for j in rows if j["judge"] == label]
-            assert len(mine) == 120 and not any(j.get("error") for j in mine), label
-        assert server.answered >= 240
