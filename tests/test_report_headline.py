@@ -95,6 +95,9 @@ def test_an_inconsistent_soft_judge_gets_no_finding_in_words(tmp_path):
         assert "n/a (no decisive verdict between answers of known, different lengths)" in page
     assert row["prefers_longer"] is None and row["prefers_longer_decisive"] == 0
     assert "no finding. The judge could not tell the answers apart" in html
+    # Its position note no longer says that both orders cancel the bias out.
+    position = next(n for n in summary["notes"] if "favours the answer shown first" in n)
+    assert "cannot cancel a bias this strong" in position and "cancels out" not in position
     assert "could not tell the answers apart" in md.split("## Notes")[0].split("## What the numbers say")[1]
 
 
@@ -154,3 +157,37 @@ def test_alpaca_eval_weighted_judge_shows_the_discrete_rate_under_equal_or_bette
 ])
 def test_an_answer_that_begins_mid_word(text, mid):
     assert begins_mid_word(text) is mid
+
+
+def test_a_demo_sft_model_says_why_its_answers_begin_mid_word(tmp_path, prompts_file, judge_server):
+    """Two optimiser steps (a tiny model, the quickstart's recipe in miniature): the note says that so few steps do
+    not teach the chat format, and report.html marks each of the tuned model's answers that begins mid-word."""
+    sft = {"name": "tuned", "base": "embedded:tiny-random", "data": "demo", "max_examples": 8, "epochs": 1,
+           "batch_size": 4, "micro_batch_size": 4, "max_seq_len": 64, "keep_epochs": []}
+    cfg = load_config(write_config(tmp_path / "c.yaml", {
+        "name": "sftrun", "output_dir": str(tmp_path / "results"),
+        "benchmark": {"name": "file", "path": str(prompts_file)}, "sft": sft,
+        "models": [{"name": "base", "model": "embedded:tiny-random", "sampling": {"max_new_tokens": 6}},
+                   {"name": "tuned", "model": "filled-in", "sampling": {"max_new_tokens": 6}}],
+        "baselines": ["base"], "judge": {"backend": "openai", "model": "j", "base_url": judge_server.base_url}}))
+    run(cfg, show_progress=False)
+    report = cfg.run_dir / "report"
+    note = next(n for n in json.loads((report / "summary.json").read_text())["notes"] if "optimiser step" in n)
+    assert note.startswith("The SFT stage ran 2 optimiser step(s)") and "do not teach the chat format" in note
+    assert "`tuned` still continues the text it is given, so its answers may begin mid-word" in note
+    page = (report / "report.html").read_text()
+    answers = re.findall(r"<div><b>(\w+)</b>(.*?)</div>", page, re.DOTALL)
+    assert {m for m, _ in answers} == {"base", "tuned"}
+    marked = 0
+    for model, shown in answers:
+        for mark, text in re.findall(r'(<span class="mark">[^<]*</span>)?<pre>(.*?)</pre>', shown, re.DOTALL):
+            expected = model == "tuned" and begins_mid_word(html_text(text))
+            assert bool(mark) is expected, (model, text)
+            marked += bool(mark)
+    assert marked >= 1 and "begins mid-word: too few SFT steps to learn the chat format (see Notes)" in page
+
+
+def html_text(fragment: str) -> str:
+    import html
+
+    return html.unescape(fragment)

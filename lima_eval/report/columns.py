@@ -116,6 +116,11 @@ def soft_and_discrete(r: dict) -> str:
     return said + ("; no finding: the judge could not tell the answers apart" if r.get(CANNOT_TELL) else "")
 
 
+def no_finding(r: dict) -> str:
+    """After a rate fitted from a judge that could not tell the answers apart."""
+    return "; no finding" if r.get(CANNOT_TELL) and r.get("length_controlled_win_rate") is not None else ""
+
+
 def wins_and_ties(r: dict) -> str:
     """After equal or better: the wins and ties it counts, of how many verdicts."""
     if r.get("equal_or_better") is None or r.get("win") is None or r.get("tie") is None:
@@ -146,7 +151,7 @@ PAIRWISE: tuple[Column, ...] = (
     Column("standard_error", "standard error", NUMBER, table=False, leaderboard=True),
     Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True, says=wins_and_ties),
     Column("discrete_win_rate", "discrete win rate % [95%]", RATE, table=False, leaderboard=True, check=True),
-    Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True),
+    Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True, says=no_finding),
     Column("length_controlled_difficulty_win_rate", "length-controlled with difficulty** % [95%]", RATE,
            leaderboard=True),
     Column("lc_difficulty_models", "models behind **", COUNT, table=False, leaderboard=True),

@@ -68,8 +68,7 @@ def under_test(cfg: RunConfig) -> tuple[list[str], list[str]]:
 
 # An answer that begins in the middle of a word or sentence: a lowercase letter or a continuing mark first.
 MID_WORD = re.compile(r"^\s*(?:[a-z]|['\u2019][a-z]|[,;:.)\]]\s*\w)")
-MID_WORD_MARK = ("begins mid-word: a demo SFT model too briefly trained to have learnt the chat format continues "
-                 "the text it is given (see Notes)")
+MID_WORD_MARK = "begins mid-word: too few SFT steps to learn the chat format (see Notes)"
 
 
 def begins_mid_word(text: str) -> bool:

@@ -23,8 +23,13 @@ def _plt() -> Any:
 
 
 def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
+    """LIMA's Figure 1: a panel per judge, a bar per (model, baseline), the first row on top in every panel."""
     plt = _plt()
+    return _write(plt, winrate_axes(plt, rows), path)
 
+
+def winrate_axes(plt: Any, rows: list[dict[str, Any]]) -> Any:
+    """The win / tie / loss figure (not yet written)."""
     judges = list(dict.fromkeys(r["judge"] for r in rows))
     labels = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
     height = 1.0 + 0.55 * max(1, len(labels))
@@ -49,7 +54,9 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
             ax.text(101, y, equal_or_better_label(r), va="center", fontsize=7, color="#333")
         ax.set_xlim(0, 100)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.invert_yaxis()
+        # The panels share their y axis, so inverting each would flip it back with every second panel (a human
+        # panel reversed the rows): the first row is put on top once, by the limits.
+        ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(judge, fontsize=9)
         ax.set_xlabel("% of readable verdicts (errors excluded); right: equal or better = wins + ties of n",
                       fontsize=8)
@@ -59,7 +66,7 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     fig.legend(handles, ["Model wins", "Tie", "Baseline wins"], loc="lower center", ncol=3, fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
-    return _write(plt, fig, path)
+    return fig
 
 
 def equal_or_better_label(r: dict[str, Any]) -> str:

@@ -81,8 +81,7 @@ def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
         judges.append(HUMAN)
     pairs = list(inp.pairs)
     known = set(pairs) | {(b, a) for a, b in pairs}
-    # Pairs as the judges met them, people's last: a human panel adds rows, it does not reorder the others.
-    for j in sorted(inp.judgments, key=lambda j: j.judge == HUMAN):
+    for j in inp.judgments:
         pair = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
         if pair not in known:
             pairs.append(pair)

@@ -176,12 +176,19 @@ def _position_note(card: dict[str, Any]) -> str | None:
     if lo <= 0.5 <= hi:
         return None
     side = "first" if share > 0.5 else "second"
-    fix = (f"Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
-           f"{float(card.get('position_consistency') or 0):.0%} of pairs)." if card.get("order") == "both" else
-           "With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
-           "confident ones stand on one order, where this bias can still sway them." if card.get("order") ==
-           "both-if-close" else "With `order: random` it adds noise to every verdict; "
-           "`order: both` (the default) cancels it out.")
+    agreed = f"{float(card.get('position_consistency') or 0):.0%}"
+    if card.get("order") == "both" and card.get("cannot_tell_apart"):
+        fix = (f"Judging each pair in both orders cannot cancel a bias this strong: the two orders agreed on {agreed} "
+               "of pairs, the pairs they disagreed on count as ties, and its win rates are no finding (What the "
+               "numbers say).")
+    elif card.get("order") == "both":
+        fix = ("Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
+               f"{agreed} of pairs).")
+    elif card.get("order") == "both-if-close":
+        fix = ("With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
+               "confident ones stand on one order, where this bias can still sway them.")
+    else:
+        fix = "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out."
     return (f"`{card['judge']}` favours the answer shown {side}: {share:.0%} of its {decisive} decisive verdicts went "
             f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
 
