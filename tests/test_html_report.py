@@ -1,9 +1,14 @@
-"""report.html in real headless Chromium: it renders, its own script runs, and model text runs nothing."""
+"""report.html in real headless Chromium: it renders, its own script runs, model text runs nothing, and it shows
+report.md's sections in report.md's order, with the same notes rendered as HTML."""
 
+import html
 import json
+import os
 import re
+import shutil
+from pathlib import Path
 
-from conftest import browse, server_run_config
+from conftest import browse, run_cli, server_run_config
 
 from lima_eval.config import load_config
 from lima_eval.pipeline import run
@@ -51,3 +56,52 @@ def test_report_html_renders_and_model_text_runs_nothing(tmp_path, chromium):
     keep = __import__("os").environ.get("LIMA_EVAL_KEEP_SCREENSHOT")
     if keep:
         __import__("shutil").copy(shot, keep)
+
+
+def _text(fragment: str) -> str:
+    """An HTML fragment's text, as a reader sees it (tags dropped, entities read, spaces collapsed)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def _md_text(line: str) -> str:
+    """A report.md line's text, as a reader sees it rendered (code spans' backticks and the escapes dropped)."""
+    for a, b in (("\\|", "|"), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"), ("`", "")):
+        line = line.replace(a, b)
+    return " ".join(line.split())
+
+
+def test_report_html_has_report_md_sections_in_order_and_its_notes_as_html(tmp_path, chromium):
+    """report.html, as Chromium renders it, shows the sections of report.md in the same order, the line naming the
+    models under test and the baselines, and the same notes, their code spans as <code> (no raw backticks)."""
+    from test_report_sections import all_sections_config
+
+    out = run_cli("run", str(all_sections_config(tmp_path)), "--no-progress", "--no-cache")
+    assert out.returncode == 0, out.stderr
+    report = tmp_path / "results" / "all" / "report"
+    md = (report / "report.md").read_text()
+    dom = browse(chromium, report / "report.html", "--dump-dom").stdout
+    assert 'data-ready="1"' in dom
+    md_sections = re.findall(r"^## (.+)$", md, re.MULTILINE)
+    html_sections = [_text(h) for h in re.findall(r"<h2>(.*?)</h2>", dom, re.DOTALL)]
+    assert html_sections[-1] == "Answers"  # the answer browser: report.html's own, after every section
+    assert html_sections[:-1] == md_sections and len(md_sections) >= 11
+    models_line = _md_text(re.search(r"^Benchmark .*$", md, re.MULTILINE).group(0).replace("**", ""))
+    assert "Models under test: mine; baselines: base." in models_line
+    assert models_line in _text(re.search(r"<p>Benchmark .*?</p>", dom, re.DOTALL).group(0))
+    md_notes = re.search(r"^## Notes\n\n(.*?)\n\n", md, re.MULTILINE | re.DOTALL).group(1).splitlines()
+    html_notes = re.findall(r"<li>(.*?)</li>", re.search(r"<h2>Notes</h2>\s*<ul>(.*?)</ul>", dom, re.DOTALL).group(1),
+                            re.DOTALL)
+    assert len(md_notes) == len(html_notes) >= 5
+    for line, item in zip(md_notes, html_notes):
+        assert _md_text(line.removeprefix("- ")) == _text(item)
+        assert "`" not in item  # code spans are <code>, not raw backticks
+    assert sum("<code>" in item for item in html_notes) >= 3
+    text = _text(dom.split("<h2>Answers</h2>")[0])
+    assert "`" not in text and "-%" not in text and "-%" not in md
+    assert "judges/prices.yaml" in text and "judges/prices.yaml" in md
+    shot = tmp_path / "sections.png"
+    browse(chromium, report / "report.html", f"--screenshot={shot}", "--window-size=1280,3000")
+    assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
+    keep = os.environ.get("LIMA_EVAL_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, Path(keep).with_name("sections-" + Path(keep).name))

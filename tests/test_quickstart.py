@@ -26,12 +26,15 @@ def test_default_run_end_to_end_then_nothing_to_do(tmp_path):
     for row in rows.values():
         assert row["n"] == summary["n_prompts"] == 30 and row["errors"] == 0  # logprob verdicts are always valid
         assert row["win"] + row["tie"] + row["loss"] == row["n"]
-        # The tiny judge mostly picks whichever answer it sees first; both orders cancel that out, so the
-        # demo reports no clear difference instead of inventing one.
+        # The tiny judge mostly picks whichever answer it sees first, so its two orders rarely agree: the
+        # demo reports no finding in words instead of a tight interval around 50% (docs/report.md).
         assert row["win_rate_ci_low"] <= 0.5 <= row["win_rate_ci_high"]
-    assert all("no clear difference" in c for c in summary["conclusions"])
+    assert all("no finding. The judge could not tell the answers apart" in c for c in summary["conclusions"])
     text = (report / "report.md").read_text()
-    assert "smoke-test judge" in text and "demonstrates the path" in text
+    assert "smoke-test judge" in text and "demonstrates the path" in text and "; discrete " in text
+    # The demo SFT model (2 steps) has not learnt the chat format: the note says so, the answer browser marks it.
+    assert "its answers may begin mid-word" in text
+    assert '<span class="mark">begins mid-word' in (report / "report.html").read_text()
     # How far to trust it: the tiny judge's position bias is called out, and it has no judge card yet.
     assert any("favours the answer shown first" in n for n in summary["notes"]), summary["notes"]
     assert any("has no judge card" in n and "lima-eval judge-card lima-pairwise --gold pandalm" in n

@@ -24,6 +24,7 @@ from lima_eval.report.html import write_html
 from lima_eval.report.sections import Context, sections, summarize, summarize_with_context
 from lima_eval.report.sections.judges import judge_cards, judge_quality
 from lima_eval.report.sections.mt_bench import mt_bench_markdown
+from lima_eval.report.sections.notes import undertrained
 from lima_eval.report.stats import LEVEL
 from lima_eval.report.summary import Inputs
 from lima_eval.run import Run
@@ -77,8 +78,9 @@ def build_report(run_dir: Path, cfg: RunConfig | None = None, prompts: list[Prom
     shown = sorted(parts, key=lambda s: s.place)
     blocks = [s.markdown(ctx.data[s.key], ctx) for s in shown]
     write_atomic(out / "report.md", "\n".join(b.strip("\n") + "\n" for b in blocks if b))
+    untaught = frozenset({cfg.sft.name}) if cfg.sft is not None and undertrained(cfg) else frozenset()
     write_html(out / "report.html", cfg, summary, [h for s in shown for h in s.html(ctx.data[s.key], ctx)], inp,
-               prompts)
+               prompts, untaught)
     mark_current(store, cfg)
     return out
 

@@ -10,6 +10,7 @@ Cell text is built here and escaped by the HTML renderer; model names and reason
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,11 @@ LC_CAVEAT = ("*Length-controlled: a logistic regression of the verdict on the an
              "by prompt (docs/report.md). Harder to game by answer length; n/a with fewer models.")
 
 
+def inline(text: str) -> str:
+    """A note's text as HTML: escaped, its `code` spans as <code> (the Markdown page shows the same spans)."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", e(text))
+
+
 def md(x: Any) -> str:
     """Text safe in Markdown: HTML's characters escaped (a model name or an answer cannot inject a tag), table
     pipes escaped, one line. Names and reasons are untrusted text."""
@@ -43,6 +49,11 @@ def md(x: Any) -> str:
 def pct(x: Any) -> str:
     """A fraction as a percentage with one decimal ('-' for none); shared by the Markdown and HTML tables."""
     return "-" if x is None else f"{100 * float(x):.1f}"
+
+
+def percent(x: Any) -> str:
+    """A fraction as '12.3%', or 'n/a' for an undefined one (never '-%')."""
+    return "n/a" if x is None else f"{pct(x)}%"
 
 
 def ci(r: dict, key: str) -> str:
@@ -83,13 +94,45 @@ class Column:
     table: bool = True  # shown in the Markdown and HTML tables (else CSV only)
     leaderboard: bool = False  # carried into the leaderboard
     check: bool = False  # a metric `lima-eval check` can gate on (computed by report.stats.rate_values)
+    says: Callable[[dict], str] | None = None  # what the figure counts, after its value in a table ("" for nothing)
 
     def cell(self, row: dict) -> str:
-        return self.kind.cell(row, self.key)
+        text = self.kind.cell(row, self.key)
+        return text + self.says(row) if self.says is not None else text
 
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(self.key + s for s in self.kind.suffixes)
+
+
+# Set on a row while it is rendered (never stored): why its judge could not tell the answers apart.
+CANNOT_TELL = "_judge_cannot_tell"
+
+
+def soft_and_discrete(r: dict) -> str:
+    """After a win rate averaged from soft scores (logprob or weighted verdicts): the discrete rate beside it (a win
+    1, a tie 1/2, a loss 0), and, where the judge could not tell the answers apart, that neither is a finding."""
+    said = f"; discrete {ci(r, 'discrete_win_rate')}" if r.get("soft_scores") and r.get("win_rate") is not None else ""
+    return said + ("; no finding: the judge could not tell the answers apart" if r.get(CANNOT_TELL) else "")
+
+
+def no_finding(r: dict) -> str:
+    """After a rate fitted from a judge that could not tell the answers apart."""
+    return "; no finding" if r.get(CANNOT_TELL) and r.get("length_controlled_win_rate") is not None else ""
+
+
+def wins_and_ties(r: dict) -> str:
+    """After equal or better: the wins and ties it counts, of how many verdicts."""
+    if r.get("equal_or_better") is None or r.get("win") is None or r.get("tie") is None:
+        return ""
+    return f" ({r['win']} wins + {r['tie']} ties of {r['n']})"
+
+
+def to_longer(r: dict) -> str:
+    """After prefers longer: the decisive verdicts (wins and losses between answers of different lengths) it counts."""
+    if r.get("prefers_longer") is None or r.get("prefers_longer_decisive") is None:
+        return ""
+    return f" ({r['prefers_longer_hits']} of {r['prefers_longer_decisive']} wins and losses)"
 
 
 PAIRWISE: tuple[Column, ...] = (
@@ -103,15 +146,18 @@ PAIRWISE: tuple[Column, ...] = (
     Column("loss", "loss", COUNT_SHARE),
     Column("errors", "errors", COUNT, leaderboard=True),
     Column("missing", "missing", COUNT),
-    Column("win_rate", "win rate % [95%]", RATE, leaderboard=True, check=True),
+    Column("win_rate", "win rate % [95%]", RATE, leaderboard=True, check=True, says=soft_and_discrete),
+    Column("soft_scores", "soft scores", COUNT, table=False),
     Column("standard_error", "standard error", NUMBER, table=False, leaderboard=True),
-    Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True),
+    Column("equal_or_better", "equal or better % [95%]", RATE, leaderboard=True, check=True, says=wins_and_ties),
     Column("discrete_win_rate", "discrete win rate % [95%]", RATE, table=False, leaderboard=True, check=True),
-    Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True),
+    Column("length_controlled_win_rate", "length-controlled* % [95%]", RATE, leaderboard=True, says=no_finding),
     Column("length_controlled_difficulty_win_rate", "length-controlled with difficulty** % [95%]", RATE,
            leaderboard=True),
     Column("lc_difficulty_models", "models behind **", COUNT, table=False, leaderboard=True),
-    Column("prefers_longer", "prefers longer % [95%]", RATE),
+    Column("prefers_longer", "prefers longer % [95%]", RATE, says=to_longer),
+    Column("prefers_longer_decisive", "decisive verdicts, lengths differing", COUNT, table=False),
+    Column("prefers_longer_hits", "of which to the longer answer", COUNT, table=False),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,26 @@ img{max-width:100%}.note{color:#555}.item{border:1px solid #ddd;border-radius:6p
 pre{white-space:pre-wrap;word-wrap:break-word;background:#fafafa;border:1px solid #eee;padding:6px;margin:4px 0;
 font:12.5px/1.4 ui-monospace,Menlo,monospace;max-height:360px;overflow:auto}
 .v-win{color:#2f7d4f;font-weight:600}.v-loss{color:#b23b28;font-weight:600}.v-tie{color:#777;font-weight:600}
-.v-err{color:#a0a;font-weight:600}.controls{position:sticky;top:0;background:#fff;padding:6px 0;z-index:1}
+.v-err{color:#a0a;font-weight:600}.mark{color:#8a5a00;background:#fff4d6;font-size:12px;padding:0 4px}
+code{font:12.5px ui-monospace,Menlo,monospace;background:#f4f4f4;padding:0 3px;border-radius:3px}
+.controls{position:sticky;top:0;background:#fff;padding:6px 0;z-index:1}
 input,select{font-size:14px;padding:3px 6px}pre.reply{background:#f6f8fb;color:#444;font-size:12px;max-height:120px}
 """
+
+
+def under_test(cfg: RunConfig) -> tuple[list[str], list[str]]:
+    """The run's models under test and its baselines, in config order (the first line of both pages)."""
+    return list(dict.fromkeys(m for m, _ in cfg.pairs())), list(cfg.baselines)
+
+
+# An answer that begins in the middle of a word or sentence: a lowercase letter or a continuing mark first.
+MID_WORD = re.compile(r"^\s*(?:[a-z]|['\u2019][a-z]|[,;:.)\]]\s*\w)")
+MID_WORD_MARK = "begins mid-word: too few SFT steps to learn the chat format (see Notes)"
+
+
+def begins_mid_word(text: str) -> bool:
+    """Whether an answer starts inside a word or sentence (what a model that never learnt the chat format does)."""
+    return bool(MID_WORD.match(text))
 
 
 def rating_ci(r: dict) -> tuple[str, str]:
@@ -114,8 +132,10 @@ def _reply(j: Judgment, model: str, base: str) -> str:
     return text
 
 
-def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
-    """The answer browser: each prompt, every model's answers, and every verdict and rating on it."""
+def _browser(inp: Inputs, prompts: list[Prompt], untaught: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
+    """The answer browser: each prompt, every model's answers, and every verdict and rating on it. Answers of an
+    `untaught` model (a demo SFT model trained too briefly to learn the chat format) that begin mid-word are
+    marked as such, so they do not pass for a truncation bug."""
     answers: dict[str, dict[str, list[tuple[int, str]]]] = {}
     for g in inp.generations.values():
         if g.error is None:
@@ -150,7 +170,9 @@ def _browser(inp: Inputs, prompts: list[Prompt]) -> tuple[str, list[str]]:
             body.append(f"<p><b>User{f' (turn {k + 1})' if len(turns) > 1 else ''}:</b></p><pre>{e(turn)}</pre>")
         body.append('<div class="answers">')
         for model, texts in sorted(answers.get(pid, {}).items()):
-            shown = "".join(f"<pre>{e(t)}</pre>" for _, t in sorted(texts))
+            shown = "".join((f'<span class="mark">{e(MID_WORD_MARK)}</span>'
+                             if model in untaught and begins_mid_word(t) else "") + f"<pre>{e(t)}</pre>"
+                            for _, t in sorted(texts))
             body.append(f"<div><b>{e(model)}</b>{shown}</div>")
         body.append("</div>")
         if vs:
@@ -181,15 +203,19 @@ def page(title: str, body: list[str], script: str | None = None) -> str:
 
 
 def write_html(path: Path, cfg: RunConfig, summary: dict[str, Any], sections: list[str], inp: Inputs,
-               prompts: list[Prompt]) -> Path:
-    """The page: the sections' HTML (rendered by each report section from its data) and the answer browser."""
-    browser, pairs = _browser(inp, prompts)
+               prompts: list[Prompt], untaught: frozenset[str] = frozenset()) -> Path:
+    """The page: the sections' HTML (rendered by each report section from its data) and the answer browser
+    (answers of the `untaught` models that begin mid-word marked)."""
+    browser, pairs = _browser(inp, prompts, untaught)
     options = '<option value="">all pairs</option>' + "".join(
         f'<option value="{e(p)}">{e(p.replace("|", " vs "))}</option>' for p in pairs)
+    models, baselines = under_test(cfg)
     body = [
         f"<h1>lima-eval report: {e(cfg.name)}</h1>",
-        (f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b>, {summary["n_prompts"]} prompts. Created '
-        f'{e(summary["created_at"])}.</p>'),
+        (f'<p>Benchmark <b>{e(cfg.benchmark.name)}</b> ({summary["n_prompts"]} prompts). Models under test: '
+         + ", ".join(f"<b>{e(m)}</b>" for m in models) + "; baselines: "
+         + ", ".join(f"<b>{e(b)}</b>" for b in baselines)
+         + f'. Created {e(summary["created_at"])}.</p>'),
         *sections,
         "<h2>Answers</h2>",
         ('<div class="controls"><input id="q" type="search" placeholder="search prompts, answers, judges" size="40"> '

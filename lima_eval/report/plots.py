@@ -23,12 +23,17 @@ def _plt() -> Any:
 
 
 def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
+    """LIMA's Figure 1: a panel per judge, a bar per (model, baseline), the first row on top in every panel."""
     plt = _plt()
+    return _write(plt, winrate_axes(plt, rows), path)
 
+
+def winrate_axes(plt: Any, rows: list[dict[str, Any]]) -> Any:
+    """The win / tie / loss figure (not yet written)."""
     judges = list(dict.fromkeys(r["judge"] for r in rows))
     labels = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
     height = 1.0 + 0.55 * max(1, len(labels))
-    fig, axes = plt.subplots(1, len(judges), figsize=(5.2 * len(judges), height), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(judges), figsize=(6.4 * len(judges), height), squeeze=False, sharey=True)
     for ax, judge in zip(axes[0], judges):
         mine = {f"{r['model']}\nvs {r['baseline']}": r for r in rows if r["judge"] == judge}
         for y, label in enumerate(labels):
@@ -45,20 +50,28 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
                 if pct >= 7:
                     ax.text(left + pct / 2, y, f"{pct:.0f}%", ha="center", va="center", fontsize=8)
                 left += pct
-            # LIMA's headline figure: equal or better (win + tie).
-            ax.text(101, y, f"≥ {r['win_pct'] + r['tie_pct']:.0f}%", va="center", fontsize=7, color="#333")
+            # LIMA's headline figure, equal or better, with the wins and ties it counts (all ties is no win).
+            ax.text(101, y, equal_or_better_label(r), va="center", fontsize=7, color="#333")
         ax.set_xlim(0, 100)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.invert_yaxis()
+        # The panels share their y axis, so inverting each would flip it back with every second panel (a human
+        # panel reversed the rows): the first row is put on top once, by the limits.
+        ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(judge, fontsize=9)
-        ax.set_xlabel("% of prompts (errors excluded); ≥ equal or better", fontsize=8)
+        ax.set_xlabel("% of readable verdicts (errors excluded); right: equal or better = wins + ties of n",
+                      fontsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("win", "tie", "loss")]
     fig.legend(handles, ["Model wins", "Tie", "Baseline wins"], loc="lower center", ncol=3, fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
-    return _write(plt, fig, path)
+    return fig
+
+
+def equal_or_better_label(r: dict[str, Any]) -> str:
+    """A bar's equal-or-better label: the share and the wins and ties it counts, of how many verdicts."""
+    return f"equal or better {r['win_pct'] + r['tie_pct']:.0f}%\n= {r['win']} wins + {r['tie']} ties of {r['n']}"
 
 
 RATING_COLOURS = ["#C8553D", "#E8B04B", "#4C9A6A", "#2E6F8E", "#6A4C93", "#8FB339"]

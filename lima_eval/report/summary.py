@@ -7,6 +7,7 @@ counted apart and never enter a rate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from lima_eval.scales import scale as scale_of
 
 NO_VERDICTS = "no readable verdicts"
 ONE_PROMPT = "one prompt (an interval needs two)"
+NO_DECISIVE = "no decisive verdict between answers of known, different lengths"  # decisive: a win or a loss
 
 
 def _r(x: Any, nd: int = 6) -> Any:
@@ -152,7 +154,12 @@ def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int
                   covered: np.ndarray | None = None, expected: dict[tuple[str, str, str], int] | None = None
                   ) -> tuple[list[dict[str, Any]], Any]:
     st = row_stats(t, len(rows), n_prompts)
-    longer, longer_lo, longer_hi = longer_answer_share(t, len(rows), n_prompts)
+    # A verdict is decisive when it is a win or a loss, as in the win / tie / loss columns: a judge's soft score
+    # leaning off one half is not a decision (a logprob judge that ties every pair leans on every one of them).
+    discrete = dataclasses.replace(t, score=(t.verdict.astype(np.float64) + 1) / 2)
+    longer, longer_lo, longer_hi = longer_answer_share(discrete, len(rows), n_prompts)
+    decisive, to_longer = longer_counts(t, len(rows))
+    soft = np.bincount(t.row, weights=np.abs(t.score - discrete.score) > 1e-9, minlength=len(rows))
     out = []
     for i, (model, baseline, judge) in enumerate(rows):
         n = int(st.n[i])
@@ -182,10 +189,22 @@ def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int
             "length_controlled_win_rate_na": lc.na if lc else NO_VERDICTS,
             "prefers_longer": _r(longer[i]), "prefers_longer_ci_low": _r(longer_lo[i]),
             "prefers_longer_ci_high": _r(longer_hi[i]),
-            "prefers_longer_na": _na(n, longer[i], longer_lo[i], "no decisive verdict between answers of "
-                                     "known, different lengths"),
+            "prefers_longer_na": _na(n, longer[i], longer_lo[i], NO_DECISIVE),
+            "soft_scores": int(soft[i]), "prefers_longer_decisive": int(decisive[i]),
+            "prefers_longer_hits": int(to_longer[i]),
         })
     return out, st
+
+
+def longer_counts(t: PairTable, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the decisive verdicts (a win or a loss) between answers of known, different lengths, and how many
+    of them went to the longer answer: the counts `prefers_longer` rests on."""
+    known = np.isfinite(t.len_model) & np.isfinite(t.len_base)
+    delta = np.where(known, t.len_model - t.len_base, 0.0)
+    decisive = known & (t.verdict != 0) & (delta != 0)
+    hit = decisive & ((t.verdict > 0) == (delta > 0))
+    return (np.bincount(t.row, weights=decisive, minlength=n_rows).astype(np.int64),
+            np.bincount(t.row, weights=hit, minlength=n_rows).astype(np.int64))
 
 
 def bt_ratings(rows: list[tuple[str, str, str]], st: Any, baselines: list[str], level: float = LEVEL
@@ -225,7 +244,12 @@ def rating_rows(inp: Inputs) -> list[dict[str, Any]]:
         if scale_of(r.scale).feeds("ratings"):  # not a checklist's criteria met: checklist_rows
             groups.setdefault((r.judge, r.scale, r.model), []).append(r)
     all_tags = sorted({t for tags in inp.tags.values() for t in tags})
-    for (judge, scale, model), rs in groups.items():
+    # People's panels after the judges', their models in the judges' order: a human panel adds rows, it does not
+    # reorder the others (imported ratings are gathered after people's).
+    models = list(dict.fromkeys(m for (judge, _, m) in groups if judge != HUMAN))
+    order = {k: (k[0] == HUMAN, (models.index(k[2]) if k[2] in models else len(models)) if k[0] == HUMAN else 0)
+             for k in groups}
+    for (judge, scale, model), rs in sorted(groups.items(), key=lambda kv: order[kv[0]]):
         labels = (inp.rating_labels.get(judge) or inp.rating_labels.get(scale)
                   or tuple(dict.fromkeys(r.label for r in rs if r.label)))
         subsets = [("all", rs)] + [(tag, [r for r in rs if tag in inp.tags.get(r.prompt_id, ())]) for tag in all_tags]

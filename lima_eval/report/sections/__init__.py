@@ -17,7 +17,7 @@ from lima_eval.config import RunConfig
 from lima_eval.errors import LimaEvalError
 from lima_eval.records import Prompt
 from lima_eval.registry import REPORT_SECTIONS
-from lima_eval.report.columns import e, md, table
+from lima_eval.report.columns import e, inline, md, table
 from lima_eval.store import RunStore
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def table_markdown(title: str, head: list[str], rows: list[list[Any]], explained
 
 def table_html(title: str, head: list[str], rows: list[list[Any]], explained: str) -> list[str]:
     """The same table in report.html."""
-    return [f"<h2>{e(title)}</h2>", table(head, rows), f'<p class="note">{e(explained)}</p>']
+    return [f"<h2>{e(title)}</h2>", table(head, rows), f'<p class="note">{inline(explained)}</p>']
 
 
 def sections() -> list[Section]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lima_eval.report.columns import e, md, pct, table
+from lima_eval.report.columns import inline, md, pct, percent, table
 from lima_eval.report.sections import Context, Section
 from lima_eval.report.summary import judge_agreement
 
@@ -31,10 +31,10 @@ class Agreement(Section):
                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in data:
             floor = "-" if r.get("longer_answer_vs_a") is None else (
-                f"{pct(r['longer_answer_vs_a'])}% / {pct(r['longer_answer_vs_b'])}%")
+                f"{percent(r['longer_answer_vs_a'])} / {percent(r['longer_answer_vs_b'])}")
             kappa = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
-            lines.append(f"| {md(r['judge_a'])} | {md(r['judge_b'])} | {r['n']} | {pct(r['tie_discounted'])}% | "
-                         f"{pct(r['with_ties'])}% | {pct(r['without_ties'])}% | {kappa} | {floor} |")
+            lines.append(f"| {md(r['judge_a'])} | {md(r['judge_b'])} | {r['n']} | {percent(r['tie_discounted'])} | "
+                         f"{percent(r['with_ties'])} | {percent(r['without_ties'])} | {kappa} | {floor} |")
         lines += ["", EXPLAINED]
         return "\n".join(lines) + "\n"
 
@@ -47,4 +47,4 @@ class Agreement(Section):
             [[r["judge_a"], r["judge_b"], r["n"], pct(r["tie_discounted"]), pct(r["with_ties"]),
               pct(r["without_ties"]), "-" if r["kappa"] is None else f"{r['kappa']:.3f}",
               f"{pct(r.get('longer_answer_vs_a'))} / {pct(r.get('longer_answer_vs_b'))}"] for r in data]),
-            f'<p class="note">{e(EXPLAINED)}</p>']
+            f'<p class="note">{inline(EXPLAINED)}</p>']

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lima_eval.report.columns import md, table
+from lima_eval.report.columns import inline, md, table
 from lima_eval.report.html import rating_ci
 from lima_eval.report.sections import Context, Section
 from lima_eval.report.summary import bt_ratings
@@ -47,4 +47,4 @@ class BradleyTerry(Section):
                       [[r["judge"], r["model"] + (" (anchor)" if r["model"] == r["anchor"] else ""),
                         *rating_ci(r), "-" if r["p_beats_anchor"] is None else f"{r['p_beats_anchor']:.2f}"]
                        for r in data]),
-                f'<p class="note">{EXPLAINED}</p>']
+                f'<p class="note">{inline(EXPLAINED)}</p>']

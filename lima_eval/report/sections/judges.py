@@ -17,7 +17,7 @@ from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import queue_path
 from lima_eval.records import Judgment
-from lima_eval.report.columns import e, md, pct, table
+from lima_eval.report.columns import inline, md, percent, table
 from lima_eval.report.gather import JudgeRecords
 from lima_eval.report.html import human_kappa
 from lima_eval.report.metrics import combine_orders, position_stats, records_cost, usage_totals
@@ -27,8 +27,11 @@ from lima_eval.report.stats import LEVEL, critical, wilson
 EXPLAINED = ("Position consistency: the share of pairs judged in both orders whose two verdicts agree. "
              "First shown wins: the share of decisive verdicts that went to the answer shown first (0.5 = no "
              "position bias). Kappa vs humans: the judge's Cohen's kappa with the human majority on its judge card's "
-             "gold set, and people's own ceiling on it (`lima-eval judge-card`). Cost uses the price table in the "
-             "judge's judge.yaml; '-' where the model has none.")
+             "gold set, and people's own ceiling on it (`lima-eval judge-card`). Cost: the tokens at the prices in "
+             "`judges/prices.yaml` (USD per 1M tokens; a judge's judge.yaml may add or override entries under "
+             "`prices:`); n/a where the model has no price there. A judge whose two orders agree on fewer than half "
+             "of the pairs, or whose decisive verdicts go more than three times in four to one position, could not "
+             "tell the answers apart (docs/report.md).")
 
 
 class Judges(Section):
@@ -38,6 +41,9 @@ class Judges(Section):
         cfg, store = ctx.run
         cards = judge_cards(ctx.groups, Path(cfg.output_dir), store.root) + imported_cards(ctx.inp.imported)
         ctx.shared["require_notes"] = require_notes(cfg, cards)  # marks each card trusted or not
+        for c in cards:
+            if "position_consistency" in c:  # a pairwise judge
+                c["cannot_tell_apart"] = cannot_tell_apart(c)
         return cards
 
     def notes(self, data: list[dict[str, Any]], ctx: Context) -> list[tuple[int, str]]:
@@ -64,9 +70,8 @@ class Judges(Section):
             lines.append(
                 f"| {md(c['judge'])} | {c['order']}{' (' + str(c['combine']) + ')' if c['combine'] else ''}"
                 f"{'; jury: ' + c['jury']['rule'] if c.get('jury') else ''} | {c['records']} | "
-                f"{c['errors']} | {'-' if cons is None else f'{cons:.1%}'} | "
-                f"{'-' if first is None else f'{first:.1%}'} | {md(human_kappa(c))} | "
-                f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'-' if cost is None else f'{cost:.4f}'} |")
+                f"{c['errors']} | {percent(cons)} | {percent(first)} | {md(human_kappa(c))} | "
+                f"{c['prompt_tokens']:,} / {c['completion_tokens']:,} | {'n/a' if cost is None else f'{cost:.4f}'} |")
         lines += ["", EXPLAINED, ""]
         return "\n".join(lines) + "\n"
 
@@ -74,14 +79,14 @@ class Judges(Section):
         if not data:
             return []
         return ["<h2>Judges</h2>", table(
-            ["judge", "order", "records", "errors", "failed calls", "position consistency %", "first shown wins %",
+            ["judge", "order", "records", "errors", "failed calls", "position consistency", "first shown wins",
              "kappa vs humans [ceiling]", "tokens in / out", "cost (USD)"],
             [[c["judge"], c["order"] + (f" ({c['combine']})" if c["combine"] else "")
               + (f"; jury: {c['jury']['rule']}" if c.get("jury") else ""), c["records"], c["errors"],
-              c["failed_calls"], pct(c.get("position_consistency")), pct(c.get("first_position_win_rate")),
+              c["failed_calls"], percent(c.get("position_consistency")), percent(c.get("first_position_win_rate")),
               human_kappa(c), f"{c['prompt_tokens']:,} / {c['completion_tokens']:,}",
-              "-" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in data]),
-            f'<p class="note">{e(EXPLAINED)}</p>']
+              "n/a" if c["cost_usd"] is None else f"{c['cost_usd']:.4f}"] for c in data]),
+            f'<p class="note">{inline(EXPLAINED)}</p>']
 
 
 def _trust_notes(cfg: RunConfig, cards: list[dict[str, Any]], rows: list[dict]) -> list[str]:
@@ -135,6 +140,32 @@ def _jury_note(card: dict[str, Any], run_dir: Path) -> str:
     return text
 
 
+def cannot_tell_apart(card: dict[str, Any], level: float = LEVEL) -> str | None:
+    """Why a pairwise judge's verdicts follow where the answers were shown rather than the answers, or None. It
+    fails its own consistency checks when the pairs it judged in both orders got the same verdict in both less
+    often than not (the 95% interval of that share below 1/2), or when the answer shown first (or second) got
+    more than three in four of its decisive verdicts (the interval of that share above 3/4, or below 1/4):
+    position then decided more of its verdicts than the answers did (docs/report.md)."""
+    pairs, agree = card.get("pairs_both_orders"), card.get("position_consistency")
+    if isinstance(pairs, int) and pairs >= 2 and isinstance(agree, float):
+        lo, hi = _interval(agree, pairs, level)
+        if hi < 0.5:
+            return (f"its two orders agreed on {round(agree * pairs)} of {pairs} pairs ({agree:.0%}, 95% interval "
+                    f"{lo:.0%} - {hi:.0%})")
+    share, decisive = card.get("first_position_win_rate"), card.get("decisive_verdicts")
+    if isinstance(decisive, int) and decisive >= 2 and isinstance(share, float):
+        lo, hi = _interval(share, decisive, level)
+        if lo > 0.75 or hi < 0.25:
+            return (f"{share:.0%} of its {decisive} decisive verdicts went to the answer shown first (95% interval "
+                    f"{lo:.0%} - {hi:.0%})")
+    return None
+
+
+def _interval(share: float, n: int, level: float) -> tuple[float, float]:
+    lo, hi = wilson(np.array(share), np.array(float(n)), critical(level, n - 1))
+    return float(lo), float(hi)
+
+
 def _position_note(card: dict[str, Any]) -> str | None:
     """A note when a judge clearly favours one position: the first-shown answer's share of its decisive
     verdicts has a 95% interval that excludes one half."""
@@ -145,12 +176,19 @@ def _position_note(card: dict[str, Any]) -> str | None:
     if lo <= 0.5 <= hi:
         return None
     side = "first" if share > 0.5 else "second"
-    fix = (f"Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
-           f"{float(card.get('position_consistency') or 0):.0%} of pairs)." if card.get("order") == "both" else
-           "With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
-           "confident ones stand on one order, where this bias can still sway them." if card.get("order") ==
-           "both-if-close" else "With `order: random` it adds noise to every verdict; "
-           "`order: both` (the default) cancels it out.")
+    agreed = f"{float(card.get('position_consistency') or 0):.0%}"
+    if card.get("order") == "both" and card.get("cannot_tell_apart"):
+        fix = (f"Judging each pair in both orders cannot cancel a bias this strong: the two orders agreed on {agreed} "
+               "of pairs, the pairs they disagreed on count as ties, and its win rates are no finding (What the "
+               "numbers say).")
+    elif card.get("order") == "both":
+        fix = ("Each pair was judged in both orders, so this cancels out of the win rates (the two orders agreed on "
+               f"{agreed} of pairs).")
+    elif card.get("order") == "both-if-close":
+        fix = ("With `order: both-if-close`, only pairs whose first verdict was close were judged in both orders; the "
+               "confident ones stand on one order, where this bias can still sway them.")
+    else:
+        fix = "With `order: random` it adds noise to every verdict; `order: both` (the default) cancels it out."
     return (f"`{card['judge']}` favours the answer shown {side}: {share:.0%} of its {decisive} decisive verdicts went "
             f"to the first-shown answer (95% interval {lo:.0%} - {hi:.0%}). {fix}")
 

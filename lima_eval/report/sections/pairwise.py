@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lima_eval.report.columns import PAIRWISE, csv_row, e, html_table, markdown_table, md, shown
+from lima_eval.report.columns import CANNOT_TELL, PAIRWISE, csv_row, e, html_table, inline, markdown_table, md, shown
 from lima_eval.report.gather import gather
-from lima_eval.report.html import INTERVALS, img
+from lima_eval.report.html import INTERVALS, img, under_test
 from lima_eval.report.lc import add_difficulty_lc
 from lima_eval.report.plots import winrate_figure
 from lima_eval.report.sections import Context, Section
@@ -15,11 +15,12 @@ from lima_eval.report.summary import pair_table, pairwise_rows, row_keys
 from lima_eval.run import Run
 
 EXPLAINED = ("Win / tie / loss are from the model's side, as in LIMA's Figure 1; percentages are of readable "
-             "verdicts (n), errors excluded. Win rate counts a tie as half a win (continuous preferences are "
-             "averaged); equal or better is win + tie (LIMA's abstract); prefers longer is the share of decisive "
-             "verdicts that went to the longer answer. ")
-
-
+             "verdicts (n), errors excluded. Win rate counts a tie as half a win; where the judge gave soft scores "
+             "(token probabilities, AlpacaEval's weighted preferences) it is their mean, and the discrete win rate "
+             "(a win 1, a tie 1/2, a loss 0) stands beside it: a soft mean can sit above equal or better, which "
+             "counts discrete verdicts. Equal or better is win + tie (LIMA's abstract), with the wins and ties it "
+             "counts; prefers longer is the share of decisive verdicts (wins and losses) between answers of "
+             "different lengths that went to the longer answer, with the verdicts it counts. ")
 class Pairwise(Section):
     key, title, rank, place, from_inputs = "rows", "Win / tie / loss", 10, 10, True
 
@@ -46,18 +47,24 @@ class Pairwise(Section):
     def markdown(self, data: list[dict[str, Any]], ctx: Context) -> str:
         cfg, _ = ctx.run
         figure = ctx.figures.get(self.key)
+        models, baselines = under_test(cfg)
         lines = [f"# lima-eval report: {md(cfg.name)}", "",
                  f"Benchmark **{md(cfg.benchmark.name)}** ({len(ctx.prompts)} prompts). Models under test: "
-                 + ", ".join(f"**{md(m)}**" for m in dict.fromkeys(m for m, _ in cfg.pairs()))
-                 + "; baselines: " + ", ".join(f"**{md(b)}**" for b in cfg.baselines) + ".", ""]
+                 + ", ".join(f"**{md(m)}**" for m in models) + "; baselines: "
+                 + ", ".join(f"**{md(b)}**" for b in baselines) + ".", "", f"## {self.title}", ""]
         if figure is not None:
             lines += [f"![win / tie / loss]({figure.name})", ""]
-        lines.append(markdown_table(shown(PAIRWISE), data, empty="(no judgments yet)"))
+        lines.append(markdown_table(shown(PAIRWISE), _marked(data, ctx), empty="(no judgments yet)"))
         lines += ["", EXPLAINED + INTERVALS, ""]
         return "\n".join(lines)
 
     def html(self, data: list[dict[str, Any]], ctx: Context) -> list[str]:
         return [f"<h2>{e(self.title)}</h2>", img(ctx.figures.get(self.key), "win / tie / loss per judge"),
-                html_table(shown(PAIRWISE), data),
-                ('<p class="note">Win rate counts a tie as half a win; equal or better is win + tie; prefers longer '
-                 f'is the share of decisive verdicts that went to the longer answer. {e(INTERVALS)}</p>')]
+                html_table(shown(PAIRWISE), _marked(data, ctx)), f'<p class="note">{inline(EXPLAINED + INTERVALS)}</p>']
+
+
+def _marked(rows: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
+    """The rows as the tables show them: each row whose judge could not tell the answers apart (its card, from the
+    judges section) carries why, so its win rate says it is no finding."""
+    why = {c["judge"]: c.get("cannot_tell_apart") for c in ctx.data.get("judges") or []}
+    return [r | {CANNOT_TELL: why[r["judge"]]} if why.get(r["judge"]) else r for r in rows]

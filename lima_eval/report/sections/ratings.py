@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lima_eval.report.columns import md, pct, table
+from lima_eval.report.columns import md, pct, percent, table
 from lima_eval.report.html import figure_rows, img, mean_ci
 from lima_eval.report.plots import ratings_figure
 from lima_eval.report.sections import Context, Section
@@ -54,7 +54,7 @@ class Ratings(Section):
                       + " | mean [95%] | errors |",
                       "|---|---|---|---:|" + "---:|" * len(labels) + "---:|---:|"]
             for r in mine:
-                cells = " | ".join(f"{r['counts'].get(k, 0)} ({pct(r['shares'].get(k, {}).get('share'))}%)"
+                cells = " | ".join(f"{r['counts'].get(k, 0)} ({percent(r['shares'].get(k, {}).get('share'))})"
                                    for k in labels)
                 lines.append(f"| {md(r['judge'])} | {md(r['model'])} | {md(r['subset'])} | {r['n']} | {cells} | "
                              f"{mean_ci(r)} | {r['errors']} |")

@@ -1,0 +1,66 @@
+"""A human panel adds rows to the report and its figures; it does not reorder the judges' rows (issue 27)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+
+from lima_eval.judging.human import import_human
+from lima_eval.report.build import build_report
+from lima_eval.report.plots import _plt, winrate_axes
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    """Two models under test against one baseline, judged pairwise and rated (scripted), four prompts."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(4)))
+    cfg = {"name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
+           "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                      {"name": "other", "backend": "scripted", "model": "fixed:another answer"},
+                      {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+           "baselines": ["base"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"},
+           "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli("run", str(tmp_path / "c.yaml"), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    return tmp_path / "results" / "r"
+
+
+def summary_of(run_dir: Path) -> dict:
+    return json.loads((build_report(run_dir) / "summary.json").read_text())
+
+
+def top_to_bottom(fig) -> list[list[str]]:
+    """Each panel's bar labels as the figure shows them, top first (the panels share the first one's labels)."""
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    return [labels if ax.get_ylim()[0] > ax.get_ylim()[1] else labels[::-1] for ax in fig.axes if ax.get_title()]
+
+
+def test_a_human_panel_keeps_the_win_tie_loss_rows_in_order(run_dir, tmp_path):
+    plt = _plt()
+    before = winrate_axes(plt, summary_of(run_dir)["rows"])
+    assert top_to_bottom(before) == [["mine\nvs base", "other\nvs base"]]
+    labels = tmp_path / "labels.csv"  # people compared the second pair
+    labels.write_text("prompt_id,model_a,model_b,label,annotator\nq0,other,base,a,ann1\nq1,base,other,b,ann1\n")
+    import_human(run_dir, labels)
+    after = winrate_axes(plt, summary_of(run_dir)["rows"])
+    # Two panels (the judge's and people's), each with the rows in the same order, the first on top.
+    assert [ax.get_title() for ax in after.axes] == [before.axes[0].get_title(), "human"]
+    assert top_to_bottom(after) == [["mine\nvs base", "other\nvs base"]] * 2
+
+
+def test_a_human_rating_panel_lists_models_in_the_judges_order(run_dir, tmp_path):
+    def rating_rows() -> list[tuple[str, str]]:
+        return [(r["judge"], r["model"]) for r in summary_of(run_dir)["ratings"] if r["subset"] == "all"]
+
+    judges = rating_rows()
+    assert [m for _, m in judges] == ["mine", "other", "base"]
+    labels = tmp_path / "labels.csv"  # people rated the baseline first
+    labels.write_text("prompt_id,model,label,annotator\nq0,base,pass,ann1\nq1,base,fail,ann1\nq0,mine,pass,ann1\n")
+    import_human(run_dir, labels)
+    assert rating_rows() == judges + [("human", "mine"), ("human", "base")]
