@@ -87,7 +87,8 @@ def _weak_judge_note(cfg: RunConfig) -> str | None:
             f"The judge here is `{cfg.judge.model}`, a tiny local model: a smoke-test judge whose verdicts say "
             "little about quality. For real numbers point the judge at a strong model, e.g. "
             "`--set judge.backend=openai --set judge.model=gpt-4o` (key in OPENAI_API_KEY), or any "
-            "OpenAI-compatible server with `--set judge.base_url=http://HOST:PORT/v1`."
+            "OpenAI-compatible server with "
+            "`--set judge.backend=openai --set judge.base_url=http://HOST:PORT/v1 --set judge.model=NAME`."
         )
     return None
 
