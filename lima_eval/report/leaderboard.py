@@ -131,15 +131,6 @@ def with_notes(columns: list[Column], rows: list[dict[str, Any]]) -> tuple[list[
     return out, [f"note {i}: {reason}" for i, reason in enumerate(notes, 1)]
 
 
-def _figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """The section's figure, drawn at the resolution it is saved at and saved with the box of all it holds: laid
-    out at the screen's 100 dpi and saved at 150, long row labels lost their first letter."""
-    import matplotlib  # loaded only when a figure is drawn, as report.plots loads it
-
-    with matplotlib.rc_context({"figure.dpi": 150, "savefig.bbox": "tight", "savefig.pad_inches": 0.05}):
-        return leaderboard_figure(figure_rows(rows, "win_rate"), path, title)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
 
@@ -168,7 +159,8 @@ def write_leaderboard(root: Path, out: Path | None = None) -> Path:
     columns = [c for c in shown(LEADERBOARD) if c.key != "judge"]  # the judge is in each table's title
     for (judge, bench), g in groups.items():
         title = f"{judge} on {bench}"
-        png = _figure(g, out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png", title)
+        png = leaderboard_figure(figure_rows(g, "win_rate"), out / f"leaderboard_{_slug(judge)}_{_slug(bench)}.png",
+                                 title)
         cells, notes = with_notes(columns, g)
         if any(r.get(LC_DIFFICULTY) is not None for r in g) and any(c.key == LC_DIFFICULTY for c in columns):
             notes.append(LC_DIFFICULTY_NOTE)
