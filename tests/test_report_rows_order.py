@@ -11,7 +11,7 @@ from conftest import run_cli
 
 from lima_eval.judging.human import import_human
 from lima_eval.report.build import build_report
-from lima_eval.report.plots import _plt, winrate_axes
+from lima_eval.report.plots import winrate_axes
 
 
 @pytest.fixture
@@ -42,13 +42,12 @@ def top_to_bottom(fig) -> list[list[str]]:
 
 
 def test_a_human_panel_keeps_the_win_tie_loss_rows_in_order(run_dir, tmp_path):
-    plt = _plt()
-    before = winrate_axes(plt, summary_of(run_dir)["rows"])
+    before = winrate_axes(summary_of(run_dir)["rows"])
     assert top_to_bottom(before) == [["mine\nvs base", "other\nvs base"]]
     labels = tmp_path / "labels.csv"  # people compared the second pair
     labels.write_text("prompt_id,model_a,model_b,label,annotator\nq0,other,base,a,ann1\nq1,base,other,b,ann1\n")
     import_human(run_dir, labels)
-    after = winrate_axes(plt, summary_of(run_dir)["rows"])
+    after = winrate_axes(summary_of(run_dir)["rows"])
     # Two panels (the judge's and people's), each with the rows in the same order, the first on top.
     assert [ax.get_title() for ax in after.axes] == [before.axes[0].get_title(), "human"]
     assert top_to_bottom(after) == [["mine\nvs base", "other\nvs base"]] * 2

@@ -1,39 +1,54 @@
 """Figures: LIMA Figure 1 style win / tie / loss bars (a panel per judge), Figure 3 style fail / pass /
-excellent shares, Likert means with intervals, and the leaderboard chart."""
+excellent shares, Likert means with intervals, and the leaderboard chart.
+
+Drawn with matplotlib's object-oriented Figure on the Agg canvas (pyplot's global state is not needed), and only
+when what a figure shows changed: each PNG carries a hash of the rows it was drawn from (and of this drawing code),
+so a rebuilt report whose numbers did not move keeps its figures and never imports matplotlib (importing it is
+most of a small report's time)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
+import struct
 from pathlib import Path
 from typing import Any
 
+from lima_eval import __version__
+from lima_eval.records import content_id
 from lima_eval.scales import scale
 from lima_eval.store import write_atomic
 
 COLOURS = {"win": "#4C9A6A", "tie": "#C9C9C9", "loss": "#C8553D"}
+DRAWN_FROM = "lima-eval drawn from"  # the PNG text chunk that holds the hash of what the figure was drawn from
 
 
-def _plt() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    """A new figure on the Agg canvas (nothing shown on screen, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     """LIMA's Figure 1: a panel per judge, a bar per (model, baseline), the first row on top in every panel."""
-    plt = _plt()
-    return _write(plt, winrate_axes(plt, rows), path)
+    key = drawn_from("winrate", rows)
+    return path if is_drawn(path, key) else _write(winrate_axes(rows), path, key)
 
 
-def winrate_axes(plt: Any, rows: list[dict[str, Any]]) -> Any:
+def winrate_axes(rows: list[dict[str, Any]]) -> Any:
     """The win / tie / loss figure (not yet written)."""
+    from matplotlib.patches import Rectangle
+
     judges = list(dict.fromkeys(r["judge"] for r in rows))
     labels = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
     height = 1.0 + 0.55 * max(1, len(labels))
-    fig, axes = plt.subplots(1, len(judges), figsize=(6.4 * len(judges), height), squeeze=False, sharey=True)
+    fig = _figure(figsize=(6.4 * len(judges), height))
+    axes = fig.subplots(1, len(judges), squeeze=False, sharey=True)
     for ax, judge in zip(axes[0], judges):
         mine = {f"{r['model']}\nvs {r['baseline']}": r for r in rows if r["judge"] == judge}
         for y, label in enumerate(labels):
@@ -62,7 +77,7 @@ def winrate_axes(plt: Any, rows: list[dict[str, Any]]) -> Any:
                       fontsize=8)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("win", "tie", "loss")]
+    handles = [Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("win", "tie", "loss")]
     fig.legend(handles, ["Model wins", "Tie", "Baseline wins"], loc="lower center", ncol=3, fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
@@ -83,10 +98,12 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
     panels = list(dict.fromkeys((r["judge"], r["scale"]) for r in rows if r["n"]))
     if not panels:
         return None
-    plt = _plt()
+    key = drawn_from("ratings", rows, {name: scale(name).figure for _, name in panels})
+    if is_drawn(path, key):
+        return path
     sizes = [sum(1 for r in rows if (r["judge"], r["scale"]) == p and r["n"]) for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, sum(0.9 + 0.32 * n for n in sizes)), squeeze=False,
-                             gridspec_kw={"height_ratios": sizes})
+    fig = _figure(figsize=(7.5, sum(0.9 + 0.32 * n for n in sizes)))
+    axes = fig.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": sizes})
     for ax, (judge, scale_name) in zip(axes[:, 0], panels):
         mine = [r for r in rows if (r["judge"], r["scale"]) == (judge, scale_name) and r["n"]]
         names = [r["model"] if r["subset"] == "all" else f"{r['model']} · {r['subset']}" for r in mine]
@@ -115,7 +132,7 @@ def ratings_figure(rows: list[dict[str, Any]], path: Path) -> Path | None:
         ax.invert_yaxis()
         ax.set_title(f"{judge} ({scale_name})", fontsize=9, loc="left")
         _plain(ax)
-    return _save(plt, fig, path)
+    return _save(fig, path, key)
 
 
 def bar_labels(rows: list[dict[str, Any]]) -> list[str]:
@@ -132,9 +149,12 @@ def bar_labels(rows: list[dict[str, Any]]) -> list[str]:
 
 def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Win rate with its 95% interval, one bar per model, best on top."""
-    plt = _plt()
+    key = drawn_from("leaderboard", rows, title)
+    if is_drawn(path, key):
+        return path
     rows = sorted(rows, key=lambda r: -(r["win_rate"] or 0))
-    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.3 * len(rows)))
+    fig = _figure(figsize=(7, 0.9 + 0.3 * len(rows)))
+    ax = fig.subplots()
     y = range(len(rows))
     rate = [100 * (r["win_rate"] or 0) for r in rows]
     err = [[100 * ((r["win_rate"] or 0) - (r["win_rate_ci_low"] or 0)) for r in rows],
@@ -147,13 +167,16 @@ def leaderboard_figure(rows: list[dict[str, Any]], path: Path, title: str) -> Pa
     ax.set_xlabel("win rate % vs baseline (ties half), 95% interval", fontsize=8)
     ax.set_title(title, fontsize=9, loc="left")
     _plain(ax)
-    return _save(plt, fig, path)
+    return _save(fig, path, key)
 
 
 def judges_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     """Each judge's Cohen's kappa with the human majority (95% interval), and the human ceiling as a tick."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(rows)))
+    key = drawn_from("judges", rows)
+    if is_drawn(path, key):
+        return path
+    fig = _figure(figsize=(7, 0.9 + 0.35 * len(rows)))
+    ax = fig.subplots()
     y = list(range(len(rows)))
     k = [r["kappa"] or 0 for r in rows]
     err = [[(r["kappa"] or 0) - (r["kappa_ci_low"] if r["kappa_ci_low"] is not None else (r["kappa"] or 0))
@@ -172,7 +195,7 @@ def judges_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("Cohen's kappa with the human majority, 95% interval", fontsize=8)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     _plain(ax)
-    return _save(plt, fig, path)
+    return _save(fig, path, key)
 
 
 def _plain(ax: Any) -> None:
@@ -180,17 +203,60 @@ def _plain(ax: Any) -> None:
         ax.spines[side].set_visible(False)
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, key: str) -> Path:
     fig.tight_layout()
-    return _write(plt, fig, path)
+    return _write(fig, path, key)
 
 
-def _write(plt: Any, fig: Any, path: Path) -> Path:
-    """The figure as a PNG, written whole or not at all (a killed report leaves no torn image). Saved with the box
-    of everything it holds: laid out at the screen's 100 dpi and saved at 150, long row labels lost their first
-    letter."""
+def _write(fig: Any, path: Path, key: str) -> Path:
+    """The figure as a PNG, written whole or not at all (a killed report leaves no torn image), with the hash of
+    what it was drawn from in a text chunk. Saved with the box of everything it holds: laid out at the screen's
+    100 dpi and saved at 150, long row labels lost their first letter."""
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=150, format="png", bbox_inches="tight", pad_inches=0.05)
-    plt.close(fig)
+    fig.savefig(buf, dpi=150, format="png", bbox_inches="tight", pad_inches=0.05, metadata={DRAWN_FROM: key})
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, buf.getvalue())
+
+
+def drawn_from(kind: str, rows: list[dict[str, Any]], *more: Any) -> str:
+    """The hash a figure is known by: its kind, the rows and settings it is drawn from, and the code that draws
+    it (lima-eval's version, this module's source, matplotlib's version)."""
+    return content_id("figure", kind, rows, more, __version__, _code())
+
+
+def is_drawn(path: Path, key: str) -> bool:
+    """Whether the PNG at `path` was drawn from exactly what `key` hashes (then drawing it again would give the
+    same image: it is kept, and matplotlib is not imported)."""
+    return _png_text(path).get(DRAWN_FROM) == key
+
+
+@functools.cache
+def _code() -> str:
+    """This module's source and matplotlib's version, hashed (once per process)."""
+    from importlib.metadata import version
+
+    return hashlib.sha256(Path(__file__).read_bytes() + version("matplotlib").encode()).hexdigest()
+
+
+def _png_text(path: Path) -> dict[str, str]:
+    """A PNG's text chunks before its image data (where they are written); {} for a missing or unreadable file."""
+    out: dict[str, str] = {}
+    try:
+        with Path(path).open("rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return {}
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return out
+                size, kind = struct.unpack(">I4s", head)
+                if kind in (b"IDAT", b"IEND"):
+                    return out
+                if kind == b"tEXt":
+                    name, _, value = f.read(size).partition(b"\0")
+                    out[name.decode("latin-1")] = value.decode("latin-1")
+                    f.seek(4, io.SEEK_CUR)  # the chunk's CRC
+                else:
+                    f.seek(size + 4, io.SEEK_CUR)
+    except OSError:
+        return {}
