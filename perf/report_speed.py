@@ -37,13 +37,19 @@ DEFAULT = REPO.parent / "shared/data/alpaca_eval/results/claude-2/weighted_alpac
 CLI = [sys.executable, "-m", "lima_eval.cli"]
 
 
+def cli(args: list[str]) -> subprocess.CompletedProcess:
+    """`lima-eval ARGS` in a new process. `python -m` puts the working directory first on sys.path: started in a
+    checkout, it would import that checkout's lima_eval whatever PYTHONPATH says, so it starts in the temp folder."""
+    return subprocess.run(CLI + args, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
+
+
 def timed(args: list[str], repeats: int, before: Callable[[], object] = lambda: None) -> float:
-    """The best of `repeats` runs of a new process (`before` runs untimed ahead of each)."""
+    """The best of `repeats` runs of `lima-eval ARGS` (`before` runs untimed ahead of each)."""
     times = []
     for _ in range(repeats):
         before()
         start = time.perf_counter()
-        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+        proc = cli(args)
         times.append(time.perf_counter() - start)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
@@ -135,14 +141,13 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="lima-report-speed-"))
     try:
         run_dir = folder / "ae"
-        made = subprocess.run(CLI + ["import-judgments", str(run_dir), str(args.annotations), "--format",
-                                     "alpaca-eval"], capture_output=True, text=True, check=False)
+        made = cli(["import-judgments", str(run_dir), str(args.annotations), "--format", "alpaca-eval"])
         if made.returncode != 0:
             raise SystemExit(f"import failed:\n{made.stderr[-2000:]}")
         n = sum(1 for _ in (run_dir / "imported_judgments.jsonl").open())
-        startup = timed(CLI + ["--version"], args.repeats)
-        drawn = timed(CLI + ["report", str(run_dir)], args.repeats, lambda: drop_figures(run_dir))
-        report = timed(CLI + ["report", str(run_dir)], args.repeats)
+        startup = timed(["--version"], args.repeats)
+        drawn = timed(["report", str(run_dir)], args.repeats, lambda: drop_figures(run_dir))
+        report = timed(["report", str(run_dir)], args.repeats)
         print(json.dumps({"judgments": n, "startup_s": round(startup, 3), "report_s": round(report, 3),
                           "report_drawn_s": round(drawn, 3), "report_over_startup": round(report / startup, 2),
                           **stages(run_dir), "repeats": args.repeats}))
