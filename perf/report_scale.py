@@ -1,6 +1,6 @@
 """Report scale: a million synthetic pairwise judgments over 20 models, summarised. Prints one JSON line.
 
-    python perf/report_scale.py [--models 20] [--judgments 1000000] [--from-disk]
+    python perf/report_scale.py [--models 20] [--judgments 1000000] [--from-disk] [--sweep 500,5000,20000]
 
 Every pair of models (round robin) is judged on the same prompts, with verdicts drawn from a Bradley-Terry
 model with known strengths (ties included). Timed: the full summary from Judgment records in memory, i.e.
@@ -11,11 +11,16 @@ Also printed: how well the fitted ratings recover the true strengths (Spearman),
 With --from-disk the same records are also written as a run folder (config, generations, judgments; not
 timed) and `lima-eval report RUN` is timed on it as a user meets it: a new process, JSONL parsing, numbers,
 figures, HTML.
+The sweep (`sweep`, `sweep_ratios`) times the same summary, and the instruction-difficulty LC fit alone
+(`lc_seconds`), at several prompts per pair over --sweep-models models in round robin (8: groups of up to seven
+models against one baseline, as AlpacaEval 2's seven): both should grow as the prompts do (ratios 10 and 4 for
+500 -> 5,000 -> 20,000), where a dense fit grew with their cube.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -60,6 +65,9 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=1000,
                     help="unused since intervals are analytic (kept for scripts)")
     ap.add_argument("--from-disk", action="store_true", help="also time `lima-eval report` on a run folder")
+    ap.add_argument("--sweep", default="500,5000,20000", metavar="N,N,...",
+                    help="prompts per pair to time the summary and the LC fit at ('' for none)")
+    ap.add_argument("--sweep-models", type=int, default=8)
     args = ap.parse_args()
 
     from lima_eval.report.build import summarize
@@ -80,12 +88,50 @@ def main() -> None:
     # Elo difference implied by the true strengths between the strongest and the anchor (model-00).
     true_top = 400 / np.log(10) * (strength[-1] - strength[0])
     disk = from_disk(models, judgments, gens) if args.from_disk else {}
+    n_judgments, n_rows = len(judgments), len(summary["rows"])
+    del judgments, gens, inp, summary  # the sweep's records take their place
+    points = [int(n) for n in args.sweep.split(",") if n.strip()]
+    sweep = [sweep_point(args.sweep_models, n, args.resamples) for n in points]
     print(json.dumps({
-        "n_judgments": len(judgments), "models": args.models, "rows": len(summary["rows"]),
+        "n_judgments": n_judgments, "models": args.models, "rows": n_rows,
         "seconds": round(seconds, 3), **disk,
+        "sweep": sweep, "sweep_ratios": ratios(sweep),
         "bt_spearman_vs_truth": round(spearman, 4),
         "bt_top_minus_anchor": round(fitted[models[-1]] - 1000, 1), "true_top_minus_anchor": round(true_top, 1),
     }))
+
+
+def sweep_point(n_models: int, prompts_per_pair: int, resamples: int) -> dict[str, float]:
+    """The summary's time, and the instruction-difficulty LC fit's alone, at `prompts_per_pair`."""
+    from lima_eval.report.build import summarize
+    from lima_eval.report.lc import add_difficulty_lc
+    from lima_eval.report.summary import Inputs, pair_table, row_keys
+
+    pairs_count = n_models * (n_models - 1) // 2
+    models, _, judgments, gens = synthetic(n_models, prompts_per_pair * pairs_count)
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    inp = Inputs(judgments=judgments, ratings=[], generations=gens, pairs=pairs, baselines=[models[0]],
+                 resamples=resamples)
+    start = time.perf_counter()
+    summary = summarize(inp)
+    seconds = time.perf_counter() - start
+    keys = row_keys(inp)
+    table, index, _, _ = pair_table(inp, keys)
+    rows: list[dict] = [{} for _ in keys]  # type: ignore[type-arg]
+    start = time.perf_counter()
+    add_difficulty_lc(rows, keys, table, len(index))
+    lc_seconds = time.perf_counter() - start
+    fitted = sum(r.get("length_controlled_difficulty_win_rate") is not None for r in summary["rows"])
+    return {"prompts_per_pair": prompts_per_pair, "judgments": len(judgments), "seconds": round(seconds, 3),
+            "lc_seconds": round(lc_seconds, 3), "lc_rows": fitted}
+
+
+def ratios(sweep: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Between consecutive sweep points: how many times the prompts, the summary's and the LC fit's time grew."""
+    return [{"prompts": round(b["prompts_per_pair"] / a["prompts_per_pair"], 2),
+             "seconds": round(b["seconds"] / max(a["seconds"], 1e-3), 2),
+             "lc_seconds": round(b["lc_seconds"] / max(a["lc_seconds"], 1e-3), 2)}
+            for a, b in itertools.pairwise(sweep)]
 
 
 def from_disk(models: list[str], judgments: list, gens: dict) -> dict[str, float]:  # type: ignore[type-arg]
