@@ -13,8 +13,11 @@ straight into the run, so only judging is timed):
      requests: the server is another process, so this is the client's cost alone, and it moves less between
      machines (and with other load on them) than wall time does;
   2. the same items in a new results directory: rerun_requests = requests the server saw (the cache answers);
-  3. a fresh cache, every third request answered 429 with Retry-After: 1: completed_under_429 = judgments
-     with a verdict (of 2N), and how long it took.
+  3. a fresh cache, a third of the requests answered 429 with Retry-After: 1: completed_under_429 = judgments
+     with a verdict (of 2N), and how long it took. Which third is a coin seeded by the request's arrival number:
+     with "every third arrival" (k % 3 == 0) a lean client's retries come back in lockstep, in the same order
+     each second, and the same few requests can land on a multiple of 3 eleven times running, which no real
+     rate limiter does.
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ def serve(up, down, latency: float, storm: bool) -> None:  # type: ignore[no-unt
 
 
 def every_third(k: int, body: dict):  # type: ignore[no-untyped-def]
-    return ("429", 1) if k % 3 == 0 else None
+    import random
+
+    return ("429", 1) if random.Random(k).random() < 1 / 3 else None
 
 
 class ServerProcess:

@@ -214,3 +214,86 @@ def test_faulty_server_nothing_dropped_and_rerun_retries_only_failures(tmp_path)
     assert sorted(set(asked)) == ["Question 11", "Question 3", "Question 7"]
     assert (second.generations.new, second.generations.errors) == (6, 0)
     assert second.judgments.new == 3  # only the pairs that were missing an answer
+
+
+def test_first_try_and_retry_send_the_same_request(monkeypatch):
+    # A plain-http endpoint's first try skips the client's HTTP stack; a retry goes through the client. The server
+    # must not tell them apart: same headers (key, client identification), same body bytes.
+    monkeypatch.setenv("LIMA_TEST_KEY", "sk-test-SECRET-123")
+    msgs = [[{"role": "user", "content": "h\u00e9llo \u2028 there"}]]
+    with OpenAITestServer(fault=lambda n, body: ("500", None) if n == 1 else None) as server, \
+            open_backend(spec(server, concurrency=1, max_retries=1)) as backend:
+        out = backend.generate(msgs)
+    assert out[0].text == "echo: h\u00e9llo \u2028 there" and server.requests == 2
+    assert server.headers[0] == server.headers[1] and server.bodies[0] == server.bodies[1]
+    assert server.headers[0]["authorization"] == "Bearer sk-test-SECRET-123"
+
+
+class ScriptedHTTP:
+    """A raw HTTP/1.1 server on 127.0.0.1 answering chat completions in the ways real servers do: chunked and
+    gzipped, `Connection: close`, and closing a kept-alive connection while it is idle."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.connections = self.requests = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def reply(self, n: int) -> tuple[bytes, bool]:
+        import gzip
+        import json
+
+        body = json.dumps({"choices": [{"message": {"content": f"reply {n}"}, "finish_reason": "stop"}]}).encode()
+        if n == 1:  # gzipped, in two chunks
+            data = gzip.compress(body)
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (data[:10], data[10:])) + b"0\r\n\r\n"
+            return b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks, False
+        if n == 2:
+            return b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body), True
+        # 3: kept alive, then closed by the server while idle; 4 comes on a new connection
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body), n == 3
+
+    def serve(self):
+        while True:
+            conn, _ = self.sock.accept()
+            self.connections += 1
+            with conn:
+                data = b""
+                while True:
+                    while b"\r\n\r\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            break
+                        data += more
+                    if b"\r\n\r\n" not in data:
+                        break
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")))
+                    while len(data) < length:
+                        data += conn.recv(65536)
+                    data = data[length:]
+                    self.requests += 1
+                    answer, close = self.reply(self.requests)
+                    conn.sendall(answer)
+                    if close:
+                        if self.requests == 3:
+                            import time
+
+                            time.sleep(0.3)  # idle, then closed
+                        break
+
+
+def test_chunked_gzipped_closed_and_idle_closed_connections_are_read_right():
+    import time
+
+    server = ScriptedHTTP()
+    with open_backend(spec(server, concurrency=1, max_retries=0)) as backend:
+        out = [backend.generate([MSG])[0] for _ in range(3)]
+        time.sleep(0.6)  # the server closes the kept-alive connection meanwhile
+        out += backend.generate([MSG])
+    assert [(c.error, c.text) for c in out] == [(None, f"reply {n}") for n in range(1, 5)]
+    assert server.requests == 4 and server.connections == 3
