@@ -49,7 +49,7 @@ from lima_eval.judging.definitions import judge_price, load_definition
 from lima_eval.judging.gold import GoldItem, load_gold
 from lima_eval.judging.items import judge_label
 from lima_eval.judging.jury import check_jurors
-from lima_eval.judging.stage import plan
+from lima_eval.judging.stage import answers_on_disk, plan
 from lima_eval.lock import RunLock
 from lima_eval.pipeline import judge_stage
 from lima_eval.records import Generation, Judgment, Prompt, content_id
@@ -139,22 +139,25 @@ def make_card(spec: JudgeSpec, gold: str, results: Path, limit: int | None = Non
         store.write_config(to_plain(cfg))
         known = {str(r.get("id")) for r in read_jsonl(folder / "prompts.jsonl")}
         append_jsonl(folder / "prompts.jsonl", [{"id": p.id, "prompt": p.text} for p in prompts if p.id not in known])
+        have = store.generations()  # read once: the repeats add to it in memory as they write
+        wanted: list[list[str]] = []
         for seed in range(repeats):
             cfg_k = dataclasses.replace(cfg, seed=seed)
-            have = store.generations()
             new = []
             for item in items:
                 for model, text in ((item.model_a, item.answer_a), (item.model_b, item.answer_b)):
                     gid = cfg_k.generation_ids(cfg_k.model(model))(by_id[item.id], 0)
                     if gid not in have:
-                        new.append(Generation(id=gid, prompt_id=item.id, model=model, text=text, backend=IMPORTED,
-                                              finish_reason="imported"))
+                        have[gid] = Generation(id=gid, prompt_id=item.id, model=model, text=text, backend=IMPORTED,
+                                               finish_reason="imported")
+                        new.append(have[gid])
             store.append_generations(new)
-            counts, _ = judge_stage(cfg_k, spec, prompts, store, show, use_cache)
+            answers = answers_on_disk(cfg_k, prompts, have)
+            counts, _ = judge_stage(cfg_k, spec, prompts, store, show, use_cache, answers)
             calls += counts.calls
-            wanted = [i.id for i in plan(cfg_k, spec, prompts, store).items]
-            judged = store.judgments()
-            per_repeat.append([judged[i] for i in wanted if i in judged])
+            wanted.append([i.id for i in plan(cfg_k, spec, prompts, store, answers).items])
+        judged = store.judgments()  # once, after every repeat has written its verdicts
+        per_repeat = [[judged[i] for i in ids if i in judged] for ids in wanted]
         wall = time.monotonic() - started
         card = compute_card(items, per_repeat, price=None if spec.jury else judge_price(spec))
         card |= {"judge": judge_label(spec), "identity": judge_identity(spec), "definition": definition.name,
