@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -100,7 +101,6 @@ def prompts_file(tmp_path: Path) -> Path:
         {"id": "p5", "prompt": "Give a fruit.", "category": "easy"},
         {"id": "p6", "prompt": "Describe rain briefly.", "category": "writing"},
     ]
-    import json
 
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -138,3 +138,21 @@ def browse(chromium: str, page: Path, *args: str) -> subprocess.CompletedProcess
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=3000",
            *args, page.resolve().as_uri()]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def figures_run(tmp_path: Path) -> Path:
+    """Two models under test against one baseline, judged pairwise and rated (scripted), four prompts: a run
+    with both report figures."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(4)))
+    cfg = {"name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
+           "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
+                      {"name": "other", "backend": "scripted", "model": "fixed:another answer"},
+                      {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
+           "baselines": ["base"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"},
+           "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli("run", str(tmp_path / "c.yaml"), "--no-progress")
+    assert out.returncode == 0, out.stderr
+    return tmp_path / "results" / "r"

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import run_cli
 
 from lima_eval.judging.human import import_human
@@ -20,20 +19,8 @@ FIGURES = ("win_tie_loss.png", "ratings.png")
 
 
 @pytest.fixture
-def run_dir(tmp_path) -> Path:
-    """Two models against a baseline, judged pairwise and rated (scripted), four prompts: both figures."""
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(4)))
-    cfg = {"name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
-           "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
-                      {"name": "other", "backend": "scripted", "model": "fixed:another answer"},
-                      {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
-           "baselines": ["base"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"},
-           "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    out = run_cli("run", str(tmp_path / "c.yaml"), "--no-progress")
-    assert out.returncode == 0, out.stderr
-    return tmp_path / "results" / "r"
+def run_dir(figures_run: Path) -> Path:
+    return figures_run
 
 
 def report_in_new_process(run_dir: Path) -> list[str]:

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import run_cli
 
 from lima_eval.judging.human import import_human
 from lima_eval.report.build import build_report
@@ -15,20 +13,8 @@ from lima_eval.report.plots import winrate_axes
 
 
 @pytest.fixture
-def run_dir(tmp_path) -> Path:
-    """Two models under test against one baseline, judged pairwise and rated (scripted), four prompts."""
-    prompts = tmp_path / "p.jsonl"
-    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Question {i}?"}) + "\n" for i in range(4)))
-    cfg = {"name": "r", "output_dir": str(tmp_path / "results"), "benchmark": {"name": "file", "path": str(prompts)},
-           "models": [{"name": "mine", "backend": "scripted", "model": "echo"},
-                      {"name": "other", "backend": "scripted", "model": "fixed:another answer"},
-                      {"name": "base", "backend": "scripted", "model": "fixed:ok"}],
-           "baselines": ["base"], "judge": {"backend": "scripted", "model": "cycle:Verdict: A|Verdict: B"},
-           "judges": [{"name": "lima-absolute", "backend": "scripted", "model": "cycle:Rating: pass|Rating: fail"}]}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    out = run_cli("run", str(tmp_path / "c.yaml"), "--no-progress")
-    assert out.returncode == 0, out.stderr
-    return tmp_path / "results" / "r"
+def run_dir(figures_run: Path) -> Path:
+    return figures_run
 
 
 def summary_of(run_dir: Path) -> dict:
