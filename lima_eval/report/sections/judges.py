@@ -309,9 +309,9 @@ def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
     """Per imported judge that saw pairs in both orders (MT-bench's g1/g2): its order effects, as for our own."""
     # A million imported judgments: the fields are read by C-level maps, and the common cases (one judge, no
     # usage, no errors) need no Python step per record.
-    judges = list(map(attrgetter("judge"), imported))
-    if None not in map(attrgetter("shown_first"), imported) and len(set(judges)) == 1:
-        by_judge = {judges[0]: imported}
+    seen = set(map(attrgetter("judge", "shown_first"), imported))  # (judge, order shown) met
+    if len({judge for judge, _ in seen}) == 1 and all(shown is not None for _, shown in seen):
+        by_judge = {next(iter(seen))[0]: imported}
     else:
         by_judge = {}
         for j in imported:
@@ -320,14 +320,14 @@ def imported_cards(imported: list[Judgment]) -> list[dict[str, Any]]:
     cards = []
     for label, records in by_judge.items():
         st = _position_stats(records, label) if records is imported else position_stats(records, label)
-        usage = list(map(attrgetter("usage"), records))
-        pin, pout = (0, 0) if usage.count({}) == len(usage) else usage_totals(records)
-        errors, kinds = list(map(attrgetter("error"), records)), list(map(attrgetter("error_kind"), records))
+        plain = list(map(attrgetter("error", "error_kind", "usage"), records)).count((None, None, {}))
+        pin, pout = (0, 0) if plain == len(records) else usage_totals(records)
+        errors = 0 if plain == len(records) else sum(1 for r in records if r.error and r.error_kind != "abstain")
+        abstained = 0 if plain == len(records) else sum(1 for r in records if r.error_kind == "abstain")
         cards.append({
             "judge": label, "definition": "imported", "kind": "pairwise", "order": "both", "combine": "tie",
             "logprobs": False, "records": len(records),
-            "errors": sum(1 for e, k in zip(errors, kinds) if e and k != "abstain") if any(errors) else 0,
-            "abstained": kinds.count("abstain"),
+            "errors": errors, "abstained": abstained,
             "failed_calls": 0, "prompt_tokens": pin, "completion_tokens": pout, "cost_usd": None,
             "pairs_both_orders": st.pairs_both_orders, "decisive_verdicts": st.decisive,
             "position_consistency": None if st.consistency is None else round(st.consistency, 4),
