@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -202,3 +206,19 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     obj: Any = object.__new__(cls)
     object.__setattr__(obj, "__dict__", values)
     return obj
+
+
+def from_dicts(cls: type, data: Iterable[dict[str, Any]]) -> list[Any]:
+    """Records from their stored dicts, as from_dict one by one. When every dict has exactly the class's fields
+    (every record this version wrote), each becomes its record's own attribute dict, uncopied, and the records are
+    made by C-level maps: a million judgments are read in a fraction of the time a Python step per record takes.
+    The dicts must not be used after."""
+    data = data if isinstance(data, list) else list(data)
+    if cls not in _PLAIN:
+        return [from_dict(cls, d) for d in data]
+    names = _layout(cls)[0]
+    if not all(map(operator.eq, map(dict.keys, data), itertools.repeat(names))):
+        return [from_dict(cls, d) for d in data]
+    out: list[Any] = list(map(object.__new__, itertools.repeat(cls, len(data))))
+    collections.deque(map(object.__setattr__, out, itertools.repeat("__dict__"), data), maxlen=0)
+    return out

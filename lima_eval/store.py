@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import operator
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 
 from lima_eval.errors import InputError, StoreError
 from lima_eval.inputs import load_yaml, read_text
-from lima_eval.records import Generation, Judgment, Rating, from_dict, to_dict
+from lima_eval.records import Generation, Judgment, Rating, from_dicts, to_dict
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", Generation, Judgment, Rating)
@@ -70,23 +71,56 @@ def _repair_tail(path: Path) -> int:
     return len(data) - cut
 
 
+def _parse_whole(data: bytes) -> list[Any] | None:
+    """A whole JSONL file's objects, parsed as JSON arrays of a few MB of lines each (several times faster than
+    a json.loads per line on a large run, and faster than one array of the whole file, whose copies of a
+    file of hundreds of MB cost more than the parse); None when a chunk does not parse (a blank or bad line,
+    not an object: the caller's line-by-line reading says which)."""
+    out: list[Any] = []
+    start, n = 0, len(data)
+    try:
+        while start < n:
+            end = data.find(b"\n", min(start + _CHUNK, n - 1)) + 1 or n
+            chunk = data[start:end - 1]
+            try:
+                objs = json.loads(b"[" + chunk.replace(b"\n", b",") + b"]")
+            except json.JSONDecodeError:  # blank lines in the chunk?
+                objs = json.loads(b"[" + b",".join(x for x in chunk.split(b"\n") if x.strip()) + b"]")
+            out += objs
+            start = end
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return out if all(map(dict.__instancecheck__, out)) else None
+
+
+_CHUNK = 1 << 22
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a JSONL file; a torn (unterminated) last line is skipped with a warning."""
+    yield from _read(path, whole=False)
+
+
+def read_jsonl_list(path: Path) -> list[dict[str, Any]]:
+    """read_jsonl's objects as one list (a large run's files: no generator step per record)."""
+    return list(_read(path, whole=True))
+
+
+def _read(path: Path, whole: bool) -> Iterable[dict[str, Any]]:
     if not path.exists():
-        return
+        return []
     with path.open("rb") as f:
         data = f.read()
     if data.endswith(b"\n"):
-        # The common case, a whole file: one parse of all lines as a JSON array (several times faster than a
-        # json.loads per line on a large run). Any problem falls through to the line-by-line reading below,
-        # which names the line.
-        try:
-            objs = json.loads(b"[" + b",".join(x for x in data.split(b"\n") if x.strip()) + b"]")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            objs = None
-        if objs is not None and all(type(o) is dict for o in objs):
-            yield from objs
-            return
+        # The common case, a whole file, parsed at once; any problem falls through to the line-by-line reading
+        # below, which names the line.
+        objs = _parse_whole(data)
+        if objs is not None:
+            return objs
+    return _lines(path, data)
+
+
+def _lines(path: Path, data: bytes) -> Iterator[dict[str, Any]]:
     lines = data.split(b"\n")
     last = len(lines) - 1
     for number, raw in enumerate(lines, start=1):
@@ -129,7 +163,8 @@ def records(cls: type[R], path: Path) -> dict[str, R]:
     paused = gc.isenabled()
     gc.disable()
     try:
-        return {r.id: r for r in (from_dict(cls, d) for d in read_jsonl(path))}
+        out = from_dicts(cls, read_jsonl_list(path))
+        return dict(zip(map(operator.attrgetter("id"), out), out))
     finally:
         if paused:
             gc.enable()

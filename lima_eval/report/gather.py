@@ -4,6 +4,7 @@ human and imported labels, the answers and each rating judge's scale."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 from lima_eval.config import JudgeSpec
 from lima_eval.judging.definitions import JudgeDefinition, load_definition
@@ -43,6 +44,20 @@ def _current(run: Run, gens: dict[str, Generation]) -> list[JudgeRecords]:
     return out
 
 
+# Some of the record fields combine_orders pairs the two orders of an item by: records unique by these are unique
+# by all of them.
+_ORDER_KEY = attrgetter("prompt_id", "model_a", "model_b")
+
+
+def _combined(imported: list[Judgment]) -> list[Judgment]:
+    """Imported judgments with both orders of an item combined (combine_orders, rule 'tie'). A million imported
+    judgments with no item judged twice (each pair in one order) are kept as they are, found so by a C-level map
+    instead of combine_orders' Python step per record: combining would return them unchanged, in their order."""
+    if len(set(map(_ORDER_KEY, imported))) == len(imported):
+        return imported
+    return combine_orders(imported, "tie")
+
+
 def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
     """Everything the report counts: this config's judge records (order-both combined), human and imported
     labels, the answers (for lengths and the answer browser) and each rating judge's scale."""
@@ -55,7 +70,7 @@ def gather(run: Run) -> tuple[Inputs, list[JudgeRecords]]:
         judgments += combine_orders(g.judgments, g.spec.order_rule) if g.spec.two_orders else g.judgments
     # Imported judgments of a judge that saw each pair in both orders (MT-bench's g1/g2) count once per pair, by
     # FastChat's rule as for lima-eval's own `order: both` (orders that disagree are a tie).
-    judgments += list(store.judgments(human=True).values()) + combine_orders(list(imported.values()), "tie")
+    judgments += list(store.judgments(human=True).values()) + _combined(list(imported.values()))
     ratings = ([r for g in groups for r in g.ratings] + list(store.ratings(human=True).values())
                + list(store.imported_ratings().values()))
     labels: dict[str, tuple[str, ...]] = {s.name: s.labels for s in labelled()}

@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections import Counter
+from itertools import compress
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,11 @@ from lima_eval.report.summary import Inputs
 from lima_eval.store import write_atomic
 
 MAX_BROWSER_PROMPTS = 2000
+# ... and no more prompts than keep the verdicts listed under them within this many: a round robin of 20 models
+# has 190 verdicts per prompt, and 2,000 of its prompts made a page of 380,000 verdicts (most of a
+# million-judgment report's HTML time, and a page no browser opens comfortably). Every verdict is in the run's
+# JSONL files.
+MAX_BROWSER_VERDICTS = 20_000
 # Said under every table with the pairwise columns (report and leaderboard, Markdown and HTML).
 INTERVALS = ("Intervals: 95%, over prompts, their coverage tested by simulation (methods in docs/report.md). "
              "n/a: the data cannot support the figure, for the reason given. " + LC_CAVEAT)
@@ -146,11 +154,17 @@ def _browser(inp: Inputs, prompts: list[Prompt], untaught: frozenset[str] = froz
         return (j.model_b, j.model_a) if j.model_a in baselines else (j.model_a, j.model_b)
 
     ids = [p.id for p in prompts] or list(dict.fromkeys(list(answers) + [j.prompt_id for j in inp.judgments]))
-    shown_ids = set(ids[:MAX_BROWSER_PROMPTS])  # only these are rendered: a large run's others cost nothing here
+    prompt_of = list(map(attrgetter("prompt_id"), inp.judgments))
+    per_prompt = Counter(prompt_of)
+    n_shown = listed = 0
+    for pid in ids[:MAX_BROWSER_PROMPTS]:
+        listed += per_prompt[pid]
+        if n_shown and listed > MAX_BROWSER_VERDICTS:
+            break
+        n_shown += 1
+    shown_ids = set(ids[:n_shown])  # only these are rendered: a large run's others cost nothing here
     verdicts: dict[str, list[tuple[str, str, str, str, str, str]]] = {}
-    for j in inp.judgments:
-        if j.prompt_id not in shown_ids:
-            continue
+    for j in compress(inp.judgments, map(shown_ids.__contains__, prompt_of)):
         model, base = sides(j)
         outcome = {None: "error", 1: "win", 0: "tie", -1: "loss"}[j.outcome(model)]
         who = j.judge + (f" ({j.annotator})" if j.annotator else "")
@@ -159,9 +173,10 @@ def _browser(inp: Inputs, prompts: list[Prompt], untaught: frozenset[str] = froz
     for r in inp.ratings:
         ratings.setdefault(r.prompt_id, []).append(f"{r.judge}: {r.model} = {r.label or 'error'}")
     text = {p.id: p.user_turns for p in prompts}
-    pairs = sorted({f"{m}|{b}" for m, b in {sides(j) for j in inp.judgments}})
+    stored = set(map(attrgetter("model_a", "model_b"), inp.judgments))
+    pairs = sorted({f"{b}|{a}" if a in baselines else f"{a}|{b}" for a, b in stored})
     parts = []
-    for pid in ids[:MAX_BROWSER_PROMPTS]:
+    for pid in ids[:n_shown]:
         vs = verdicts.get(pid, [])
         models = " ".join(sorted({f"{m}|{b}" for _, m, b, _, _, _ in vs}))
         turns = text.get(pid, ())
@@ -184,8 +199,10 @@ def _browser(inp: Inputs, prompts: list[Prompt], untaught: frozenset[str] = froz
             body.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in ratings[pid]) + "</ul>")
         body.append("</section>")
         parts.append("".join(body))
-    if len(ids) > MAX_BROWSER_PROMPTS:
-        parts.append(f'<p class="note">The first {MAX_BROWSER_PROMPTS} of {len(ids)} prompts are shown.</p>')
+    if len(ids) > n_shown:
+        why = (f" (the page lists at most {MAX_BROWSER_VERDICTS:,} verdicts; every judgment is in the run folder's "
+               "JSONL files)" if n_shown < min(len(ids), MAX_BROWSER_PROMPTS) else "")
+        parts.append(f'<p class="note">The first {n_shown} of {len(ids)} prompts are shown{why}.</p>')
     return "".join(parts), pairs
 
 

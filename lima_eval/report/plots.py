@@ -34,6 +34,12 @@ def _figure(**kwargs: Any) -> Any:
     return fig
 
 
+# A bar per (model, baseline) up to this many; a large round robin (190 pairs of 20 models) shows its first ones
+# (the config's pairs first), with a line saying so: a figure 100 inches tall is unreadable, and drawing it took
+# most of a million-judgment report's figure time. Every row stays in the tables and summary.csv.
+MAX_WINRATE_BARS = 40
+
+
 def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
     """LIMA's Figure 1: a panel per judge, a bar per (model, baseline), the first row on top in every panel."""
     key = drawn_from("winrate", rows)
@@ -41,11 +47,12 @@ def winrate_figure(rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def winrate_axes(rows: list[dict[str, Any]]) -> Any:
-    """The win / tie / loss figure (not yet written)."""
+    """The win / tie / loss figure (not yet written): the first MAX_WINRATE_BARS (model, baseline) pairs."""
     from matplotlib.patches import Rectangle
 
     judges = list(dict.fromkeys(r["judge"] for r in rows))
-    labels = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
+    every = list(dict.fromkeys(f"{r['model']}\nvs {r['baseline']}" for r in rows))
+    labels = every[:MAX_WINRATE_BARS]
     height = 1.0 + 0.55 * max(1, len(labels))
     fig = _figure(figsize=(6.4 * len(judges), height))
     axes = fig.subplots(1, len(judges), squeeze=False, sharey=True)
@@ -80,7 +87,12 @@ def winrate_axes(rows: list[dict[str, Any]]) -> Any:
     handles = [Rectangle((0, 0), 1, 1, color=COLOURS[k]) for k in ("win", "tie", "loss")]
     fig.legend(handles, ["Model wins", "Tie", "Baseline wins"], loc="lower center", ncol=3, fontsize=8,
                frameon=False)
-    fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, 1))
+    top = 1.0
+    if len(every) > len(labels):
+        fig.suptitle(f"The first {len(labels)} of {len(every)} model / baseline pairs; every pair is in the "
+                     "win / tie / loss table and summary.csv", fontsize=8)
+        top = 1 - 0.5 / height
+    fig.tight_layout(rect=(0, 0.12 if height < 3 else 0.06, 1, top))
     return fig
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -75,70 +76,117 @@ class Inputs:
 
 def row_keys(inp: Inputs) -> list[tuple[str, str, str]]:
     """(model, baseline, judge) in report order: judges as first seen (human last), config pairs first."""
-    judges = list(dict.fromkeys([judge for _, _, judge in inp.expected]
-                                + [j.judge for j in inp.judgments if j.judge != HUMAN]))
-    if any(j.judge == HUMAN for j in inp.judgments):
+    # Each (judge, model_a, model_b) once, as first seen: the judges' and the pairs' first-seen orders follow.
+    seen = dict.fromkeys(map(attrgetter("judge", "model_a", "model_b"), inp.judgments))
+    stored = dict.fromkeys(judge for judge, _, _ in seen)
+    judges = list(dict.fromkeys([judge for _, _, judge in inp.expected] + [x for x in stored if x != HUMAN]))
+    if HUMAN in stored:
         judges.append(HUMAN)
     pairs = list(inp.pairs)
     known = set(pairs) | {(b, a) for a, b in pairs}
-    for j in inp.judgments:
-        pair = (j.model_b, j.model_a) if j.model_a in inp.baselines else (j.model_a, j.model_b)
+    baselines = set(inp.baselines)
+    for a, b in dict.fromkeys((a, b) for _, a, b in seen):
+        pair = (b, a) if a in baselines else (a, b)
         if pair not in known:
             pairs.append(pair)
             known |= {pair, (pair[1], pair[0])}
-    present = {(j.judge, frozenset((j.model_a, j.model_b))) for j in inp.judgments}
+    present = {(judge, frozenset((a, b))) for judge, a, b in seen}
     present |= {(judge, frozenset((m, b))) for m, b, judge in inp.expected}  # shown even with no judgment
     return [(m, b, judge) for judge in judges for m, b in pairs if (judge, frozenset((m, b))) in present]
+
+
+class _Codes(dict[tuple[str, str, str], int]):
+    """A lookup whose missing keys read as -1 (so a C-level map can look every record up)."""
+
+    def __missing__(self, key: Any) -> int:
+        return -1
+
+
+_VERDICT_CODE = {"a": 1, "b": -1, "tie": 0, None: 2}  # 2: no verdict (an error)
+
+
+def _column(records: list[Any], name: str) -> list[Any]:
+    """One field of every record, read by a C-level map (a Python loop costs several times more per record)."""
+    return list(map(attrgetter(name), records))
 
 
 def pair_table(inp: Inputs, rows: list[tuple[str, str, str]]
                ) -> tuple[PairTable, dict[str, int], np.ndarray, np.ndarray]:
     """The readable judgments as a PairTable, the prompt index, errors per row and, per row, the prompts with
     any judgment (readable or not)."""
-    # (model_a, model_b, judge) as stored -> (row, whether the row's model is model_a); both orders.
-    index: dict[tuple[str, str, str], tuple[int, bool]] = {}
+    # (model_a, model_b, judge) as stored -> 2 * row + (0 if the row's model is model_a else 1); both orders.
+    index = _Codes()
     for i, (m, b, judge) in enumerate(rows):
-        index.setdefault((m, b, judge), (i, True))
-        index.setdefault((b, m, judge), (i, False))
+        index.setdefault((m, b, judge), 2 * i)
+        index.setdefault((b, m, judge), 2 * i + 1)
+    n_rows = len(rows)
+    # A million judgments in a large leaderboard run: each field is read once into a column, and the rest is
+    # array work; the few records with their own reading (soft scores, a model paired with itself) are read one
+    # by one as before.
+    js = inp.judgments
+    code = np.fromiter(map(index.__getitem__, map(attrgetter("model_a", "model_b", "judge"), js)), np.int64,
+                       len(js))
+    keep = np.flatnonzero(code >= 0)
+    if len(keep) < len(js):
+        js = [js[k] for k in keep.tolist()]
+        code = code[keep]
+    row, model_is_a = code >> 1, (code & 1) == 0
+    verdict = np.fromiter(map(_VERDICT_CODE.__getitem__, _column(js, "verdict")), np.int8, len(js))
+    prompt_ids = _column(js, "prompt_id")
+    ids = {p: k for k, p in enumerate(dict.fromkeys(prompt_ids))}
+    pid = np.fromiter(map(ids.__getitem__, prompt_ids), np.int64, len(js))
+    n_ids = max(len(ids), 1)
+    readable = verdict != 2
+    errors = np.bincount(row[~readable], minlength=n_rows).astype(np.int64)
+    covered = np.bincount(np.unique(row * n_ids + pid) // n_ids, minlength=n_rows).astype(np.int64)
+    sel = np.flatnonzero(readable)
+    if len(sel) < len(js):
+        js = [js[k] for k in sel.tolist()]
+        row, model_is_a, verdict, pid = row[sel], model_is_a[sel], verdict[sel], pid[sel]
+    # The prompt index: prompts in the order of their first readable judgment.
+    first_ids, first_at = np.unique(pid, return_index=True)
+    order = first_ids[np.argsort(first_at, kind="stable")]
+    renumber = np.zeros(n_ids, dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    names = list(ids)
+    prompts = {names[c]: k for k, c in enumerate(order.tolist())}
+    verdict = verdict * np.where(model_is_a, 1, -1).astype(np.int8)
+    score = (verdict.astype(np.float64) + 1) / 2  # a win 1, a tie 1/2, a loss 0
     model_of = [m for m, _, _ in rows]
+    # Records of a model paired with itself are those of rows whose model is their baseline.
+    own = np.array([m == b for m, b, _ in rows], dtype=bool)[row]
+    read = list(map(attrgetter("probs", "preference"), js))  # (None, None): the verdict is the reading
+    if len(js) - read.count((None, None)) - read.count(({}, None)) or own.any():
+        for k in [k for k in range(len(js)) if own[k] or read[k][0] or read[k][1] is not None]:
+            j, r = js[k], int(row[k])
+            if j.model_a == j.model_b:  # a model paired with itself (imports): the record's own reading
+                score[k] = j.share(model_of[r])
+                outcome = j.outcome(model_of[r])
+                assert outcome is not None
+                verdict[k] = outcome
+            else:
+                score_b = j.score_b
+                assert score_b is not None
+                score[k] = 1.0 - score_b if model_is_a[k] else score_b
+    len_a, len_b = _lengths(inp, js, "a"), _lengths(inp, js, "b")
+    t = PairTable(renumber[pid], row, score, verdict, np.where(model_is_a, len_a, len_b),
+                  np.where(model_is_a, len_b, len_a))
+    return t, prompts, errors, covered
+
+
+def _lengths(inp: Inputs, js: list[Judgment], side: str) -> np.ndarray:
+    """Each judgment's answer length on `side` ("a" or "b"): by its generation id, else by (prompt, model, turn);
+    nan when unknown."""
     by_id, by_key = inp.lengths
-    prompts: dict[str, int] = {}
-    errors = np.zeros(len(rows), dtype=np.int64)
-    cols: dict[str, list] = {k: [] for k in ("prompt", "row", "score", "verdict", "len_model", "len_base")}
-    # One pass over every judgment (a million in a large leaderboard run): the per-record work is inlined.
-    outcome = {"a": 1, "b": -1, "tie": 0}
-    covered: list[set[str]] = [set() for _ in rows]
-    for j in inp.judgments:
-        hit = index.get((j.model_a, j.model_b, j.judge))
-        if hit is None:
-            continue
-        r, model_is_a = hit
-        covered[r].add(j.prompt_id)
-        if j.verdict is None:
-            errors[r] += 1
-            continue
-        cols["prompt"].append(prompts.setdefault(j.prompt_id, len(prompts)))
-        cols["row"].append(r)
-        if j.model_a == j.model_b:  # a model paired with itself (imports): the record's own reading
-            cols["score"].append(j.share(model_of[r]))
-            cols["verdict"].append(j.outcome(model_of[r]))
-        else:
-            score_b = j.score_b
-            assert score_b is not None
-            cols["score"].append(1.0 - score_b if model_is_a else score_b)
-            cols["verdict"].append(outcome[j.verdict] * (1 if model_is_a else -1))
-        la: float | None = by_id.get(j.generation_a) if j.generation_a else None
-        if la is None:
-            la = by_key.get((j.prompt_id, j.model_a, j.turn), math.nan)
-        lb: float | None = by_id.get(j.generation_b) if j.generation_b else None
-        if lb is None:
-            lb = by_key.get((j.prompt_id, j.model_b, j.turn), math.nan)
-        cols["len_model"].append(la if model_is_a else lb)
-        cols["len_base"].append(lb if model_is_a else la)
-    t = PairTable(np.asarray(cols["prompt"], dtype=np.int64), np.asarray(cols["row"], dtype=np.int64),
-                  np.asarray(cols["score"], dtype=np.float64), np.asarray(cols["verdict"], dtype=np.int8),
-                  np.asarray(cols["len_model"], dtype=np.float64), np.asarray(cols["len_base"], dtype=np.float64))
-    return t, prompts, errors, np.array([len(c) for c in covered], dtype=np.int64)
+    ids = _column(js, f"generation_{side}")
+    found: list[float | None] = list(map(by_id.get, ids)) if "" not in by_id else [
+        by_id.get(g) if g else None for g in ids]
+    if None in found:
+        model = f"model_{side}"
+        for k in [k for k, x in enumerate(found) if x is None]:
+            j = js[k]
+            found[k] = by_key.get((j.prompt_id, getattr(j, model), j.turn), math.nan)
+    return np.asarray(found, dtype=np.float64)
 
 
 def _na(n: float, value: float, low: float, empty: str = NO_VERDICTS) -> str | None:
@@ -161,9 +209,12 @@ def pairwise_rows(rows: list[tuple[str, str, str]], t: PairTable, n_prompts: int
     decisive, to_longer = longer_counts(t, len(rows))
     soft = np.bincount(t.row, weights=np.abs(t.score - discrete.score) > 1e-9, minlength=len(rows))
     out = []
+    # Each row's judgments, in table order, as one slice of a stable sort by row (not a scan of the table per row).
+    by_row = np.argsort(t.row, kind="stable")
+    ends = np.cumsum(np.bincount(t.row, minlength=len(rows)))
     for i, (model, baseline, judge) in enumerate(rows):
         n = int(st.n[i])
-        mine = t.row == i
+        mine = by_row[(ends[i - 1] if i else 0):ends[i]]
         lc = length_controlled(t.score[mine], t.len_model[mine], t.len_base[mine], t.prompt[mine]) if n else None
         def pct(x: float, n: int = n) -> float:
             return round(100.0 * float(x) / n, 2) if n else 0.0
@@ -337,6 +388,10 @@ def _verdict_sets(judgments: Iterable[Judgment]) -> dict[str, dict[tuple, int]]:
 
 def judge_agreement(inp: Inputs, max_annotator_pairs: int = 6) -> list[dict[str, Any]]:
     """Every pair of judges that labelled the same items, with the longer-answer judge as a floor."""
+    # One model judge (a large single-judge run) has no pair to compare: its items are not keyed at all.
+    judges = set(map(attrgetter("judge"), inp.judgments))
+    if len(judges) < 2 and HUMAN not in judges:
+        return []
     sets = _verdict_sets(inp.judgments)
     _, by_key = inp.lengths
     annotators = [k for k in sets if k.startswith(HUMAN + ":")]
