@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lima_eval.errors import MissingExtraError, UnknownNameError, require
 from lima_eval.progress import Steps
@@ -122,7 +123,7 @@ def _convert_gguf(folder: Path, filename: str, out: Path, done: Callable[[], Non
     with _one_gguf_read():
         tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=filename)
         done()
-        loaded = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename, dtype=torch.float32)
+        loaded: Any = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=filename, dtype=torch.float32)
         done()
         add_bos = _gguf_flag(folder / filename, "tokenizer.ggml.add_bos_token")
     # The weights are de-quantised already: without its GGUF quantizer the loaded model saves as a plain one
