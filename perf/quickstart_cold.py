@@ -6,9 +6,9 @@ Runs `lima-eval run` (no config: the built-in quickstart, lima_eval/quickstart.y
 with an empty HOME (so an empty ~/.cache/lima-eval: the embedded weights are converted on the way), and
 reports each stage's wall and CPU (user + sys) seconds: the one-time conversion of each embedded model, SFT,
 each model's answers, the judge, the report, and the total, with the peak memory and the disk used. With
---warm it then runs the quickstart again in a second new folder with the same (now converted) cache: the
-"weights already converted" case. Run it on an idle machine for the README's cost table; `load_before` and
-`load_after` (1-minute load average) say how idle it was.
+--warm it then runs the quickstart again in a second new folder with the same (now converted) cache, its
+judge replies removed: the "weights already converted" case. Run it on an idle machine for the README's
+cost table; `load_before` and `load_after` (1-minute load average) say how idle it was.
 
 The stages are read from the run's own stage header lines ("SFT: ...", "generate: ...", "judge: ...",
 "report: ...") and the conversion's bar, timestamped as they are written (stderr is a pipe, so the progress
@@ -169,7 +169,8 @@ def main() -> None:
         home = root / "home"
         home.mkdir()
         out["cold"] = quickstart(root / "cold", home)
-        if args.warm:
+        if args.warm:  # the converted weights stay; the judge's cached replies go (a new run asks the judge)
+            (home / ".cache" / "lima-eval" / "judge-cache.sqlite").unlink(missing_ok=True)
             out["warm"] = quickstart(root / "warm", home)
     finally:
         out["load_after"] = load()
