@@ -64,3 +64,28 @@ def test_an_assembled_gguf_goes_once_converted(tmp_path):
     _convert_assembled(assembled, out, lambda: steps.append(1))
     assert (out / "config.json").is_file() and steps
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["converted"]  # no .gguf folder left
+
+
+@pytest.mark.slow
+def test_converting_reads_the_gguf_once(tmp_path):
+    """transformers opened a new GGUF reader for the tokenizer, the config and the weights, and we a fourth
+    for add_bos_token: each parses the whole metadata (Gemma's 262k-token vocabulary: ~20 s apiece here)."""
+    import gguf
+
+    from lima_eval.embedded import SMOLLM2_FILE, _convert_gguf, _smollm2_dir
+
+    opened: list[str] = []
+    reader = gguf.GGUFReader
+
+    def counting(path, mode="r"):  # observes the library's reader; the conversion itself runs for real
+        opened.append(str(path))
+        return reader(path, mode)
+
+    gguf.GGUFReader = counting
+    try:
+        _convert_gguf(_smollm2_dir(), SMOLLM2_FILE, tmp_path, lambda: None)
+    finally:
+        gguf.GGUFReader = reader
+    assert opened == [str(_smollm2_dir() / SMOLLM2_FILE)]
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "tokenizer.json").is_file()
+    assert gguf.GGUFReader is reader

@@ -154,3 +154,25 @@ def test_progress_moves_during_one_batch_and_adds_up_to_the_requests():
     assert len(out) == 5
     assert len(seen) >= 5  # one report per decoding step (plus the remainder of rows that stopped early)
     assert sum(seen) == pytest.approx(5.0)
+
+
+def test_a_shared_prompt_start_is_computed_once_with_the_same_answers(greedy):
+    """A judge's prompts share a long start (system prompt, instructions): the batch computes it once and each
+    row still gets what it gets alone (same text, same log-probabilities)."""
+    from lima_eval.backends.base import LogprobRequest
+    from lima_eval.backends.hf import SHARED_PREFIX_MIN
+
+    rules = "Compare the two answers below carefully and impartially, then give a verdict. " * 6
+    prompts = [[{"role": "system", "content": rules}, {"role": "user", "content": f"Question {q}: " + "x " * n},
+                {"role": "assistant", "content": "Verdict:"}] for q, n in ((1, 3), (2, 30), (3, 12))]
+    want = LogprobRequest(top=3, candidates=("A", "B"))
+    together = greedy.generate(prompts, logprobs=want)
+    shared = len(greedy._prefix[0])
+    assert shared >= SHARED_PREFIX_MIN and greedy.renderer.ids(prompts[0])[:shared] == list(greedy._prefix[0])
+    alone = [greedy.generate([p], logprobs=want)[0] for p in prompts]
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert [c.usage for c in together] == [c.usage for c in alone]
+    for t, a in zip(together, alone):
+        for (tok_t, alts_t), (tok_a, alts_a) in zip(t.logprobs, a.logprobs):
+            assert tok_t == tok_a and alts_t.keys() == alts_a.keys()
+            assert all(abs(alts_t[k] - alts_a[k]) < 1e-4 for k in alts_t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from lima_eval.embedded import resolve
 from lima_eval.errors import BackendError, MissingExtraError, require, require_installed
 
 log = logging.getLogger(__name__)
+# A prompt start shared by every row of a batch is computed once when it is at least this long (shorter ones
+# cost less than the copy of their cache).
+SHARED_PREFIX_MIN = 64
 
 
 @dataclass
@@ -61,6 +65,7 @@ class HFBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.renderer = PromptRenderer(self.tokenizer, spec)
         self.prompt_format = self.renderer.format
+        self._prefix: tuple[tuple[int, ...], Any] | None = None  # the last shared prompt start and its cache
 
     @staticmethod
     def _load(path: str, dtype: Any) -> Any:
@@ -146,11 +151,35 @@ class HFBackend(Backend):
             steps.append((str(tok.decode([gen[t]])), alts))
         return steps
 
+    def _shared_prefix(self, ids: list[list[int]]) -> tuple[dict[str, Any], Any]:
+        """The batch's inputs, and the key/value cache of the prompt start every row shares (None if that is
+        short). A judge's prompts share a long start (system prompt and instructions, ~140 of ~350 tokens in
+        the quickstart): it is computed once, not once per row. The rows' own parts are left-padded after it,
+        so each row sees the same tokens at the same positions as alone (the mask skips the padding)."""
+        torch, tok = self._torch, self.tokenizer
+        shared = _common_prefix(ids)
+        if len(ids) < 2 or shared < SHARED_PREFIX_MIN:
+            padded = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
+            return {k: v.to(self.device) for k, v in padded.items()}, None
+        prefix = tuple(ids[0][:shared])
+        if self._prefix is None or self._prefix[0] != prefix:
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([prefix], device=self.device), use_cache=True)
+            self._prefix = (prefix, out.past_key_values)
+        cache = copy.deepcopy(self._prefix[1])  # generate() appends to it; the next batch starts from the prefix
+        cache.batch_repeat_interleave(len(ids))
+        width = max(len(x) for x in ids) - shared
+        rows = [list(prefix) + [tok.pad_token_id] * (width - len(x) + shared) + x[shared:] for x in ids]
+        mask = [[1] * shared + [0] * (width - len(x) + shared) + [1] * (len(x) - shared) for x in ids]
+        return {"input_ids": torch.tensor(rows, device=self.device),
+                "attention_mask": torch.tensor(mask, device=self.device)}, cache
+
     def _generate_batch(self, ids: list[list[int]], logprobs: LogprobRequest | None = None) -> list[Completion]:
         torch, s, tok = self._torch, self.spec.sampling, self.tokenizer
-        padded = tok.pad({"input_ids": ids}, return_tensors="pt")  # left padding, attention mask
-        enc = {k: v.to(self.device) for k, v in padded.items()}
+        enc, cache = self._shared_prefix(ids)
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tok.pad_token_id}
+        if cache is not None:
+            kwargs["past_key_values"] = cache
         if s.greedy:
             kwargs["do_sample"] = False
         else:
@@ -196,6 +225,7 @@ class HFBackend(Backend):
         return results
 
     def close(self) -> None:
+        self._prefix = None
         self.model = None
         self.tokenizer = None
         if self._torch.cuda.is_available():
@@ -223,6 +253,18 @@ class _StepCounter:
         if self.rows - self.done > 1e-9:
             self.report(self.rows - self.done)
             self.done = float(self.rows)
+
+
+def _common_prefix(ids: list[list[int]]) -> int:
+    """How many leading tokens every row shares, leaving each row at least one token of its own."""
+    n = min(len(x) for x in ids) - 1
+    first = ids[0]
+    for row in ids[1:]:
+        i = 0
+        while i < n and row[i] == first[i]:
+            i += 1
+        n = i
+    return max(0, n)
 
 
 def _as_list(value: Any) -> list[Any]:
