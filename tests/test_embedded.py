@@ -27,7 +27,9 @@ TRANSFORMERS_BARS = ("Converting and de-quantizing GGUF tensors", "Loading weigh
 
 
 def _convert(model: str, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ) | {"LIMA_EVAL_CACHE": str(cache)}
+    # Bars on before the conversion (an in-process CLI test of this session may have switched them off through
+    # HF_HUB_DISABLE_PROGRESS_BARS), so that "on again afterwards" is what is measured.
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"} | {"LIMA_EVAL_CACHE": str(cache)}
     out = subprocess.run([sys.executable, "-c", CONVERT, model], env=env, capture_output=True, text=True,
                          timeout=900, check=False)
     assert out.returncode == 0, out.stderr
